@@ -1,0 +1,31 @@
+# One-command entry points. Everything installs into .venv from nothing.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install run test bench migrate clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+migrate: install
+	$(BIN)/cpms migrate
+
+run: install
+	$(BIN)/cpms migrate
+	$(BIN)/cpms seed-charger --id CP-123 --secret devsecret
+	$(BIN)/cpms run all
+
+test: install
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

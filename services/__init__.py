@@ -1,0 +1,1 @@
+"""The CPMS services: ingest, sessions, billing, commands."""

@@ -1,0 +1,116 @@
+"""Ingest: the gateway's door. Charger handshake auth, event intake (published with confirms
+before we answer 202), the raw archive, and charger registration. Every route is listed here."""
+from __future__ import annotations
+
+import asyncio
+import math
+
+from aiohttp import web
+
+from services.ingest import consumers, metrics, secrets, store
+from services.ingest.events import accept_events
+from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
+from shared.app import BROKER, POOL, SETTINGS, add_consumer, add_outbox_relay, outbox_relay
+from shared.http import Problem, json_response, parse_body, read_json
+from shared.jsonutil import dumps
+from shared.topology import EVENTS, INGEST_ARCHIVE
+
+SCHEMA = store.SCHEMA
+
+
+async def authorize_charger(request: web.Request) -> web.Response:
+    """The gateway asks during a charger's WebSocket handshake whether to let it in."""
+    charge_point_id = request.match_info["chargePointId"]
+    body = await parse_body(request, AuthRequest)
+    settings = request.app[SETTINGS]
+    window = settings.auth_failure_window_seconds
+    async with request.app[POOL].acquire() as conn:
+        wait = await store.throttled_for(conn, charge_point_id, max_failures=settings.auth_max_failures, window=window)
+        if wait > 0:
+            metrics.AUTH.labels("throttled").inc()
+            raise Problem(429, "Too many failed attempts", "this charger failed to authenticate too often; wait and retry",
+                          headers={"Retry-After": str(math.ceil(wait))})
+        found = await store.secret_hash_of(conn, charge_point_id)
+    stored_hash, is_active = found if found else (None, False)
+    allowed = await secrets.verify_secret_async(body.presentedSecret, stored_hash) and is_active
+    async with request.app[POOL].acquire() as conn:
+        if allowed:
+            await store.clear_failures(conn, charge_point_id)
+        else:
+            await store.record_failure(conn, charge_point_id, window=window)
+    metrics.AUTH.labels("allowed" if allowed else "denied").inc()
+    if not allowed:
+        return json_response({"allowed": False}, status=401)
+    return json_response({"allowed": True, "ocppVersion": "1.6"})
+
+
+async def receive_events(request: web.Request) -> web.Response:
+    """One event or a batch; 202 only once the broker has confirmed every one of them."""
+    try:
+        accepted, is_batch = accept_events(await read_json(request))
+    except Problem:
+        metrics.EVENTS.labels("invalid", "rejected").inc()
+        raise
+    unique = {event.event_id: event for event in accepted}
+    broker = request.app[BROKER]
+    try:
+        await asyncio.gather(*(
+            broker.publish(EVENTS.key, event.routing_key, dumps(event.body), message_id=event.event_id)
+            for event in unique.values()
+        ))
+    except Exception:
+        for event in unique.values():
+            metrics.EVENTS.labels(event.type_label, "unavailable").inc()
+        raise
+    for event in unique.values():
+        metrics.EVENTS.labels(event.type_label, "accepted").inc()
+    if not is_batch:
+        event = accepted[0]
+        return json_response({"accepted": True, "type": event.type, "eventId": event.event_id}, status=202)
+    return json_response(
+        {"accepted": len(unique), "duplicates": len(accepted) - len(unique), "eventIds": [e.event_id for e in accepted]},
+        status=202,
+    )
+
+
+async def register_charger(request: web.Request) -> web.Response:
+    body = await parse_body(request, RegisterCharger)
+    secret_hash = await secrets.hash_secret_async(body.secret)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.register_charger(conn, body.chargePointId, secret_hash, body.siteId)
+    if row is None:
+        raise Problem(409, "Charger exists", f"charger {body.chargePointId} is already registered")
+    outbox_relay(request.app, SCHEMA).wake()
+    return json_response(store.render_charger(row), status=201)
+
+
+async def rotate_secret(request: web.Request) -> web.Response:
+    body = await parse_body(request, RotateSecret)
+    secret_hash = await secrets.hash_secret_async(body.secret)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.rotate_secret(conn, request.match_info["chargePointId"], secret_hash)
+    return _charger_or_404(row, request)
+
+
+async def set_active(request: web.Request) -> web.Response:
+    body = await parse_body(request, SetActive)
+    async with request.app[POOL].acquire() as conn:
+        row = await store.set_active(conn, request.match_info["chargePointId"], body.isActive)
+    outbox_relay(request.app, SCHEMA).wake()
+    return _charger_or_404(row, request)
+
+
+def _charger_or_404(row, request: web.Request) -> web.Response:
+    if row is None:
+        raise Problem(404, "Charger not found", f"no charger {request.match_info['chargePointId']} is registered")
+    return json_response(store.render_charger(row))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post("/v1/gateway/chargers/{chargePointId}/auth", authorize_charger)
+    app.router.add_post("/v1/gateway/events", receive_events)
+    app.router.add_post("/v1/chargers", register_charger)
+    app.router.add_put("/v1/chargers/{chargePointId}/secret", rotate_secret)
+    app.router.add_put("/v1/chargers/{chargePointId}/active", set_active)
+    add_outbox_relay(app, SCHEMA)
+    add_consumer(app, INGEST_ARCHIVE, SCHEMA, batch_handler=consumers.archive)

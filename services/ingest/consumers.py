@@ -1,0 +1,12 @@
+"""Queues the ingest service consumes: the raw event archive."""
+from __future__ import annotations
+
+import asyncpg
+
+from services.ingest import metrics, store
+from shared.consumer import Message
+
+
+async def archive(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    await store.archive_events(conn, messages)
+    metrics.ARCHIVED.inc(len(messages))

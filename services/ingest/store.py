@@ -1,0 +1,116 @@
+"""SQL of the ingest schema: chargers, handshake failures, the raw event archive."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import asyncpg
+
+from shared.consumer import Message
+from shared.domain import ChargerActiveChanged, ChargerRegistered
+from shared.outbox import enqueue_domain
+
+SCHEMA = "ingest"
+_CHARGER_COLUMNS = "charge_point_id, is_active, site_id, created_at, updated_at"
+
+
+def render_charger(row: asyncpg.Record) -> dict:
+    return {
+        "chargePointId": row["charge_point_id"],
+        "isActive": row["is_active"],
+        "siteId": row["site_id"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+async def secret_hash_of(conn: asyncpg.Connection, charge_point_id: str) -> tuple[str, bool] | None:
+    row = await conn.fetchrow("SELECT secret_hash, is_active FROM ingest.chargers WHERE charge_point_id = $1", charge_point_id)
+    return (row["secret_hash"], row["is_active"]) if row else None
+
+
+async def register_charger(
+    conn: asyncpg.Connection, charge_point_id: str, secret_hash: str, site_id: UUID | None, *, replace: bool = False
+) -> asyncpg.Record | None:
+    """Insert a charger (None if it exists and not `replace`) and announce it, in one transaction."""
+    async with conn.transaction():
+        conflict = (
+            "ON CONFLICT (charge_point_id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, is_active = true, "
+            "site_id = COALESCE(EXCLUDED.site_id, chargers.site_id), updated_at = now()"
+            if replace else "ON CONFLICT (charge_point_id) DO NOTHING"
+        )
+        row = await conn.fetchrow(
+            f"INSERT INTO ingest.chargers (charge_point_id, secret_hash, site_id) VALUES ($1, $2, $3) {conflict} "
+            f"RETURNING {_CHARGER_COLUMNS}",
+            charge_point_id, secret_hash, site_id,
+        )
+        if row is not None:
+            await enqueue_domain(conn, SCHEMA, ChargerRegistered(
+                chargePointId=charge_point_id, isActive=row["is_active"], siteId=row["site_id"], at=row["updated_at"],
+            ))
+        return row
+
+
+async def rotate_secret(conn: asyncpg.Connection, charge_point_id: str, secret_hash: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"UPDATE ingest.chargers SET secret_hash = $2, updated_at = now() WHERE charge_point_id = $1 RETURNING {_CHARGER_COLUMNS}",
+        charge_point_id, secret_hash,
+    )
+
+
+async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: bool) -> asyncpg.Record | None:
+    async with conn.transaction():
+        row = await conn.fetchrow(
+            "UPDATE ingest.chargers SET is_active = $2, updated_at = now() WHERE charge_point_id = $1 "
+            f"RETURNING {_CHARGER_COLUMNS}",
+            charge_point_id, is_active,
+        )
+        if row is not None:
+            await enqueue_domain(conn, SCHEMA, ChargerActiveChanged(chargePointId=charge_point_id, isActive=is_active, at=row["updated_at"]))
+        return row
+
+
+async def throttled_for(conn: asyncpg.Connection, charge_point_id: str, *, max_failures: int, window: float) -> float:
+    """Seconds until this charger may try again (0 when it may try now)."""
+    row = await conn.fetchrow("SELECT failures, window_started_at FROM ingest.auth_failures WHERE charge_point_id = $1", charge_point_id)
+    if row is None or row["failures"] < max_failures:
+        return 0.0
+    remaining = (row["window_started_at"] + timedelta(seconds=window) - datetime.now(UTC)).total_seconds()
+    return max(remaining, 0.0)
+
+
+async def record_failure(conn: asyncpg.Connection, charge_point_id: str, *, window: float) -> None:
+    """Count a failed handshake; a failure after the window has passed starts a new window."""
+    await conn.execute(
+        """
+        INSERT INTO ingest.auth_failures AS f (charge_point_id, failures, window_started_at) VALUES ($1, 1, now())
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            failures = CASE WHEN f.window_started_at < now() - make_interval(secs => $2) THEN 1 ELSE f.failures + 1 END,
+            window_started_at = CASE WHEN f.window_started_at < now() - make_interval(secs => $2) THEN now() ELSE f.window_started_at END
+        """,
+        charge_point_id, window,
+    )
+
+
+async def clear_failures(conn: asyncpg.Connection, charge_point_id: str) -> None:
+    await conn.execute("DELETE FROM ingest.auth_failures WHERE charge_point_id = $1", charge_point_id)
+
+
+async def archive_events(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """Store a batch of events in one statement; an eventId already archived is skipped."""
+    await conn.executemany(
+        """
+        INSERT INTO ingest.events (event_id, type, charge_point_id, ts, received_at, body)
+        VALUES ($1, $2, $3, $4::timestamptz, $5::timestamptz, $6::jsonb)
+        ON CONFLICT (event_id) DO NOTHING
+        """,
+        [
+            (m.message_id, m.body["type"], m.body["chargePointId"], datetime.fromisoformat(m.body["ts"]),
+             datetime.fromisoformat(m.body["receivedAt"]), m.body)
+            for m in messages
+        ],
+    )
+
+
+async def count_archived(conn: asyncpg.Connection) -> int:
+    return await conn.fetchval("SELECT count(*) FROM ingest.events")

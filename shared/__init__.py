@@ -1,0 +1,1 @@
+"""Pieces every CPMS service shares: settings, database, broker, HTTP edge, metrics, health."""

@@ -1,0 +1,183 @@
+"""Wiring a process: one aiohttp app holding one database pool and one broker connection,
+the routes, consumers and outbox relays of one or several services, and the operational routes.
+`cpms run all` passes every service, `cpms run <name>` one: same code, other wiring."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import db, metrics
+from shared.broker import Broker
+from shared.config import Settings
+from shared.consumer import BatchHandler, Consumer, Handler
+from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
+from shared.outbox import OutboxRelay
+from shared.topology import Queue
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What a service brings to a process: its schema and migrations, and a `setup(app)` that adds
+    its routes, consumers and background work."""
+
+    name: str
+    schema: str
+    migrations: Path
+    setup: Callable[[web.Application], None]
+
+
+SETTINGS = web.AppKey("settings", Settings)
+POOL = web.AppKey("pool", asyncpg.Pool)
+BROKER = web.AppKey("broker", Broker)
+CONSUMERS = web.AppKey("consumers", list)
+RELAYS = web.AppKey("relays", dict)
+DEPTHS_READ_AT = web.AppKey("depths_read_at", list)
+
+
+def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            metrics_middleware,
+            problem_middleware,
+            auth_middleware(gateway_key=settings.api_key.get_secret_value(), admin_token=settings.admin_token.get_secret_value()),
+        ],
+    )
+    app[SETTINGS] = settings
+    app[BODY_LIMIT] = settings.max_body_bytes
+    app[CONSUMERS] = []
+    app[RELAYS] = {}
+    app[DEPTHS_READ_AT] = [0.0]
+    app.cleanup_ctx.append(_database_ctx(services))
+    app.cleanup_ctx.append(_broker_ctx)
+    for service in services:
+        service.setup(app)
+    app.router.add_get("/livez", livez)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/healthz", readyz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app
+
+
+def _database_ctx(services: list[ServiceSpec]):
+    async def database(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        await db.wait_for_database(settings.database_url)
+        pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_max_size)
+        for service in services:
+            await db.migrate(pool, service.schema, service.migrations)
+        app[POOL] = pool
+        yield
+        await pool.close()
+
+    return database
+
+
+async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    broker = Broker(
+        settings.amqp_url, settings.amqp_prefix,
+        publish_timeout=settings.publish_timeout_seconds, delivery_limit=settings.delivery_limit,
+    )
+    await broker.connect()
+    app[BROKER] = broker
+    yield
+    await broker.close()
+
+
+def add_outbox_relay(app: web.Application, schema: str) -> None:
+    """Publish `schema`'s outbox from this process. Add it before the consumers that fill it."""
+
+    async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+        relay = OutboxRelay(broker=app[BROKER], pool=app[POOL], schema=schema, poll_seconds=app[SETTINGS].outbox_poll_seconds)
+        app[RELAYS][schema] = relay
+        await relay.start()
+        yield
+        await relay.stop()
+
+    app.cleanup_ctx.append(relay_ctx)
+
+
+def outbox_relay(app: web.Application, schema: str) -> OutboxRelay:
+    return app[RELAYS][schema]
+
+
+def add_consumer(
+    app: web.Application, queue: Queue, schema: str, handler: Handler | None = None, *,
+    batch_handler: BatchHandler | None = None, wakes_outbox: bool = False,
+) -> None:
+    """Consume `queue` into `schema` with `handler` (per message) or `batch_handler`; `wakes_outbox`
+    publishes the schema's outbox right after each commit."""
+
+    async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        consumer = Consumer(
+            broker=app[BROKER], pool=app[POOL], queue=queue, schema=schema, handler=handler, batch_handler=batch_handler,
+            prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size,
+            after_commit=app[RELAYS][schema].wake if wakes_outbox else None,
+        )
+        await consumer.start()
+        app[CONSUMERS].append(consumer)
+        yield
+        await consumer.stop()
+
+    app.cleanup_ctx.append(consumer_ctx)
+
+
+async def livez(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def _database_ok(pool: asyncpg.Pool) -> bool:
+    try:
+        async with asyncio.timeout(2):
+            async with pool.acquire() as conn:
+                await conn.fetchval("SELECT 1")
+        return True
+    except Exception:
+        return False
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the database and broker answer and every consumer and relay runs; else 503 naming what failed."""
+    app = request.app
+    checks = {
+        "database": POOL in app and await _database_ok(app[POOL]),
+        "broker": BROKER in app and app[BROKER].is_connected,
+        "consumers": all(c.is_running for c in app[CONSUMERS]),
+        "outbox": all(r.is_running for r in app[RELAYS].values()),
+    }
+    for name, ok in checks.items():
+        metrics.DEPENDENCY_UP.labels(name).set(1 if ok else 0)
+    ready = all(checks.values())
+    body = {"status": "ok" if ready else "unavailable", "checks": {k: "ok" if v else "failing" for k, v in checks.items()}}
+    if not ready:
+        body["failing"] = [k for k, v in checks.items() if not v]
+    return json_response(body, status=200 if ready else 503)
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    app = request.app
+    read_at = app[DEPTHS_READ_AT]
+    if POOL in app:
+        pool = app[POOL]
+        metrics.DB_POOL_SIZE.set(pool.get_size())
+        metrics.DB_POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
+    if BROKER in app and time.monotonic() - read_at[0] > 5:  # a scrape must not hammer the broker
+        read_at[0] = time.monotonic()
+        try:
+            for name, depth in (await app[BROKER].queue_depths()).items():
+                metrics.QUEUE_DEPTH.labels(name).set(depth)
+        except Exception:
+            log.warning("could not read queue depths", exc_info=True)
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -1,0 +1,123 @@
+"""The RabbitMQ connection: topology on connect, confirmed persistent publishing, dead-lettering."""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from tenacity import AsyncRetrying, stop_after_delay, wait_exponential_jitter
+
+from shared.topology import DEAD_LETTER, EXCHANGES, QUEUES, Queue, declare_topology
+
+log = logging.getLogger(__name__)
+
+
+class PublishFailed(Exception):
+    """The broker did not confirm the message in time: nothing may be promised to the sender."""
+
+
+class Broker:
+    """One robust connection per process; a few confirm-mode channels used in turn for publishing."""
+
+    def __init__(self, url: str, prefix: str, *, publish_timeout: float, delivery_limit: int, channels: int = 4) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.publish_timeout = publish_timeout
+        self.delivery_limit = delivery_limit
+        self._channel_count = channels
+        self.connection: AbstractRobustConnection | None = None
+        self._publishers: list[dict[str, AbstractExchange]] = []
+        self._next = itertools.count()
+
+    async def connect(self, *, wait_seconds: float = 60) -> None:
+        async for attempt in AsyncRetrying(
+            wait=wait_exponential_jitter(initial=0.2, max=5), stop=stop_after_delay(wait_seconds), reraise=True
+        ):
+            with attempt:
+                self.connection = await aio_pika.connect_robust(
+                    self.url, client_properties={"connection_name": f"cpms:{self.prefix}"}
+                )
+        setup = await self.connection.channel()
+        await declare_topology(setup, self.prefix, delivery_limit=self.delivery_limit)
+        await setup.close()
+        for _ in range(self._channel_count):
+            channel = await self.connection.channel(publisher_confirms=True)
+            self._publishers.append(await self._exchanges_of(channel))
+
+    async def _exchanges_of(self, channel: AbstractChannel) -> dict[str, AbstractExchange]:
+        return {ex.key: await channel.get_exchange(ex.name(self.prefix), ensure=False) for ex in EXCHANGES}
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connection is not None and not self.connection.is_closed and self.connection.connected.is_set()
+
+    async def consumer_channel(self, prefetch: int) -> AbstractChannel:
+        assert self.connection is not None, "connect() first"
+        channel = await self.connection.channel()
+        await channel.set_qos(prefetch_count=prefetch)
+        return channel
+
+    async def publish(
+        self,
+        exchange_key: str,
+        routing_key: str,
+        body: bytes,
+        *,
+        message_id: str,
+        headers: Mapping[str, object] | None = None,
+    ) -> None:
+        """Publish one persistent message and wait for the broker's confirm, or raise PublishFailed."""
+        if not self._publishers or not self.is_connected:
+            raise PublishFailed("broker not connected")
+        exchanges = self._publishers[next(self._next) % len(self._publishers)]
+        message = aio_pika.Message(
+            body,
+            message_id=message_id,
+            content_type="application/json",
+            delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            timestamp=datetime.now(UTC),
+            headers=dict(headers or {}),
+        )
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await exchanges[exchange_key].publish(message, routing_key=routing_key, timeout=self.publish_timeout)
+        except Exception as exc:  # a nack, a return, a closed channel, a timeout: all mean "not promised"
+            raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def dead_letter(self, queue: Queue, body: bytes, *, message_id: str, headers: Mapping[str, object], reason: str) -> None:
+        """Move a message that cannot be applied to the queue's DLQ, with the reason in its headers."""
+        await self.publish(
+            DEAD_LETTER.key,
+            queue.name(self.prefix),
+            body,
+            message_id=message_id,
+            headers={
+                **dict(headers),
+                "x-cpms-error": reason[:1000],
+                "x-cpms-queue": queue.name(self.prefix),
+                "x-cpms-dead-lettered-at": datetime.now(UTC).isoformat(),
+            },
+        )
+
+    async def queue_depths(self) -> dict[str, int]:
+        """Messages ready in every queue and DLQ of this prefix (passive declares)."""
+        depths: dict[str, int] = {}
+        if not self.is_connected:
+            return depths
+        channel = await self.connection.channel()
+        try:
+            for queue in QUEUES:
+                for name in (queue.name(self.prefix), queue.dlq_name(self.prefix)):
+                    declared = await channel.declare_queue(name, passive=True)
+                    depths[name] = declared.declaration_result.message_count or 0
+        finally:
+            await channel.close()
+        return depths
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            await self.connection.close()

@@ -1,0 +1,109 @@
+"""The asyncpg pool and the migration runner every service uses for its own schema."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import orjson
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+log = logging.getLogger(__name__)
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+_MIGRATION_LOCK = 0x43504D53  # "CPMS": one advisory lock for every migration run in the database
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for failures of the database itself (down, restarting, connection lost)."""
+    return isinstance(
+        exc,
+        OSError
+        | ConnectionError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.InterfaceError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.AdminShutdownError
+        | asyncpg.ConnectionDoesNotExistError,
+    ) or (isinstance(exc, TimeoutError))
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog")
+    await conn.set_type_codec("json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(database_url: str, *, max_size: int = 10) -> asyncpg.Pool:
+    """A pool that opens connections on demand, so it can be made while Postgres is still down."""
+    return await asyncpg.create_pool(
+        database_url, min_size=0, max_size=max_size, init=_init_connection,
+        command_timeout=30, max_inactive_connection_lifetime=60,
+    )
+
+
+async def connect(database_url: str) -> asyncpg.Connection:
+    """One connection with the pool's codecs, for command-line work."""
+    conn = await asyncpg.connect(database_url)
+    await _init_connection(conn)
+    return conn
+
+
+async def ensure_database(database_url: str) -> None:
+    """Create the database named in the URL when it does not exist yet."""
+    parts = urlsplit(database_url)
+    name = parts.path.lstrip("/")
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    conn = await asyncpg.connect(admin_url)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            except asyncpg.DuplicateDatabaseError:
+                pass
+    finally:
+        await conn.close()
+
+
+def migration_files(service_dir: Path) -> list[Path]:
+    """The shared messaging tables first, then the service's own files in NNN order."""
+    return sorted(SHARED_MIGRATIONS.glob("*.sql")) + sorted(service_dir.glob("*.sql"))
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path) -> list[str]:
+    """Apply the not yet applied migrations to `schema`; returns their names. Safe to run twice,
+    and from several processes at once (they take turns on an advisory lock)."""
+    applied: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations ('
+                " name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r["name"] for r in await conn.fetch(f'SELECT name FROM "{schema}".schema_migrations')}
+            for path in migration_files(migrations_dir):
+                if path.name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(f'SET LOCAL search_path TO "{schema}"')
+                    await conn.execute(path.read_text())
+                    await conn.execute(f'INSERT INTO "{schema}".schema_migrations (name) VALUES ($1)', path.name)
+                applied.append(path.name)
+                log.info("migration applied", extra={"schema": schema, "migration": path.name})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied
+
+
+async def wait_for_database(database_url: str, *, seconds: float = 60) -> None:
+    """Retry until Postgres answers (or give up after `seconds`)."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_connection_error),
+        wait=wait_exponential_jitter(initial=0.2, max=5),
+        stop=stop_after_delay(seconds),
+        reraise=True,
+    ):
+        with attempt:
+            await ensure_database(database_url)

@@ -1,0 +1,93 @@
+"""Messages the services publish to each other on the domain exchange: the only way one service
+learns about another's state. Each model names its routing key; payloads are JSON objects with
+camelCase fields, money and energy as decimal strings, times in UTC."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+
+class DomainMessage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    routing_key: ClassVar[str]
+
+
+class ChargerRegistered(DomainMessage):
+    """ingest: a charger was registered (or re-registered by seed-charger)."""
+    routing_key: ClassVar[str] = "charger.registered"
+    chargePointId: str
+    isActive: bool
+    siteId: UUID | None = None
+    at: AwareDatetime
+
+
+class ChargerActiveChanged(DomainMessage):
+    """ingest: an operator switched a charger on or off."""
+    routing_key: ClassVar[str] = "charger.active-changed"
+    chargePointId: str
+    isActive: bool
+    at: AwareDatetime
+
+
+class ChargerSiteAssigned(DomainMessage):
+    """billing: a charger now belongs to a site."""
+    routing_key: ClassVar[str] = "charger.site-assigned"
+    chargePointId: str
+    siteId: UUID
+    at: AwareDatetime
+
+
+EnergySource = Literal["StopTransaction", "MeterValues.Register", "MeterValues.Interval", "Missing"]
+
+
+class SessionFinalized(DomainMessage):
+    """sessions: a session was finalized, or re-finalized with a higher `revision`."""
+    routing_key: ClassVar[str] = "session.finalized"
+    sessionId: UUID
+    chargePointId: str
+    connectorId: int | None
+    transactionId: int
+    startedAt: AwareDatetime | None
+    endedAt: AwareDatetime | None
+    energyWh: Decimal | None
+    energySource: EnergySource
+    isEstimated: bool
+    finalizedAt: AwareDatetime
+    revision: int
+
+
+class SessionPriced(DomainMessage):
+    """billing: the price of a session at a given finalization revision."""
+    routing_key: ClassVar[str] = "session.priced"
+    sessionId: UUID
+    tariffId: UUID
+    costAmount: Decimal
+    costCurrency: str
+    pricedAt: AwareDatetime
+    revision: int
+
+
+SettlementStatus = Literal["Pending", "Submitted", "Confirmed", "Failed"]
+
+
+class SettlementStatusChanged(DomainMessage):
+    """billing: a settlement was created or changed status (routing key `settlement.<status>`)."""
+    routing_key: ClassVar[str] = "settlement.status-changed"
+    settlementId: UUID
+    sessionId: UUID
+    status: SettlementStatus
+    at: AwareDatetime
+
+
+class CommandRequested(DomainMessage):
+    """commands: a command was stored and waits for dispatch to the gateway."""
+    routing_key: ClassVar[str] = "command.requested"
+    commandId: UUID
+
+
+def payload(message: DomainMessage) -> dict:
+    return message.model_dump(mode="json")
+

@@ -1,0 +1,157 @@
+"""The HTTP edge every service shares: problem+json errors, bearer-key auth, body and content-type
+checks, request metrics, and JSON in and out."""
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+import pydantic
+from aiohttp import web
+
+from shared import jsonutil, metrics
+from shared.broker import PublishFailed
+from shared.db import is_connection_error
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "application/problem+json"
+M = TypeVar("M", bound=pydantic.BaseModel)
+BODY_LIMIT = web.AppKey("max_body_bytes", int)
+HandlerFn = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Problem(Exception):
+    """Raise from a handler to answer with an RFC 9457 problem document."""
+
+    def __init__(
+        self, status: int, title: str, detail: str = "", *, errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None, extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status, self.title, self.detail = status, title, detail
+        self.errors, self.headers, self.extra = errors, headers or {}, extra or {}
+
+    def response(self) -> web.Response:
+        body: dict[str, Any] = {
+            "type": f"https://cpms.dev/problems/{self.title.lower().replace(' ', '-')}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail or self.title,
+        }
+        if self.errors is not None:
+            body["errors"] = self.errors
+        body.update(self.extra)
+        return web.Response(status=self.status, body=jsonutil.dumps(body), content_type=PROBLEM_TYPE, headers=self.headers)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, body=jsonutil.dumps(data), content_type="application/json", headers=headers)
+
+
+def validation_problem(exc: pydantic.ValidationError, *, loc_prefix: tuple = ()) -> Problem:
+    return Problem(400, "Invalid request", "the request body or parameters are not valid", errors=errors_of(exc, loc_prefix))
+
+
+def errors_of(exc: pydantic.ValidationError, loc_prefix: tuple = ()) -> list[dict[str, Any]]:
+    return [{"loc": [*loc_prefix, *err["loc"]], "msg": err["msg"]} for err in exc.errors(include_url=False, include_input=False)]
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON, after the content-type and size checks (415, 413, 400)."""
+    if request.content_type != "application/json":
+        raise Problem(415, "Unsupported media type", "send the body as application/json")
+    raw = await request.read()  # aiohttp raises 413 past client_max_size
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Problem(400, "Invalid JSON", f"the body is not valid JSON: {exc}") from None
+
+
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise validation_problem(exc) from None
+
+
+def parse_query(request: web.Request, model: type[M]) -> M:
+    try:
+        return model.model_validate(dict(request.query))
+    except pydantic.ValidationError as exc:
+        raise Problem(400, "Invalid query", "the query parameters are not valid", errors=errors_of(exc, ("query",))) from None
+
+
+def route_template(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
+    """Every failure leaves as problem+json: never a stack trace, never a bare text body."""
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.response()
+    except web.HTTPRequestEntityTooLarge:
+        return Problem(413, "Payload too large", f"the body exceeds {request.app[BODY_LIMIT]} bytes").response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return Problem(exc.status, exc.reason, exc.text if exc.text and not exc.text.startswith(str(exc.status)) else exc.reason,
+                       headers={k: v for k, v in exc.headers.items() if k.lower() in ("allow", "retry-after")}).response()
+    except PublishFailed:
+        return Problem(503, "Service unavailable", "the message broker did not confirm in time; retry later",
+                       headers={"Retry-After": "1"}).response()
+    except Exception as exc:
+        if is_connection_error(exc):
+            return Problem(503, "Service unavailable", "the database is unavailable; retry later",
+                           headers={"Retry-After": "1"}).response()
+        log.exception("unhandled error", extra={"route": route_template(request), "method": request.method})
+        return Problem(500, "Internal server error", "an unexpected error occurred").response()
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        route = route_template(request)
+        metrics.HTTP_REQUESTS.labels(request.method, route, f"{status // 100}xx").inc()
+        metrics.HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+
+
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/openapi.json"})
+
+
+def auth_middleware(*, gateway_key: str, admin_token: str):
+    """`/v1/gateway/*` takes the gateway key, every other `/v1` route the admin token; the
+    operational routes are open. Keys are compared in constant time."""
+    gateway_bytes, admin_bytes = gateway_key.encode(), admin_token.encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
+        path = request.path
+        if path in OPEN_PATHS or not path.startswith("/v1/"):
+            return await handler(request)
+        expected = gateway_bytes if path.startswith("/v1/gateway/") else admin_bytes
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
+            raise Problem(401, "Unauthorized", "a valid bearer key is required", headers={"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,107 @@
+"""The transactional outbox: a message is written in the same transaction as the state change
+that causes it; the relay publishes it with a confirm and only then deletes it. A crash in
+between publishes it again with the same message id, which the consumer's inbox absorbs."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+
+from shared import jsonutil, metrics
+from shared.broker import Broker, PublishFailed
+from shared.db import is_connection_error
+from shared.domain import DomainMessage, payload
+from shared.topology import DOMAIN, Exchange
+
+log = logging.getLogger(__name__)
+
+
+async def enqueue(
+    conn: asyncpg.Connection, schema: str, exchange: Exchange, routing_key: str, payload: dict[str, Any],
+    *, message_id: str | None = None,
+) -> str:
+    """Add a message to `schema`'s outbox inside the caller's transaction; returns its message id."""
+    message_id = message_id or str(uuid.uuid4())
+    await conn.execute(
+        f'INSERT INTO "{schema}".outbox (exchange, routing_key, message_id, body) VALUES ($1, $2, $3, $4::jsonb)',
+        exchange.key, routing_key, message_id, jsonutil.dumps(payload).decode(),
+    )
+    return message_id
+
+
+async def enqueue_domain(conn: asyncpg.Connection, schema: str, message: DomainMessage) -> str:
+    """Add a domain message to `schema`'s outbox inside the caller's transaction."""
+    return await enqueue(conn, schema, DOMAIN, message.routing_key, payload(message))
+
+
+class OutboxRelay:
+    """Publishes a schema's outbox in id order. `wake()` after a commit makes it run at once;
+    otherwise it polls, which also covers rows written by other processes."""
+
+    def __init__(self, *, broker: Broker, pool: asyncpg.Pool, schema: str, poll_seconds: float, batch_size: int = 500) -> None:
+        self.broker, self.pool, self.schema = broker, pool, schema
+        self.poll_seconds, self.batch_size = poll_seconds, batch_size
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    @property
+    def is_running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox:{self.schema}")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=10)
+            except (TimeoutError, asyncio.CancelledError):
+                self._task.cancel()
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                published = await self.relay_once()
+            except Exception as exc:
+                if not (is_connection_error(exc) or isinstance(exc, PublishFailed)):
+                    log.exception("outbox relay failed", extra={"schema": self.schema})
+                published = 0
+                await asyncio.sleep(1.0)
+            if published == self.batch_size:
+                continue  # more is waiting
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.poll_seconds)
+            except TimeoutError:
+                pass
+            self._wakeup.clear()
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many messages were published."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(
+                f'SELECT id, exchange, routing_key, message_id, body FROM "{self.schema}".outbox '
+                "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                self.batch_size,
+            )
+            if rows:
+                # Publish in order, a window at a time: confirms are awaited together for speed.
+                for start in range(0, len(rows), 50):
+                    window = rows[start:start + 50]
+                    await asyncio.gather(*(
+                        self.broker.publish(r["exchange"], r["routing_key"], jsonutil.dumps(r["body"]), message_id=r["message_id"])
+                        for r in window
+                    ))
+                await conn.execute(f'DELETE FROM "{self.schema}".outbox WHERE id = ANY($1::bigint[])', [r["id"] for r in rows])
+            backlog = await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox') if len(rows) == self.batch_size else 0
+        metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))
+        metrics.OUTBOX_BACKLOG.labels(self.schema).set(backlog)
+        return len(rows)

@@ -1,0 +1,45 @@
+"""Keyset pagination: the cursor carries the sort key of the last item returned, so pages stay
+stable while rows are inserted. Queries fetch `limit + 1` rows to know whether a next page exists."""
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.http import Problem
+
+
+class PageQuery(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    cursor: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+
+
+def encode_cursor(sort_value: datetime | int | str, row_id: Any) -> str:
+    value = sort_value.isoformat() if isinstance(sort_value, datetime) else sort_value
+    return base64.urlsafe_b64encode(orjson.dumps([value, str(row_id)])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, time_key: bool = True) -> tuple[Any, str]:
+    """(sort value, id) from a cursor; a 400 problem for anything we did not issue."""
+    try:
+        value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if time_key:
+            value = datetime.fromisoformat(value)
+            if value.tzinfo is None:
+                raise ValueError
+        return value, str(row_id)
+    except Exception:
+        raise Problem(400, "Invalid cursor", "the cursor is not one this API issued",
+                      errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None
+
+
+def page(rows: Sequence[Any], limit: int, render: Callable[[Any], dict], key: Callable[[Any], tuple[Any, Any]]) -> dict:
+    """The list response from `limit + 1` fetched rows."""
+    items = rows[:limit]
+    next_cursor = encode_cursor(*key(items[-1])) if len(rows) > limit and items else None
+    return {"items": [render(r) for r in items], "nextCursor": next_cursor}

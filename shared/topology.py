@@ -1,0 +1,94 @@
+"""The broker topology as data: every exchange and queue of the CPMS, declared from here alone.
+
+Every queue is a durable quorum queue with a delivery limit and a dead-letter queue (`<name>.dlq`).
+All names are prefixed with `CPMS_AMQP_PREFIX`, so deployments and test runs can share a broker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange
+
+
+@dataclass(frozen=True)
+class Exchange:
+    key: str  # "events", "domain": prefixed to "<prefix>.events"
+    type: aio_pika.ExchangeType = aio_pika.ExchangeType.TOPIC
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}.{self.key}"
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str  # "sessions.charger-events": prefixed to "<prefix>.sessions.charger-events"
+    exchange: Exchange
+    bindings: tuple[str, ...]
+    durable: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.durable:
+            raise ValueError(f"queue {self.key}: a quorum queue must be durable")
+        if not self.bindings:
+            raise ValueError(f"queue {self.key}: a queue without bindings never receives anything")
+
+    def name(self, prefix: str) -> str:
+        return f"{prefix}.{self.key}"
+
+    def dlq_name(self, prefix: str) -> str:
+        return f"{self.name(prefix)}.dlq"
+
+
+EVENTS = Exchange("events")  # charger.<Type>: what the gateway reported, published by ingest
+DOMAIN = Exchange("domain")  # session.*, settlement.*, command.*: facts the services publish
+DEAD_LETTER = Exchange("dlx", aio_pika.ExchangeType.DIRECT)
+
+INGEST_ARCHIVE = Queue("ingest.archive", EVENTS, ("charger.#",))
+SESSIONS_CHARGER_EVENTS = Queue("sessions.charger-events", EVENTS, ("charger.#",))
+SESSIONS_BILLING = Queue("sessions.billing", DOMAIN, ("session.priced", "settlement.*"))
+SESSIONS_REGISTRY = Queue("sessions.registry", DOMAIN, ("charger.registered", "charger.active-changed", "charger.site-assigned"))
+BILLING_SESSIONS = Queue("billing.sessions", DOMAIN, ("session.finalized",))
+BILLING_CHARGERS = Queue("billing.chargers", DOMAIN, ("charger.registered",))
+COMMANDS_DISPATCH = Queue("commands.dispatch", DOMAIN, ("command.requested",))
+COMMANDS_ACKS = Queue("commands.acks", EVENTS, ("charger.CommandAck",))
+
+EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER)
+QUEUES = (
+    INGEST_ARCHIVE,
+    SESSIONS_CHARGER_EVENTS,
+    SESSIONS_BILLING,
+    SESSIONS_REGISTRY,
+    BILLING_SESSIONS,
+    BILLING_CHARGERS,
+    COMMANDS_DISPATCH,
+    COMMANDS_ACKS,
+)
+
+
+async def declare_topology(channel: AbstractChannel, prefix: str, *, delivery_limit: int) -> dict[str, AbstractExchange]:
+    """Declare every exchange, queue, DLQ and binding (idempotent); returns exchanges by key."""
+    exchanges = {
+        ex.key: await channel.declare_exchange(ex.name(prefix), ex.type, durable=True) for ex in EXCHANGES
+    }
+    for queue in QUEUES:
+        dlq = await channel.declare_queue(queue.dlq_name(prefix), durable=True, arguments={"x-queue-type": "quorum"})
+        await dlq.bind(exchanges[DEAD_LETTER.key], routing_key=queue.name(prefix))
+        declared = await declare_queue(channel, queue, prefix, delivery_limit=delivery_limit)
+        for pattern in queue.bindings:
+            await declared.bind(exchanges[queue.exchange.key], routing_key=pattern)
+    return exchanges
+
+
+async def declare_queue(channel: AbstractChannel, queue: Queue, prefix: str, *, delivery_limit: int):
+    """Declare one work queue with its quorum, delivery-limit and dead-letter arguments."""
+    return await channel.declare_queue(
+        queue.name(prefix),
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER.name(prefix),
+            "x-dead-letter-routing-key": queue.name(prefix),
+        },
+    )

@@ -1,0 +1,113 @@
+"""Helpers the tests share: an API client with the right keys, waiting for eventual state,
+and a fake of the reference gateway's command API."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+GATEWAY_KEY = "test-gateway-key"
+ADMIN_TOKEN = "test-admin-token"
+
+
+def unique_id(prefix: str = "CP") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Api:
+    """A client of one running CPMS app that sends the gateway key or the admin token."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    async def _call(self, method: str, path: str, key: str | None, json: Any = None, **kwargs) -> tuple[int, Any]:
+        headers = kwargs.pop("headers", {})
+        if key is not None:
+            headers.setdefault("Authorization", f"Bearer {key}")
+        response = await self.client.request(method, path, json=json, headers=headers, **kwargs)
+        body = await response.read()
+        self.last_response = response
+        if response.content_type in ("application/json", "application/problem+json"):
+            return response.status, await response.json(content_type=None)
+        return response.status, body.decode()
+
+    async def gateway(self, method: str, path: str, json: Any = None, **kwargs) -> tuple[int, Any]:
+        return await self._call(method, path, GATEWAY_KEY, json, **kwargs)
+
+    async def admin(self, method: str, path: str, json: Any = None, **kwargs) -> tuple[int, Any]:
+        return await self._call(method, path, ADMIN_TOKEN, json, **kwargs)
+
+    async def anonymous(self, method: str, path: str, json: Any = None, **kwargs) -> tuple[int, Any]:
+        return await self._call(method, path, None, json, **kwargs)
+
+    async def send_events(self, *events: dict) -> tuple[int, Any]:
+        """Post events as the reference gateway does: one request per event."""
+        result: tuple[int, Any] = (0, None)
+        for event in events:
+            result = await self.gateway("POST", "/v1/gateway/events", event)
+            assert result[0] == 202, result
+        return result
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll `probe` until it returns a truthy value (returned) or raise with its last answer.
+    For state that the consumers build after a 202: never a timing assertion, only a bound."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s; last answer: {last!r}")
+
+
+@dataclass
+class FakeGateway:
+    """Plays the reference gateway's `POST /v1/gateway/commands`. Tests queue the answers it gives;
+    with nothing queued it answers 200 with an Accepted response."""
+
+    answers: list[Callable[[dict], Awaitable[web.StreamResponse]]] = field(default_factory=list)
+    calls: list[dict] = field(default_factory=list)
+    auth_headers: list[str | None] = field(default_factory=list)
+    server: TestServer | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return str(self.server.make_url("")).rstrip("/")
+
+    def answer(self, status: int, body: dict | None = None, *, delay: float = 0.0) -> None:
+        async def respond(_: dict) -> web.StreamResponse:
+            if delay:
+                await asyncio.sleep(delay)
+            return web.json_response(body or {}, status=status)
+
+        self.answers.append(respond)
+
+    def calls_for(self, idempotency_key: str) -> list[dict]:
+        return [c for c in self.calls if c.get("idempotencyKey") == idempotency_key]
+
+    async def _commands(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        self.calls.append(body)
+        self.auth_headers.append(request.headers.get("Authorization"))
+        if self.answers:
+            return await self.answers.pop(0)(body)
+        return web.json_response({"commandId": uuid.uuid4().hex, "response": {"status": "Accepted"}})
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/v1/gateway/commands", self._commands)
+        self.server = TestServer(app)
+        await self.server.start_server()
+
+    async def close(self) -> None:
+        if self.server is not None:
+            await self.server.close()
