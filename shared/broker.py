@@ -120,4 +120,8 @@ class Broker:
 
     async def close(self) -> None:
         if self.connection is not None:
-            await self.connection.close()
+            try:
+                async with asyncio.timeout(5):
+                    await self.connection.close()
+            except Exception:  # closing a connection that is already gone
+                log.debug("broker close failed", exc_info=True)

@@ -102,7 +102,8 @@ class Consumer:
         """Stop taking deliveries, finish the batch in hand; what is still unacked goes back to the queue."""
         if self._amqp_queue is not None and self._consumer_tag is not None:
             try:
-                await self._amqp_queue.cancel(self._consumer_tag)
+                async with asyncio.timeout(5):
+                    await self._amqp_queue.cancel(self._consumer_tag)
             except Exception:  # the channel may already be gone; the broker then requeues anyway
                 log.debug("cancel failed", exc_info=True)
         if self._worker is not None:
@@ -112,7 +113,11 @@ class Consumer:
             except (TimeoutError, asyncio.CancelledError):
                 self._worker.cancel()
         if self._channel is not None and not self._channel.is_closed:
-            await self._channel.close()
+            try:
+                async with asyncio.timeout(5):
+                    await self._channel.close()
+            except Exception:  # the connection is gone already
+                log.debug("channel close failed", exc_info=True)
 
     async def _work(self) -> None:
         while True:

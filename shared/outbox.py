@@ -27,7 +27,8 @@ async def enqueue(
     message_id = message_id or str(uuid.uuid4())
     await conn.execute(
         f'INSERT INTO "{schema}".outbox (exchange, routing_key, message_id, body) VALUES ($1, $2, $3, $4::jsonb)',
-        exchange.key, routing_key, message_id, jsonutil.dumps(payload).decode(),
+        # The pool's jsonb codec encodes the value itself: hand it plain JSON data, not JSON text.
+        exchange.key, routing_key, message_id, jsonutil.loads(jsonutil.dumps(payload)),
     )
     return message_id
 

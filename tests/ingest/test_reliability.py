@@ -1,0 +1,118 @@
+"""What ingest promises when a dependency fails, and what it never leaks."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+
+from shared import db
+from tests.ingest import gateway_events as ev
+from tests.support import TcpProxy, eventually, unique_id
+
+
+async def test_503_with_retry_after_when_the_broker_does_not_confirm(make_api, settings, pg):
+    amqp = urlsplit(settings.amqp_url)
+    proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
+    await proxy.start()
+    try:
+        api = await make_api(
+            services=["ingest"], publish_timeout_seconds=0.5,
+            amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/",
+        )
+        cp = unique_id()
+        assert (await api.gateway("POST", "/v1/gateway/events", ev.booted(cp)))[0] == 202
+        proxy.freeze()  # the broker goes silent: no confirm will come
+        status, body = await api.gateway("POST", "/v1/gateway/events", [ev.heartbeat(cp), ev.status(cp, 1, "Available")])
+        assert status == 503, body
+        assert body["status"] == 503 and api.last_response.headers["Retry-After"]
+        status, _ = await api.gateway("POST", "/v1/gateway/events", ev.heartbeat(cp, ts="2026-11-25T10:09:00Z"))
+        assert status == 503
+        proxy.thaw()
+        # the gateway still owns the refused events and sends them again: accepted now
+        status, body = await api.gateway("POST", "/v1/gateway/events", [ev.heartbeat(cp), ev.status(cp, 1, "Available")])
+        assert status == 202, body
+    finally:
+        await proxy.close()
+
+
+async def test_readiness_names_the_broker_when_it_is_gone(make_api, settings):
+    amqp = urlsplit(settings.amqp_url)
+    proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
+    await proxy.start()
+    try:
+        api = await make_api(services=["ingest"], amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/")
+        assert (await api.anonymous("GET", "/readyz"))[0] == 200
+        await proxy.close()  # connection cut, and no way back in
+        status, body = await eventually(lambda: _not_ready(api))
+        assert status == 503 and "broker" in body["failing"]
+        assert (await api.anonymous("GET", "/livez"))[0] == 200
+    finally:
+        await proxy.close()
+
+
+async def _not_ready(api):
+    status, body = await api.anonymous("GET", "/readyz")
+    return (status, body) if status == 503 else None
+
+
+async def test_migrations_run_twice_change_nothing(database_url, pg):
+    from services.ingest import SERVICE
+
+    schema = f"ingest_copy_{unique_id('m').split('-')[1]}"
+    pool = await db.create_pool(database_url, max_size=4)
+    try:
+        first, second = await asyncio.gather(
+            db.migrate(pool, schema, SERVICE.migrations), db.migrate(pool, schema, SERVICE.migrations)
+        )
+        assert sorted([first, second], key=len) == [[], ["000_messaging.sql", "001_chargers_and_archive.sql"]]
+        assert await db.migrate(pool, schema, SERVICE.migrations) == []
+        tables = await pg.fetch("SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)
+        assert {t["table_name"] for t in tables} == {"schema_migrations", "inbox", "outbox", "chargers", "auth_failures", "events"}
+    finally:
+        await pg.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        await pool.close()
+
+
+async def test_a_secret_never_appears_in_a_response_a_log_line_or_the_database(api, pg, caplog):
+    caplog.set_level(logging.DEBUG)
+    cp, secret, rotated = unique_id(), "correct-horse-battery", "staple-staple-staple"
+    bodies = [
+        await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": secret}),
+        await api.gateway("POST", f"/v1/gateway/chargers/{cp}/auth", {"presentedSecret": secret}),
+        await api.gateway("POST", f"/v1/gateway/chargers/{cp}/auth", {"presentedSecret": secret + "x"}),
+        await api.admin("PUT", f"/v1/chargers/{cp}/secret", {"secret": rotated}),
+        await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": secret}),  # 409
+        await api.admin("POST", "/v1/chargers", {"chargePointId": "bad id", "secret": secret}),  # 400
+    ]
+    assert [status for status, _ in bodies] == [201, 200, 401, 200, 409, 400]
+    for _, body in bodies:
+        assert secret not in str(body) and rotated not in str(body)
+    formatted = "\n".join(logging.getLogger().handlers[0].format(r) if logging.getLogger().handlers else r.getMessage()
+                          for r in caplog.records)
+    assert secret not in formatted and rotated not in formatted
+    stored = await pg.fetchval("SELECT secret_hash FROM ingest.chargers WHERE charge_point_id = $1", cp)
+    assert stored.startswith("scrypt$") and secret not in stored and rotated not in stored
+
+
+async def test_two_hashes_of_one_secret_differ(api, pg):
+    a, b = unique_id(), unique_id()
+    for cp in (a, b):
+        await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": "same-secret-twice"})
+    rows = await pg.fetch("SELECT secret_hash FROM ingest.chargers WHERE charge_point_id = ANY($1)", [a, b])
+    assert len({r["secret_hash"] for r in rows}) == 2  # salted
+
+
+async def test_database_down_answers_503_not_500(make_api, settings):
+    pgurl = urlsplit(settings.database_url)
+    proxy = TcpProxy(pgurl.hostname, pgurl.port or 5432)
+    await proxy.start()
+    try:
+        api = await make_api(services=["ingest"], database_url=f"postgresql://postgres@127.0.0.1:{proxy.port}{pgurl.path}")
+        cp = unique_id()
+        assert (await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": "some-secret"}))[0] == 201
+        await proxy.close()
+        status, body = await api.gateway("POST", f"/v1/gateway/chargers/{cp}/auth", {"presentedSecret": "some-secret"})
+        assert status == 503 and body["status"] == 503
+    finally:
+        await proxy.close()
