@@ -1,7 +1,10 @@
 """Every service this distribution can run, by name, in the order `cpms run all` wires them."""
 from __future__ import annotations
 
+from services.billing import SERVICE as BILLING
+from services.commands import SERVICE as COMMANDS
 from services.ingest import SERVICE as INGEST
+from services.sessions import SERVICE as SESSIONS
 from shared.app import ServiceSpec
 
-SERVICES: dict[str, ServiceSpec] = {spec.name: spec for spec in (INGEST,)}
+SERVICES: dict[str, ServiceSpec] = {spec.name: spec for spec in (INGEST, SESSIONS, BILLING, COMMANDS)}

@@ -92,3 +92,12 @@ async def declare_queue(channel: AbstractChannel, queue: Queue, prefix: str, *, 
             "x-dead-letter-routing-key": queue.name(prefix),
         },
     )
+
+
+async def delete_topology(channel: AbstractChannel, prefix: str) -> None:
+    """Remove every queue, DLQ and exchange of a prefix (test runs and benchmarks clean up with it)."""
+    for queue in QUEUES:
+        for name in (queue.name(prefix), queue.dlq_name(prefix)):
+            await channel.queue_delete(name)
+    for exchange in EXCHANGES:
+        await channel.exchange_delete(exchange.name(prefix))

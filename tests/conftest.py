@@ -15,7 +15,7 @@ from services.registry import SERVICES
 from shared import db
 from shared.app import create_app
 from shared.config import Settings
-from shared.topology import EXCHANGES, QUEUES
+from shared.topology import delete_topology
 from tests.support import ADMIN_TOKEN, GATEWAY_KEY, Api, FakeGateway
 
 PG_URL = os.environ.get("CPMS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432")
@@ -42,12 +42,7 @@ async def database_url(run_id: str) -> AsyncIterator[str]:
 async def delete_broker_objects(prefix: str) -> None:
     connection = await aio_pika.connect(AMQP_URL)
     async with connection:
-        channel = await connection.channel()
-        for queue in QUEUES:
-            for name in (queue.name(prefix), queue.dlq_name(prefix)):
-                await channel.queue_delete(name)
-        for exchange in EXCHANGES:
-            await channel.exchange_delete(exchange.name(prefix))
+        await delete_topology(await connection.channel(), prefix)
 
 
 @pytest.fixture(scope="session")

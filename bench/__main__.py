@@ -1,0 +1,229 @@
+"""`python -m bench`: run the CPMS as real processes on a fresh database and broker prefix, play
+chargers through the gateway API, check every session, energy and amount against what the
+generator expects, and print a JSON report with each figure beside the machine's own limit."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import aio_pika
+import aiohttp
+import asyncpg
+
+from bench import baseline
+from bench.load import Charger, SendResult, Sender, events_of, make_chargers, percentiles, send_batches, send_paced, send_single
+from bench.system import System
+from shared.topology import delete_topology
+
+API_KEY, ADMIN = "bench-gateway-key", "bench-admin-token"
+PG = os.environ.get("CPMS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+AMQP = os.environ.get("CPMS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+class Admin:
+    def __init__(self, http: aiohttp.ClientSession, system: System) -> None:
+        self.http, self.system = http, system
+        self.headers = {"Authorization": f"Bearer {ADMIN}"}
+
+    async def call(self, method: str, service: str, path: str, json_body=None):
+        async with self.http.request(method, self.system.base_url(service) + path, json=json_body, headers=self.headers) as r:
+            body = await r.json(content_type=None)
+            if r.status >= 400:
+                raise RuntimeError(f"{method} {path}: {r.status} {body}")
+            return body
+
+
+async def prepare_site(admin: Admin, chargers: list[Charger], concurrency: int = 16) -> str:
+    site = await admin.call("POST", "billing", "/v1/sites", {"name": "Bench site"})
+    await admin.call("POST", "billing", f"/v1/sites/{site['siteId']}/tariffs", {"pricePerKwh": "0.30", "currency": "USD"})
+    await admin.call("POST", "billing", f"/v1/sites/{site['siteId']}/wallet", {"wallet": "rBenchWallet1111111111111111111"})
+    queue = list(chargers)
+
+    async def assign() -> None:
+        while queue:
+            charger = queue.pop()
+            await admin.call("PUT", "billing", f"/v1/chargers/{charger.charge_point_id}/site", {"siteId": site["siteId"]})
+
+    await asyncio.gather(*(assign() for _ in range(concurrency)))
+    await asyncio.sleep(1.0)  # the assignments reach sessions/billing consumers
+    return site["siteId"]
+
+
+async def wait_for_settlements(database_url: str, expected: int, timeout: float) -> float:
+    """The end-to-end clock stops when the last settlement exists (read straight from the table)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if await conn.fetchval("SELECT count(*) FROM billing.settlements") >= expected:
+                return time.perf_counter()
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"fewer than {expected} settlements after {timeout}s")
+    finally:
+        await conn.close()
+
+
+async def verify(admin: Admin, chargers: list[Charger], sent: SendResult, concurrency: int = 16) -> dict:
+    """Every session through the API: finalized, right energy, right amount. Any difference fails the run."""
+    errors: list[str] = []
+    lags: list[float] = []
+    queue = list(chargers)
+
+    async def check() -> None:
+        while queue:
+            charger = queue.pop()
+            body = await admin.call("GET", "sessions", f"/v1/chargers/{charger.charge_point_id}/sessions?limit=5")
+            sessions = [s for s in body["items"] if s["transactionId"] == charger.transaction_id]
+            if len(sessions) != 1:
+                errors.append(f"{charger.charge_point_id}: {len(sessions)} sessions")
+                continue
+            s = sessions[0]
+            if s["status"] != "Finalized" or s["energyWh"] != charger.energy_wh or s["energySource"] != "StopTransaction":
+                errors.append(f"{charger.charge_point_id}: {s['status']} {s['energyWh']} {s['energySource']} != {charger.energy_wh}")
+            if s.get("costAmount") is None or Decimal(s["costAmount"]) != charger.expected_cost:
+                errors.append(f"{charger.charge_point_id}: cost {s.get('costAmount')} != {charger.expected_cost}")
+            accepted = sent.ended_accepted_at.get(charger.charge_point_id)
+            if accepted and s.get("finalizedAt"):
+                lags.append((datetime.fromisoformat(s["finalizedAt"]) - accepted).total_seconds())
+
+    await asyncio.gather(*(check() for _ in range(concurrency)))
+    return {"errors": errors[:20], "errorCount": len(errors), "lag": percentiles([max(lag, 0.0) for lag in lags])}
+
+
+async def run_load(system: System, database_url: str, *, run: str, chargers: int, samples: int, mode: str,
+                   concurrency: int, batch: int, offset: int = 0, rate: float = 0, check: bool = True) -> dict:
+    plans_for = make_chargers(run, chargers, offset)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    plans = [events_of(c, samples, start) for c in plans_for]
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(concurrency, 64))) as http:
+        admin = Admin(http, system)
+        await prepare_site(admin, plans_for)
+        conn = await asyncpg.connect(database_url)
+        settled_before = await conn.fetchval("SELECT count(*) FROM billing.settlements")
+        await conn.close()
+        sender = Sender(http, system.base_url("ingest"), API_KEY)
+        cpu_before = system.cpu_seconds()
+        sent = SendResult()
+        if mode == "single":
+            await send_single(sender, plans, concurrency, sent)
+        elif mode == "paced":
+            await send_paced(sender, plans, rate, sent)
+        else:
+            await send_batches(sender, plans, batch, concurrency, sent)
+        done = await wait_for_settlements(database_url, settled_before + chargers, timeout=600)
+        cpu_after = system.cpu_seconds()
+        checked = await verify(admin, plans_for, sent) if check else {"errors": [], "errorCount": 0, "lag": {}}
+    total_events = sum(len(p) for p in plans)
+    cpu = sum(cpu_after.values()) - sum(cpu_before.values())
+    return {
+        "mode": mode, "chargers": chargers, "events": total_events, "concurrency": concurrency,
+        **({"batchSize": batch} if mode == "batch" else {}), **({"offeredRate": rate} if mode == "paced" else {}),
+        "acceptedEventsPerSecond": round(sent.events / sent.seconds),
+        "endToEndEventsPerSecond": round(total_events / (done - sent.started)),
+        "ingestLatency": percentiles(sent.latencies),
+        "endToEndLag": checked["lag"],
+        "cpuSecondsPer1000Events": round(cpu / total_events * 1000, 3),
+        "cpuSecondsByProcess": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
+        "retried503": sent.failures,
+        "correct": checked["errorCount"] == 0,
+        "errors": checked["errors"],
+    }
+
+
+def start_system(env: dict[str, str], replicas: int) -> System:
+    system = System(env)
+    if replicas == 0:
+        system.start("all", 18081)
+    else:
+        system.start("ingest", 18091)
+        system.start("commands", 18094)
+        for r in range(replicas):
+            system.start("sessions", 18092 + 10 * r, r)
+            system.start("billing", 18093 + 10 * r, r)
+    return system
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--chargers", type=int, default=2000)
+    parser.add_argument("--samples", type=int, default=10, help="meter samples per session")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--paced-rate", type=float, default=1000)
+    parser.add_argument("--growth", default="", help="comma-separated table sizes in sessions, e.g. 10000,50000")
+    parser.add_argument("--skip-replicas", action="store_true")
+    args = parser.parse_args()
+
+    run = uuid.uuid4().hex[:8]
+    database_url = f"{PG}/cpms_bench_{run}"
+    env = {**os.environ, "CPMS_DATABASE_URL": database_url, "CPMS_AMQP_URL": AMQP, "CPMS_AMQP_PREFIX": f"bench-{run}",
+           "CPMS_API_KEY": API_KEY, "CPMS_ADMIN_TOKEN": ADMIN, "CPMS_LOG_LEVEL": "WARNING"}
+    from shared.db import ensure_database
+
+    await ensure_database(database_url)
+    report: dict = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
+                    "memoryGiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+        "limits": await baseline.measure(database_url, AMQP),
+        "runs": [],
+    }
+    print(json.dumps({"limits": report["limits"]}), file=sys.stderr)
+    layouts = [0] if args.skip_replicas else [0, 1, 2]
+    offset = 0
+    for replicas in layouts:
+        system = start_system(env, replicas)
+        try:
+            await system.wait_ready()
+            label = "all-in-one" if replicas == 0 else f"{replicas} replica(s) of each consumer service"
+            phases = [("single", args.concurrency)] if replicas else [("single", args.concurrency), ("paced", 0), ("batch", 8)]
+            for mode, concurrency in phases:
+                result = await run_load(system, database_url, run=run, chargers=args.chargers if mode != "paced" else args.chargers // 2,
+                                        samples=args.samples, mode=mode, concurrency=concurrency, batch=args.batch,
+                                        offset=offset, rate=args.paced_rate)
+                offset += args.chargers
+                result["layout"] = label
+                report["runs"].append(result)
+                print(json.dumps({k: result[k] for k in ("layout", "mode", "acceptedEventsPerSecond", "endToEndEventsPerSecond", "ingestLatency", "correct")}), file=sys.stderr)
+            if replicas == 0:
+                report["peakRssBytes"] = system.peak_rss()
+            for size in [int(s) for s in args.growth.split(",") if s]:
+                grow = size - offset
+                if grow > 0:
+                    await run_load(system, database_url, run=run, chargers=grow, samples=1, mode="batch",
+                                   concurrency=8, batch=args.batch, offset=offset, check=False)
+                    offset += grow
+                result = await run_load(system, database_url, run=run, chargers=args.chargers, samples=args.samples,
+                                        mode="single", concurrency=args.concurrency, batch=args.batch, offset=offset)
+                offset += args.chargers
+                result["layout"] = f"{label}, {size} sessions already in the tables"
+                report["runs"].append(result)
+        finally:
+            system.stop()
+    limits = report["limits"]
+    for result in report["runs"]:
+        result["fractionOfLimits"] = {
+            "endToEndVsConfirmedPublishes": round(result["endToEndEventsPerSecond"] / limits["confirmedPublishesPerSecond"], 3),
+            "acceptedVsConfirmedPublishes": round(result["acceptedEventsPerSecond"] / limits["confirmedPublishesPerSecond"], 3),
+            "endToEndVsSingleRowCommits": round(result["endToEndEventsPerSecond"] / limits["postgresSingleRowCommitsPerSecond"], 3),
+        }
+    report["correct"] = all(r["correct"] for r in report["runs"])
+    print(json.dumps(report, indent=2))
+    conn = await asyncpg.connect(f"{PG}/postgres")
+    await conn.execute(f'DROP DATABASE IF EXISTS "cpms_bench_{run}" WITH (FORCE)')
+    await conn.close()
+    async with await aio_pika.connect(AMQP) as amqp:
+        await delete_topology(await amqp.channel(), f"bench-{run}")
+    if not report["correct"]:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,120 @@
+"""The machine's own limits for the same kinds of work, measured in the same run."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import aio_pika
+import asyncpg
+
+DURATION = 3.0
+
+
+async def postgres_single_row_commits(database_url: str, concurrency: int = 8) -> float:
+    """Commits/s of one-row transactions (what a naive consumer does per event)."""
+    pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
+    await pool.execute("CREATE TABLE IF NOT EXISTS public.bench_rows (id uuid PRIMARY KEY, body jsonb)")
+    count = 0
+    stop = time.monotonic() + DURATION
+
+    async def worker() -> None:
+        nonlocal count
+        async with pool.acquire() as conn:
+            while time.monotonic() < stop:
+                await conn.execute("INSERT INTO public.bench_rows VALUES ($1, '{}')", uuid.uuid4())
+                count += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    rate = count / (time.monotonic() - started)
+    await pool.execute("DROP TABLE public.bench_rows")
+    await pool.close()
+    return rate
+
+
+async def postgres_batched_rows(database_url: str, batch: int = 500) -> float:
+    """Rows/s when rows are written a batch per transaction (what our consumers do)."""
+    conn = await asyncpg.connect(database_url)
+    await conn.execute("CREATE TABLE IF NOT EXISTS public.bench_rows (id uuid PRIMARY KEY, body jsonb)")
+    count, stop, started = 0, time.monotonic() + DURATION, time.monotonic()
+    while time.monotonic() < stop:
+        async with conn.transaction():
+            await conn.executemany("INSERT INTO public.bench_rows VALUES ($1, '{}')", [(uuid.uuid4(),) for _ in range(batch)])
+        count += batch
+    rate = count / (time.monotonic() - started)
+    await conn.execute("DROP TABLE public.bench_rows")
+    await conn.close()
+    return rate
+
+
+async def confirmed_publishes(amqp_url: str, concurrency: int = 32) -> float:
+    """Persistent, confirmed publishes/s to a durable quorum queue."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        name = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+        await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        count, stop, started = 0, time.monotonic() + DURATION, time.monotonic()
+
+        async def worker() -> None:
+            nonlocal count
+            while time.monotonic() < stop:
+                await channel.default_exchange.publish(
+                    aio_pika.Message(b'{"type":"ChargerHeartbeat"}', delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=name,
+                )
+                count += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        rate = count / (time.monotonic() - started)
+        await channel.queue_delete(name)
+    return rate
+
+
+async def publish_consume_round_trips(amqp_url: str, concurrency: int = 32) -> float:
+    """Round trips/s: confirmed publish, consumed and acked on the other side."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        publisher = await connection.channel(publisher_confirms=True)
+        consumer = await connection.channel()
+        await consumer.set_qos(prefetch_count=256)
+        name = f"bench-roundtrip-{uuid.uuid4().hex[:8]}"
+        queue = await consumer.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+        waiting: dict[str, asyncio.Future] = {}
+
+        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            await message.ack()
+            future = waiting.pop(message.message_id, None)
+            if future is not None and not future.done():
+                future.set_result(None)
+
+        await queue.consume(on_message)
+        count, stop, started = 0, time.monotonic() + DURATION, time.monotonic()
+
+        async def worker() -> None:
+            nonlocal count
+            loop = asyncio.get_running_loop()
+            while time.monotonic() < stop:
+                message_id = uuid.uuid4().hex
+                waiting[message_id] = loop.create_future()
+                await publisher.default_exchange.publish(
+                    aio_pika.Message(b"{}", message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+                    routing_key=name,
+                )
+                await waiting[message_id]
+                count += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        rate = count / (time.monotonic() - started)
+        await consumer.queue_delete(name)
+    return rate
+
+
+async def measure(database_url: str, amqp_url: str) -> dict[str, float]:
+    return {
+        "postgresSingleRowCommitsPerSecond": round(await postgres_single_row_commits(database_url)),
+        "postgresBatchedRowsPerSecond": round(await postgres_batched_rows(database_url)),
+        "confirmedPublishesPerSecond": round(await confirmed_publishes(amqp_url)),
+        "publishConsumeRoundTripsPerSecond": round(await publish_consume_round_trips(amqp_url)),
+    }

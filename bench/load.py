@@ -1,0 +1,162 @@
+"""The load: N chargers, each played through the reference gateway's exact event JSON, and the
+sessions, energies and amounts the CPMS must come up with for them."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import aiohttp
+
+PRICE_PER_KWH = Decimal("0.30")
+
+
+@dataclass(frozen=True)
+class Charger:
+    charge_point_id: str
+    transaction_id: int
+    meter_start_wh: int
+    energy_wh: int
+
+    @property
+    def expected_cost(self) -> Decimal:
+        return (Decimal(self.energy_wh) / 1000 * PRICE_PER_KWH).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def make_chargers(run: str, n: int, offset: int = 0) -> list[Charger]:
+    return [
+        Charger(f"BENCH-{run}-{i:06d}", 1 + i % 97, (i * 7919) % 500_000, 1_000 + (i * 104_729) % 60_000)
+        for i in range(offset, offset + n)
+    ]
+
+
+def events_of(charger: Charger, samples: int, start: datetime) -> list[dict]:
+    """boot, status, start, K samples, end, status: what a charger sends for one session."""
+    cp, tx = charger.charge_point_id, charger.transaction_id
+
+    def ts(minutes: float) -> str:
+        return (start + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+
+    events: list[dict] = [
+        {"type": "ChargerBooted", "chargePointId": cp, "ts": ts(0), "vendor": "Bench", "model": "B1", "firmwareVersion": "1.0", "ocppVersion": "1.6"},
+        {"type": "ConnectorStatusChanged", "chargePointId": cp, "ts": ts(0.1), "connectorId": 1, "status": "Preparing", "errorCode": "NoError"},
+        {"type": "TransactionStarted", "chargePointId": cp, "ts": ts(1), "connectorId": 1, "transactionId": tx, "idTag": "BENCH"},
+    ]
+    if charger.meter_start_wh:
+        events[-1]["meterStartWh"] = charger.meter_start_wh
+    for k in range(1, samples + 1):
+        reading = charger.meter_start_wh + charger.energy_wh * k // (samples + 1)
+        events.append({"type": "MeterSample", "chargePointId": cp, "ts": ts(1 + k), "transactionId": tx, "connectorId": 1,
+                       "samples": [{"value": str(reading), "context": "Sample.Periodic"}]})
+    events.append({"type": "TransactionEnded", "chargePointId": cp, "ts": ts(2 + samples), "transactionId": tx,
+                   "meterStopWh": charger.meter_start_wh + charger.energy_wh, "reason": "Local", "idTag": "BENCH"})
+    events.append({"type": "ConnectorStatusChanged", "chargePointId": cp, "ts": ts(2.1 + samples), "connectorId": 1, "status": "Available", "errorCode": "NoError"})
+    return events
+
+
+@dataclass
+class SendResult:
+    latencies: list[float] = field(default_factory=list)
+    events: int = 0
+    failures: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    ended_accepted_at: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+class Sender:
+    def __init__(self, http: aiohttp.ClientSession, ingest_url: str, api_key: str) -> None:
+        self.http, self.url = http, f"{ingest_url}/v1/gateway/events"
+        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+
+    async def post(self, body: bytes, result: SendResult, count: int) -> bool:
+        for _ in range(20):
+            t0 = time.perf_counter()
+            async with self.http.post(self.url, data=body, headers=self.headers) as response:
+                await response.read()
+                result.latencies.append(time.perf_counter() - t0)
+                if response.status == 202:
+                    result.events += count
+                    return True
+                result.failures += 1
+                if response.status != 503:
+                    raise RuntimeError(f"ingest answered {response.status}: {await response.text()}")
+            await asyncio.sleep(0.1)
+        return False
+
+
+async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int, result: SendResult) -> None:
+    """Each worker plays one charger at a time, one request per event, in order (as the gateway does)."""
+    import orjson
+
+    queue: asyncio.Queue[list[dict]] = asyncio.Queue()
+    for plan in plans:
+        queue.put_nowait(plan)
+
+    async def worker() -> None:
+        while not queue.empty():
+            for event in queue.get_nowait():
+                await sender.post(orjson.dumps(event), result, 1)
+                if event["type"] == "TransactionEnded":
+                    result.ended_accepted_at[event["chargePointId"]] = datetime.now(UTC)
+
+    result.started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.finished = time.perf_counter()
+
+
+async def send_paced(sender: Sender, plans: list[list[dict]], rate: float, result: SendResult) -> None:
+    """Open loop at a fixed rate of events/s (per-charger order kept): latency under a steady load."""
+    import orjson
+
+    events = [e for group in zip(*plans, strict=False) for e in group]  # interleave chargers, keep each one's order
+    interval = 1.0 / rate
+    result.started = time.perf_counter()
+    tasks = []
+    for i, event in enumerate(events):
+        delay = result.started + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(sender.post(orjson.dumps(event), result, 1)))
+    await asyncio.gather(*tasks)
+    result.finished = time.perf_counter()
+
+
+async def send_batches(sender: Sender, plans: list[list[dict]], batch_size: int, concurrency: int, result: SendResult) -> None:
+    """Batches of events (chargers' events interleaved, each charger's order kept across batches)."""
+    import orjson
+
+    events = [e for group in zip(*plans, strict=False) for e in group]
+    batches = [events[i:i + batch_size] for i in range(0, len(events), batch_size)]
+    queue: asyncio.Queue[list[dict]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+
+    async def worker() -> None:
+        while not queue.empty():
+            batch = queue.get_nowait()
+            await sender.post(orjson.dumps(batch), result, len(batch))
+            for event in batch:
+                if event["type"] == "TransactionEnded":
+                    result.ended_accepted_at[event["chargePointId"]] = datetime.now(UTC)
+
+    result.started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.finished = time.perf_counter()
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    if not values:
+        return {}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+    return {"p50Ms": at(0.50), "p99Ms": at(0.99), "maxMs": round(ordered[-1] * 1000, 2)}

@@ -1,0 +1,91 @@
+"""Starting the CPMS under test as real processes, and reading their memory and CPU."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Process:
+    name: str
+    port: int
+    popen: subprocess.Popen
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.popen.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+    def peak_rss_bytes(self) -> int:
+        with open(f"/proc/{self.popen.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        return 0
+
+
+@dataclass
+class System:
+    """One deployment under test: `cpms run all`, or one process per service with replicas."""
+
+    env: dict[str, str]
+    processes: list[Process] = field(default_factory=list)
+
+    def base_url(self, service: str) -> str:
+        for p in self.processes:
+            if p.name in (service, "all"):
+                return f"http://127.0.0.1:{p.port}"
+        raise KeyError(service)
+
+    def start(self, service: str, port: int, replica: int = 0) -> None:
+        env = dict(self.env)
+        key = "CPMS_LISTEN_ADDR" if service == "all" else f"CPMS_{service.upper()}_LISTEN_ADDR"
+        env[key] = f"127.0.0.1:{port}"
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "services.cli", "run", service], env=env,
+            stdout=subprocess.DEVNULL, stderr=open(f"/tmp/cpms-bench-{service}-{replica}.log", "w"),
+        )
+        self.processes.append(Process(service if replica == 0 else f"{service}#{replica}", port, popen))
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession() as http:
+            for p in self.processes:
+                while True:
+                    if p.popen.poll() is not None:
+                        raise RuntimeError(f"{p.name} exited with {p.popen.returncode}")
+                    try:
+                        async with http.get(f"http://127.0.0.1:{p.port}/readyz") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{p.name} not ready")
+                    await asyncio.sleep(0.2)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        return {p.name: p.cpu_seconds() for p in self.processes}
+
+    def peak_rss(self) -> dict[str, int]:
+        return {p.name: p.peak_rss_bytes() for p in self.processes}
+
+    def stop(self) -> None:
+        for p in self.processes:
+            if p.popen.poll() is None:
+                p.popen.send_signal(signal.SIGTERM)
+        for p in self.processes:
+            try:
+                p.popen.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.popen.kill()
+        self.processes.clear()

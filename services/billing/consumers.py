@@ -1,0 +1,27 @@
+"""Queues the billing service consumes: finalized sessions to price, registrations that name a site."""
+from __future__ import annotations
+
+import logging
+
+import asyncpg
+
+from services.billing import store
+from services.billing.pricing import price_session
+from shared.consumer import Message
+from shared.domain import ChargerRegistered, SessionFinalized
+
+log = logging.getLogger(__name__)
+
+
+async def price_finalized_session(conn: asyncpg.Connection, message: Message) -> None:
+    await price_session(conn, SessionFinalized.model_validate(message.body))
+
+
+async def assign_registered_charger(conn: asyncpg.Connection, message: Message) -> None:
+    """A registration that names an existing site assigns the charger to it, unless an operator
+    assigned it after the registration."""
+    registered = ChargerRegistered.model_validate(message.body)
+    if registered.siteId is None:
+        return
+    if await store.assign_site(conn, registered.chargePointId, registered.siteId, as_of=registered.at) is None:
+        log.info("registration site not applied", extra={"site_id": str(registered.siteId)})

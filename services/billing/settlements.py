@@ -1,0 +1,56 @@
+"""The settlement state machine: which transitions are allowed, and when a request repeats the
+transition just made (a no-op) rather than asking for a new one."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import asyncpg
+
+from shared.http import Problem
+
+ALLOWED: frozenset[tuple[str, str]] = frozenset({
+    ("Pending", "Submitted"),
+    ("Pending", "Failed"),
+    ("Submitted", "Confirmed"),
+    ("Submitted", "Failed"),
+    ("Failed", "Submitted"),  # a retry, with a new transaction
+})
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a transition route asks for."""
+
+    status: Literal["Submitted", "Confirmed", "Failed"]
+    chain: str | None = None
+    tx_hash: str | None = None
+    external_ref: str | None = None
+    error: str | None = None
+
+
+def _repeats(current: asyncpg.Record, request: Request) -> bool:
+    if request.status == "Submitted":
+        return (current["chain"], current["tx_hash"], current["external_ref"]) == (request.chain, request.tx_hash, request.external_ref)
+    if request.status == "Failed":
+        return current["error"] == request.error
+    return True
+
+
+def conflict(current: asyncpg.Record, detail: str) -> Problem:
+    return Problem(409, "Settlement conflict", detail, extra={"currentStatus": current["status"]})
+
+
+def is_noop(current: asyncpg.Record, request: Request) -> bool:
+    """True when `request` repeats the state the settlement is in; raises a 409 problem when the
+    transition is not in the graph (or a retry reuses the transaction that failed)."""
+    status = current["status"]
+    if status == request.status:
+        if _repeats(current, request):
+            return True
+        raise conflict(current, f"the settlement is already {status} with other data")
+    if (status, request.status) not in ALLOWED:
+        raise conflict(current, f"a {status} settlement cannot become {request.status}")
+    if status == "Failed" and current["tx_hash"] is not None and current["tx_hash"] == request.tx_hash:
+        raise conflict(current, f"the settlement is Failed with txHash {request.tx_hash}: a retry needs a new txHash")
+    return False

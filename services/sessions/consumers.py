@@ -1,0 +1,88 @@
+"""Queues the sessions service consumes: charger events (state, connectors, sessions), the
+charger registry (ingest, billing) and billing's prices and settlement statuses."""
+from __future__ import annotations
+
+import logging
+import time
+
+import asyncpg
+import pydantic
+
+from services.sessions import metrics, store
+from services.sessions.facts import reduce_events
+from services.sessions.finalization import refinalize
+from shared.consumer import Message
+from shared.domain import (
+    ChargerActiveChanged, ChargerRegistered, ChargerSiteAssigned, SessionPriced, SettlementStatusChanged,
+)
+
+log = logging.getLogger(__name__)
+
+
+async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """One batch of charger events, a few set-based statements, then the touched sessions re-derived."""
+    started = time.perf_counter()
+    batch = reduce_events([(m.message_id, m.body) for m in messages])
+    await store.record_chargers(conn, batch)
+    await store.record_connector_statuses(conn, batch)
+    if batch.transactions:
+        ids = await store.ensure_sessions(conn, batch)
+        await store.record_starts(conn, batch, ids)
+        await store.record_ends(conn, batch, ids)
+        _, known = await store.record_samples(conn, batch, ids)
+        if known:
+            metrics.DUPLICATES.labels("meter_sample").inc(known)
+        await refinalize(conn, sorted(ids.values()))
+    for kind, count in batch.applied.items():
+        metrics.EVENTS.labels(kind, "applied").inc(count)
+    for kind, count in batch.ignored.items():
+        metrics.EVENTS.labels(kind, "ignored").inc(count)
+    metrics.HANDLER_SECONDS.labels("charger_events").observe(time.perf_counter() - started)
+
+
+async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
+    """isActive and siteId of a charger, last writer wins by `at`."""
+    started = time.perf_counter()
+    key = message.routing_key
+    if key == ChargerRegistered.routing_key:
+        registered = ChargerRegistered.model_validate(message.body)
+        await store.record_registration(conn, registered.chargePointId, at=registered.at, registered=True,
+                                        is_active=registered.isActive, site_id=registered.siteId)
+    elif key == ChargerActiveChanged.routing_key:
+        changed = ChargerActiveChanged.model_validate(message.body)
+        await store.record_registration(conn, changed.chargePointId, at=changed.at, is_active=changed.isActive)
+    elif key == ChargerSiteAssigned.routing_key:
+        assigned = ChargerSiteAssigned.model_validate(message.body)
+        await store.record_registration(conn, assigned.chargePointId, at=assigned.at, site_id=assigned.siteId)
+    else:
+        log.warning("unexpected registry message ignored", extra={"routing_key": key})
+        return
+    metrics.REGISTRY_UPDATES.labels(key).inc()
+    metrics.HANDLER_SECONDS.labels("registry").observe(time.perf_counter() - started)
+
+
+async def apply_billing(conn: asyncpg.Connection, message: Message) -> None:
+    """Cost fields from `session.priced` (highest revision wins) and the settlement status."""
+    started = time.perf_counter()
+    if message.routing_key == SessionPriced.routing_key:
+        priced = SessionPriced.model_validate(message.body)
+        changed = await store.record_price(
+            conn, priced.sessionId, tariff_id=priced.tariffId, amount=priced.costAmount, currency=priced.costCurrency,
+            priced_at=priced.pricedAt, revision=priced.revision,
+        )
+        kind = "session.priced"
+    elif message.routing_key.startswith("settlement."):
+        try:
+            status = SettlementStatusChanged.model_validate(message.body)
+        except pydantic.ValidationError:
+            if message.routing_key == SettlementStatusChanged.routing_key:
+                raise  # ours and broken: dead-letter it
+            log.info("settlement message of another kind ignored", extra={"routing_key": message.routing_key})
+            return
+        changed = await store.record_settlement_status(conn, status.sessionId, status=status.status, at=status.at)
+        kind = "settlement.status-changed"
+    else:
+        log.warning("unexpected billing message ignored", extra={"routing_key": message.routing_key})
+        return
+    metrics.BILLING_UPDATES.labels(kind, "applied" if changed else "stale").inc()
+    metrics.HANDLER_SECONDS.labels("billing").observe(time.perf_counter() - started)

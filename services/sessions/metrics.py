@@ -1,0 +1,18 @@
+"""Domain metrics of the sessions service. Redeliveries the inbox absorbed are counted by the
+shared consumer metrics (`cpms_consumer_messages_total{result="duplicate"}`), the outbox backlog
+by `cpms_outbox_backlog_messages{schema="sessions"}`."""
+from prometheus_client import Counter, Histogram
+
+EVENTS = Counter("cpms_sessions_events_total", "Charger events taken by the sessions service", ["type", "result"])
+DUPLICATES = Counter(
+    "cpms_sessions_duplicates_skipped_total", "Facts skipped because they were already known (e.g. a resent meter sample)", ["kind"]
+)
+FINALIZED = Counter(
+    "cpms_sessions_finalized_total", "Session finalizations published", ["energy_source", "kind"]
+)
+HANDLER_SECONDS = Histogram(
+    "cpms_sessions_handler_duration_seconds", "Time a sessions handler spends on one batch of messages", ["handler"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+REGISTRY_UPDATES = Counter("cpms_sessions_registry_messages_total", "Registry messages applied", ["type"])
+BILLING_UPDATES = Counter("cpms_sessions_billing_messages_total", "Billing messages taken, by effect", ["type", "result"])

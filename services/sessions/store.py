@@ -1,0 +1,384 @@
+"""SQL of the sessions schema: charger state, connectors, sessions and their meter samples.
+
+A session's finalization is never updated piecemeal: `derive_sessions` recomputes it from the
+stored facts (start, end, samples) every time one of them changes."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.sessions.facts import Batch, TransactionKey
+from shared.domain import SessionFinalized
+
+SCHEMA = "sessions"
+LOCKED_SETTLEMENTS = ("Submitted", "Confirmed")  # money has moved: the session's energy is final
+_SETTLEMENT_ORDER = ("Pending", "Failed", "Submitted", "Confirmed")
+
+_BOOT_NEWER = (
+    "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
+    "OR (EXCLUDED.booted_at, EXCLUDED.boot_event_id) > (c.booted_at, c.boot_event_id))"
+)
+_BOOT_COLUMNS = ("vendor", "model", "firmware_version", "ocpp_version", "booted_at", "boot_event_id")
+
+
+# --- charger events -----------------------------------------------------------------------------
+
+async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
+    """lastSeenAt / lastHeartbeatAt only move forward; the newest boot's fields win."""
+    rows = []
+    for cp in sorted(batch.chargers):
+        seen = batch.chargers[cp]
+        boot = seen.boot[2] if seen.boot else None
+        rows.append((
+            cp, seen.last_seen_at, seen.last_heartbeat_at,
+            boot.vendor if boot else None, boot.model if boot else None,
+            boot.firmwareVersion if boot else None, boot.ocppVersion if boot else None,
+            seen.boot[0] if seen.boot else None, seen.boot[1] if seen.boot else None,
+        ))
+    if not rows:
+        return
+    boot_updates = ", ".join(f"{col} = CASE WHEN {_BOOT_NEWER} THEN EXCLUDED.{col} ELSE c.{col} END" for col in _BOOT_COLUMNS)
+    await conn.execute(
+        f"""
+        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_heartbeat_at, {", ".join(_BOOT_COLUMNS)})
+        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+                             $7::text[], $8::timestamptz[], $9::text[])
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
+            last_heartbeat_at = GREATEST(c.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
+            {boot_updates},
+            updated_at = now()
+        """,
+        *map(list, zip(*rows)),
+    )
+
+
+async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> int:
+    """Keep the newest status per connector by (ts, eventId); returns how many rows changed."""
+    if not batch.connectors:
+        return 0
+    keys = sorted(batch.connectors)
+    statuses = [batch.connectors[k] for k in keys]
+    result = await conn.execute(
+        """
+        INSERT INTO sessions.connectors AS c (charge_point_id, connector_id, status, error_code, status_at, event_id)
+        SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+        ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
+            status = EXCLUDED.status, error_code = EXCLUDED.error_code,
+            status_at = EXCLUDED.status_at, event_id = EXCLUDED.event_id
+        WHERE (EXCLUDED.status_at, EXCLUDED.event_id) > (c.status_at, c.event_id)
+        """,
+        [k[0] for k in keys], [k[1] for k in keys], [s.status for s in statuses], [s.error_code for s in statuses],
+        [s.ts for s in statuses], [s.event_id for s in statuses],
+    )
+    return int(result.rsplit(" ", 1)[-1])
+
+
+async def ensure_sessions(conn: asyncpg.Connection, batch: Batch) -> dict[TransactionKey, UUID]:
+    """A session row for every transaction the batch mentions, locked for this transaction.
+    Keys are sorted so competing consumers lock in the same order."""
+    keys = sorted(batch.transactions)
+    txs = [batch.transactions[k] for k in keys]
+    rows = await conn.fetch(
+        """
+        INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, first_seen_at, connector_hint)
+        SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::int[])
+        ON CONFLICT (charge_point_id, transaction_id) DO UPDATE SET
+            first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
+            connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint)
+        RETURNING session_id, charge_point_id, transaction_id
+        """,
+        [k[0] for k in keys], [k[1] for k in keys], [t.first_seen_at for t in txs], [t.connector_hint for t in txs],
+    )
+    return {(r["charge_point_id"], r["transaction_id"]): r["session_id"] for r in rows}
+
+
+async def record_starts(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> None:
+    """The start fact of a session is its earliest TransactionStarted by (ts, eventId)."""
+    starts = [(ids[k], *tx.start) for k, tx in batch.transactions.items() if tx.start]
+    if not starts:
+        return
+    await conn.execute(
+        """
+        UPDATE sessions.sessions s SET connector_id = f.connector_id, id_tag = f.id_tag,
+            meter_start_wh = f.meter_start_wh, started_at = f.ts, start_event_id = f.event_id
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::text[], $6::bigint[])
+            AS f(session_id, ts, event_id, connector_id, id_tag, meter_start_wh)
+        WHERE s.session_id = f.session_id
+          AND (s.started_at IS NULL OR (f.ts, f.event_id) < (s.started_at, s.start_event_id))
+        """,
+        [s[0] for s in starts], [s[1] for s in starts], [s[2] for s in starts],
+        [s[3].connectorId for s in starts], [s[3].idTag for s in starts], [s[3].meterStartWh for s in starts],
+    )
+
+
+async def record_ends(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> None:
+    """The end fact of a session is its earliest TransactionEnded by (ts, eventId)."""
+    ends = [(ids[k], *tx.end) for k, tx in batch.transactions.items() if tx.end]
+    if not ends:
+        return
+    await conn.execute(
+        """
+        UPDATE sessions.sessions s SET ended_at = f.ts, end_event_id = f.event_id, meter_stop_wh = f.meter_stop_wh,
+            reason = f.reason, end_id_tag = f.id_tag
+        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], $5::text[], $6::text[])
+            AS f(session_id, ts, event_id, meter_stop_wh, reason, id_tag)
+        WHERE s.session_id = f.session_id
+          AND (s.ended_at IS NULL OR (f.ts, f.event_id) < (s.ended_at, s.end_event_id))
+        """,
+        [e[0] for e in ends], [e[1] for e in ends], [e[2] for e in ends],
+        [e[3].meterStopWh for e in ends], [e[3].reason for e in ends], [e[3].idTag for e in ends],
+    )
+
+
+async def record_samples(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> tuple[int, int]:
+    """Store the energy samples; returns (stored, already known)."""
+    rows = [(ids[k], s) for k, tx in batch.transactions.items() for s in tx.samples]
+    if not rows:
+        return 0, 0
+    result = await conn.execute(
+        """
+        INSERT INTO sessions.meter_samples (session_id, event_id, position, ts, measurand, value_wh)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::numeric[])
+        ON CONFLICT DO NOTHING
+        """,
+        [r[0] for r in rows], [r[1].event_id for r in rows], [r[1].position for r in rows],
+        [r[1].ts for r in rows], [r[1].measurand for r in rows], [r[1].value_wh for r in rows],
+    )
+    stored = int(result.rsplit(" ", 1)[-1])
+    return stored, len(rows) - stored
+
+
+# --- finalization --------------------------------------------------------------------------------
+
+# The energy ladder of CONTRACT section 2 for the sessions in $1, in one statement. A session is
+# finalized once it has an end fact (or an operator closed it); until then nothing is derived.
+# It changes (new revision, finalizedAt, an outbox message) only when what it would publish
+# differs from what it last published, or when $2 forces it. A session whose settlement is no
+# longer Pending keeps its finalization unless forced (the route refuses to force once money moved).
+_DERIVE = """
+WITH ended AS (
+    SELECT * FROM sessions.sessions
+    WHERE session_id = ANY($1::uuid[]) AND (ended_at IS NOT NULL OR closed_at IS NOT NULL)
+      AND (session_id = ANY($2::uuid[]) OR settlement_status IS NULL OR settlement_status = 'Pending')
+), register AS (
+    SELECT DISTINCT ON (session_id) session_id, value_wh FROM sessions.meter_samples
+    WHERE session_id IN (SELECT session_id FROM ended) AND measurand = 'Register'
+    ORDER BY session_id, ts DESC, value_wh DESC
+), interval_sum AS (
+    SELECT session_id, sum(value_wh) AS total FROM sessions.meter_samples
+    WHERE session_id IN (SELECT session_id FROM ended) AND measurand = 'Interval'
+    GROUP BY session_id
+), rungs AS (
+    SELECT e.session_id, e.finalized_digest, e.session_id = ANY($2::uuid[]) AS forced,
+        jsonb_build_array(e.started_at, e.ended_at, coalesce(e.connector_id, e.connector_hint)) AS facts,
+        CASE WHEN e.meter_stop_wh >= coalesce(e.meter_start_wh, 0) THEN e.meter_stop_wh - coalesce(e.meter_start_wh, 0) END AS by_stop,
+        CASE WHEN r.value_wh >= coalesce(e.meter_start_wh, 0) THEN r.value_wh - coalesce(e.meter_start_wh, 0) END AS by_register,
+        CASE WHEN i.total >= 0 THEN i.total END AS by_interval
+    FROM ended e
+    LEFT JOIN register r USING (session_id)
+    LEFT JOIN interval_sum i USING (session_id)
+), derived AS (
+    SELECT session_id, forced, finalized_digest, facts,
+        coalesce(by_stop, by_register, by_interval) AS energy_wh,
+        CASE WHEN by_stop IS NOT NULL THEN 'StopTransaction'
+             WHEN by_register IS NOT NULL THEN 'MeterValues.Register'
+             WHEN by_interval IS NOT NULL THEN 'MeterValues.Interval'
+             ELSE 'Missing' END AS energy_source
+    FROM rungs
+), changes AS (
+    SELECT d.*, jsonb_build_array(energy_wh, energy_source) || facts AS digest,
+        forced OR (jsonb_build_array(energy_wh, energy_source) || facts) IS DISTINCT FROM finalized_digest AS refinalized
+    FROM derived d
+)
+UPDATE sessions.sessions s SET
+    status = 'Finalized',
+    energy_wh = c.energy_wh,
+    energy_source = c.energy_source,
+    is_estimated = c.energy_source = 'Missing',
+    revision = s.revision + 1,
+    finalized_at = now(),
+    finalized_digest = c.digest
+FROM changes c
+WHERE s.session_id = c.session_id AND c.refinalized
+RETURNING s.*, c.finalized_digest IS NULL AS first_finalization
+"""
+
+
+async def derive_sessions(
+    conn: asyncpg.Connection, session_ids: Sequence[UUID], *, forced: Sequence[UUID] = (),
+) -> list[asyncpg.Record]:
+    """Recompute the sessions' finalization from their facts; returns the rows this call
+    (re-)finalized, each with `first_finalization`."""
+    if not session_ids:
+        return []
+    return await conn.fetch(_DERIVE, list(session_ids), list(forced))
+
+
+def finalized_message(row: asyncpg.Record) -> SessionFinalized:
+    return SessionFinalized(
+        sessionId=row["session_id"], chargePointId=row["charge_point_id"],
+        connectorId=_connector(row), transactionId=row["transaction_id"],
+        startedAt=row["started_at"], endedAt=row["ended_at"], energyWh=row["energy_wh"],
+        energySource=row["energy_source"], isEstimated=row["is_estimated"],
+        finalizedAt=row["finalized_at"], revision=row["revision"],
+    )
+
+
+async def session_for_update(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM sessions.sessions WHERE session_id = $1 FOR UPDATE", session_id)
+
+
+async def close_session(conn: asyncpg.Connection, session_id: UUID) -> None:
+    """An operator finalizes a session whose end never came: finalize from what is known."""
+    await conn.execute("UPDATE sessions.sessions SET closed_at = now() WHERE session_id = $1 AND closed_at IS NULL", session_id)
+
+
+# --- from the registry and billing ---------------------------------------------------------------
+
+async def record_registration(
+    conn: asyncpg.Connection, charge_point_id: str, *, at: datetime, is_active: bool | None = None,
+    site_id: UUID | None = None, registered: bool = False,
+) -> None:
+    """Registry facts, each field last-writer-wins by the message's `at`."""
+    await conn.execute(
+        """
+        INSERT INTO sessions.chargers AS c (charge_point_id, registered, is_active, active_at, site_id, site_at)
+        VALUES ($1, $2, coalesce($3, false), CASE WHEN $3::boolean IS NOT NULL THEN $5::timestamptz END,
+                $4, CASE WHEN $4::uuid IS NOT NULL THEN $5::timestamptz END)
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            registered = c.registered OR EXCLUDED.registered,
+            is_active = CASE WHEN $3::boolean IS NOT NULL AND (c.active_at IS NULL OR $5 > c.active_at) THEN $3 ELSE c.is_active END,
+            active_at = CASE WHEN $3::boolean IS NOT NULL AND (c.active_at IS NULL OR $5 > c.active_at) THEN $5 ELSE c.active_at END,
+            site_id = CASE WHEN $4::uuid IS NOT NULL AND (c.site_at IS NULL OR $5 > c.site_at) THEN $4 ELSE c.site_id END,
+            site_at = CASE WHEN $4::uuid IS NOT NULL AND (c.site_at IS NULL OR $5 > c.site_at) THEN $5 ELSE c.site_at END,
+            updated_at = now()
+        """,
+        charge_point_id, registered, is_active, site_id, at,
+    )
+
+
+async def record_price(
+    conn: asyncpg.Connection, session_id: UUID, *, tariff_id: UUID, amount: Decimal, currency: str,
+    priced_at: datetime, revision: int,
+) -> bool:
+    """Keep the price of the highest finalization revision billing priced."""
+    result = await conn.execute(
+        """
+        UPDATE sessions.sessions SET tariff_id = $2, cost_amount = $3, cost_currency = $4, priced_at = $5, priced_revision = $6
+        WHERE session_id = $1 AND (priced_revision IS NULL OR priced_revision < $6)
+        """,
+        session_id, tariff_id, amount, currency, priced_at, revision,
+    )
+    return result != "UPDATE 0"
+
+
+async def record_settlement_status(conn: asyncpg.Connection, session_id: UUID, *, status: str, at: datetime) -> bool:
+    """The settlement's status by its `at` (a later transition wins whatever order it came in);
+    on equal `at` the status further along the graph wins, so ties converge too."""
+    result = await conn.execute(
+        """
+        UPDATE sessions.sessions SET settlement_status = $2, settlement_at = $3
+        WHERE session_id = $1 AND (settlement_at IS NULL OR $3 > settlement_at OR ($3 = settlement_at
+              AND array_position($4::text[], $2) > coalesce(array_position($4::text[], settlement_status), 0)))
+        """,
+        session_id, status, at, list(_SETTLEMENT_ORDER),
+    )
+    return result != "UPDATE 0"
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+async def charger(conn: asyncpg.Connection, charge_point_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM sessions.chargers WHERE charge_point_id = $1", charge_point_id)
+
+
+async def connectors(conn: asyncpg.Connection, charge_point_id: str, *, after: int | None, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM sessions.connectors WHERE charge_point_id = $1 AND ($2::int IS NULL OR connector_id > $2) "
+        "ORDER BY connector_id LIMIT $3",
+        charge_point_id, after, limit + 1,
+    )
+
+
+async def session(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM sessions.sessions WHERE session_id = $1", session_id)
+
+
+async def sessions_of_charger(
+    conn: asyncpg.Connection, charge_point_id: str, *, before: tuple[datetime, UUID] | None, limit: int,
+) -> list[asyncpg.Record]:
+    """Newest first by startedAt (the first time seen while the start is unknown)."""
+    before_at, before_id = before if before else (None, None)
+    return await conn.fetch(
+        """
+        SELECT * FROM sessions.sessions WHERE charge_point_id = $1
+          AND ($2::timestamptz IS NULL OR (sort_at, session_id) < ($2, $3::uuid))
+        ORDER BY sort_at DESC, session_id DESC LIMIT $4
+        """,
+        charge_point_id, before_at, before_id, limit + 1,
+    )
+
+
+# --- JSON ----------------------------------------------------------------------------------------
+
+def _connector(row: asyncpg.Record) -> int | None:
+    return row["connector_id"] if row["connector_id"] is not None else row["connector_hint"]
+
+
+def energy_json(value: Decimal | None) -> int | float | None:
+    """energyWh on the wire: an int when whole, else a float rounded to 3 decimals."""
+    if value is None:
+        return None
+    if value == value.to_integral_value():
+        return int(value)
+    return float(round(value, 3))
+
+
+def render_session(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "sessionId": row["session_id"],
+        "chargePointId": row["charge_point_id"],
+        "connectorId": _connector(row),
+        "transactionId": row["transaction_id"],
+        "idTag": row["id_tag"] if row["id_tag"] is not None else row["end_id_tag"],
+        "status": row["status"],
+        "startedAt": row["started_at"],
+        "endedAt": row["ended_at"],
+        "meterStartWh": row["meter_start_wh"] or 0,
+        "meterStopWh": row["meter_stop_wh"],
+        "reason": row["reason"],
+        "energyWh": energy_json(row["energy_wh"]),
+        "energySource": row["energy_source"],
+        "isEstimated": row["is_estimated"],
+        "finalizedAt": row["finalized_at"],
+        "tariffId": row["tariff_id"],
+        "costAmount": row["cost_amount"],
+        "costCurrency": row["cost_currency"],
+        "pricedAt": row["priced_at"],
+    }
+
+
+def render_charger(row: asyncpg.Record) -> dict[str, Any]:
+    return {
+        "chargePointId": row["charge_point_id"],
+        "isActive": row["is_active"],
+        "vendor": row["vendor"],
+        "model": row["model"],
+        "firmwareVersion": row["firmware_version"],
+        "ocppVersion": row["ocpp_version"],
+        "siteId": row["site_id"],
+        "lastSeenAt": row["last_seen_at"],
+        "lastHeartbeatAt": row["last_heartbeat_at"],
+        "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"],
+    }
+
+
+def render_connector(row: asyncpg.Record) -> dict[str, Any]:
+    return {"connectorId": row["connector_id"], "status": row["status"], "errorCode": row["error_code"], "updatedAt": row["status_at"]}

@@ -1,0 +1,110 @@
+"""Helpers of the sessions tests: finding a charger's session through the API, waiting for the
+consumers, and publishing billing's domain messages on the test broker."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import aio_pika
+import orjson
+
+from shared.broker import Broker
+from shared.config import Settings
+from shared.domain import DomainMessage, payload
+from shared.jsonutil import dumps
+from shared.topology import DOMAIN
+from tests.support import Api, eventually
+
+# What differs between two runs of the same events: ids and the wall-clock time of finalization.
+RUN_SPECIFIC = ("sessionId", "chargePointId", "finalizedAt")
+
+
+async def sessions_of(api: Api, cp: str) -> list[dict]:
+    status, body = await api.admin("GET", f"/v1/chargers/{cp}/sessions?limit=500")
+    return body["items"] if status == 200 else []
+
+
+async def session_when(api: Api, cp: str, tx: int, condition: Callable[[dict], bool] = lambda s: True) -> dict:
+    """The session of (cp, tx) once `condition` holds for it."""
+
+    async def probe() -> dict | None:
+        for item in await sessions_of(api, cp):
+            if item["transactionId"] == tx and condition(item):
+                return item
+        return None
+
+    return await eventually(probe)
+
+
+def finalized(session: dict) -> bool:
+    return session["status"] == "Finalized"
+
+
+def comparable(session: dict) -> dict:
+    return {k: v for k, v in session.items() if k not in RUN_SPECIFIC}
+
+
+async def applied(pg, event_ids: list[str]) -> None:
+    """Wait until the sessions consumer has taken every one of these events (its inbox has them)."""
+
+    async def probe() -> bool:
+        count = await pg.fetchval("SELECT count(*) FROM sessions.inbox WHERE message_id = ANY($1::text[])", list(set(event_ids)))
+        return count == len(set(event_ids))
+
+    await eventually(probe, timeout=30)
+
+
+async def send(api: Api, *events: dict) -> list[str]:
+    """Post events as the gateway does (one request each); returns their event ids."""
+    ids = []
+    for event in events:
+        status, body = await api.gateway("POST", "/v1/gateway/events", event)
+        assert status == 202, body
+        ids.append(body["eventId"])
+    return ids
+
+
+class DomainPublisher:
+    """Publishes domain messages on the test broker, as billing or ingest would."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
+
+    async def __aenter__(self) -> DomainPublisher:
+        await self.broker.connect()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.broker.close()
+
+    async def publish(self, message: DomainMessage, *, routing_key: str | None = None) -> str:
+        message_id = str(uuid.uuid4())
+        await self.broker.publish(DOMAIN.key, routing_key or message.routing_key, dumps(payload(message)), message_id=message_id)
+        return message_id
+
+
+class DomainListener:
+    """A temporary queue bound to the domain exchange: what the services published, as it arrives."""
+
+    def __init__(self, settings: Settings, routing_key: str) -> None:
+        self.settings, self.routing_key = settings, routing_key
+        self.received: list[tuple[str, dict]] = []
+
+    async def __aenter__(self) -> DomainListener:
+        self.connection = await aio_pika.connect(self.settings.amqp_url)
+        channel = await self.connection.channel()
+        exchange = await channel.get_exchange(DOMAIN.name(self.settings.amqp_prefix))
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange, routing_key=self.routing_key)
+        await queue.consume(self._on_message, no_ack=True)
+        return self
+
+    async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        self.received.append((message.message_id, orjson.loads(message.body)))
+
+    def bodies_for(self, session_id: str) -> list[dict]:
+        return [body for _, body in self.received if body.get("sessionId") == session_id]
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.connection.close()

@@ -1,0 +1,154 @@
+"""Live charger state and connectors as the operator reads them."""
+from __future__ import annotations
+
+import uuid
+
+from shared.domain import ChargerSiteAssigned
+from tests.ingest import gateway_events as ev
+from tests.sessions.flows import DomainPublisher, applied, send
+from tests.support import eventually, unique_id
+
+CHARGER_FIELDS = {"chargePointId", "isActive", "vendor", "model", "firmwareVersion", "ocppVersion", "siteId",
+                  "lastSeenAt", "lastHeartbeatAt", "createdAt", "updatedAt"}
+
+
+async def charger_when(api, cp: str, condition) -> dict:
+    async def probe():
+        status, body = await api.admin("GET", f"/v1/chargers/{cp}")
+        return body if status == 200 and condition(body) else None
+
+    return await eventually(probe)
+
+
+async def connectors_when(api, cp: str, condition) -> list[dict]:
+    async def probe():
+        status, body = await api.admin("GET", f"/v1/chargers/{cp}/connectors")
+        return body["items"] if status == 200 and condition(body["items"]) else None
+
+    return await eventually(probe)
+
+
+async def test_a_booted_unregistered_charger_is_visible_and_inactive(api):
+    cp = unique_id()
+    await send(api, ev.booted(cp, ts="2026-11-25T10:00:00Z"), ev.heartbeat(cp, ts="2026-11-25T10:00:05Z"))
+    charger = await charger_when(api, cp, lambda c: c["lastHeartbeatAt"] is not None)
+    assert set(charger) == CHARGER_FIELDS
+    assert charger["isActive"] is False and charger["siteId"] is None
+    assert (charger["vendor"], charger["model"], charger["firmwareVersion"], charger["ocppVersion"]) == (
+        "Alfen", "Eve Single", "6.1.2", "1.6")
+    assert charger["lastSeenAt"] == "2026-11-25T10:00:05Z" and charger["lastHeartbeatAt"] == "2026-11-25T10:00:05Z"
+
+
+async def test_the_newest_boot_wins_and_times_never_go_back(api):
+    cp = unique_id()
+    newer = ev.booted(cp, ts="2026-11-25T12:00:00Z") | {"firmwareVersion": "7.0.0"}
+    await send(api, newer, ev.heartbeat(cp, ts="2026-11-25T12:00:10Z"))
+    await charger_when(api, cp, lambda c: c["lastHeartbeatAt"] == "2026-11-25T12:00:10Z")
+    await send(api, ev.booted(cp, ts="2026-11-25T09:00:00Z"), ev.heartbeat(cp, ts="2026-11-25T09:00:10Z"),
+               ev.booted(cp, ts="2026-11-25T12:30:00Z") | {"model": "Eve Double"} | {"firmwareVersion": "7.0.1"})
+    charger = await charger_when(api, cp, lambda c: c["model"] == "Eve Double")
+    assert charger["firmwareVersion"] == "7.0.1"
+    assert charger["lastHeartbeatAt"] == "2026-11-25T12:00:10Z" and charger["lastSeenAt"] == "2026-11-25T12:30:00Z"
+
+
+async def test_registration_activation_and_site_follow_the_registry(api, settings):
+    cp = unique_id()
+    site = uuid.uuid4()
+    status, _ = await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": "s3cret-s3cret", "siteId": str(site)})
+    assert status == 201
+    charger = await charger_when(api, cp, lambda c: c["isActive"])
+    assert charger["siteId"] == str(site) and charger["vendor"] is None and charger["lastSeenAt"] is None
+    await send(api, ev.booted(cp))
+    await charger_when(api, cp, lambda c: c["vendor"] == "Alfen" and c["isActive"])
+    assert (await api.admin("PUT", f"/v1/chargers/{cp}/active", {"isActive": False}))[0] == 200
+    await charger_when(api, cp, lambda c: not c["isActive"])
+    other_site = uuid.uuid4()
+    async with DomainPublisher(settings) as publisher:
+        # an assignment older than the one we know is ignored, a newer one applies
+        await publisher.publish(ChargerSiteAssigned(chargePointId=cp, siteId=uuid.uuid4(), at="2000-01-01T00:00:00Z"))
+        await publisher.publish(ChargerSiteAssigned(chargePointId=cp, siteId=other_site, at="2099-01-01T00:00:00Z"))
+    charger = await charger_when(api, cp, lambda c: c["siteId"] == str(other_site))
+    assert charger["isActive"] is False
+
+
+async def test_connector_status_newest_by_ts_wins_even_when_an_older_one_comes_later(api):
+    cp = unique_id()
+    await send(api, ev.status(cp, 1, "Charging", ts="2026-11-25T10:05:00Z"), ev.status(cp, 2, "Available", ts="2026-11-25T10:00:00Z"),
+               ev.status(cp, 0, "Available", ts="2026-11-25T10:00:00Z"))
+    await connectors_when(api, cp, lambda items: len(items) == 3)
+    await send(api, ev.status(cp, 1, "Preparing", ts="2026-11-25T10:01:00Z"),
+               ev.status(cp, 2, "Faulted", ts="2026-11-25T10:06:00Z", error="GroundFailure"))
+    items = await connectors_when(api, cp, lambda items: any(i["status"] == "Faulted" for i in items))
+    assert items == [
+        {"connectorId": 0, "status": "Available", "errorCode": "NoError", "updatedAt": "2026-11-25T10:00:00Z"},
+        {"connectorId": 1, "status": "Charging", "errorCode": "NoError", "updatedAt": "2026-11-25T10:05:00Z"},
+        {"connectorId": 2, "status": "Faulted", "errorCode": "GroundFailure", "updatedAt": "2026-11-25T10:06:00Z"},
+    ]
+
+
+async def test_connectors_page_with_a_cursor(api):
+    cp = unique_id()
+    await send(api, *(ev.status(cp, n, "Available") for n in range(1, 6)))
+    await connectors_when(api, cp, lambda items: len(items) == 5)
+    seen, cursor = [], None
+    while True:
+        path = f"/v1/chargers/{cp}/connectors?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, body = await api.admin("GET", path)
+        assert status == 200 and len(body["items"]) <= 2
+        seen += [i["connectorId"] for i in body["items"]]
+        cursor = body["nextCursor"]
+        if cursor is None:
+            break
+    assert seen == [1, 2, 3, 4, 5]
+
+
+async def test_unknown_charger_is_a_404_problem(api):
+    cp = unique_id()
+    for path in (f"/v1/chargers/{cp}", f"/v1/chargers/{cp}/connectors", f"/v1/chargers/{cp}/sessions"):
+        status, body = await api.admin("GET", path)
+        assert status == 404 and body["status"] == 404 and body["title"] == "Charger not found"
+        assert api.last_response.content_type == "application/problem+json"
+
+
+async def test_bad_list_parameters_are_400_problems(api):
+    cp = unique_id()
+    await send(api, ev.status(cp, 1, "Available"))
+    await connectors_when(api, cp, lambda items: len(items) == 1)
+    for query in ("limit=0", "limit=501", "limit=x", "cursor=garbage"):
+        for what in ("connectors", "sessions"):
+            status, body = await api.admin("GET", f"/v1/chargers/{cp}/{what}?{query}")
+            assert status == 400 and body["errors"][0]["loc"][0] == "query", (query, body)
+
+
+async def test_operator_routes_need_the_admin_token(api):
+    assert (await api.anonymous("GET", f"/v1/chargers/{unique_id()}"))[0] == 401
+    assert (await api.gateway("GET", f"/v1/sessions/{uuid.uuid4()}"))[0] == 401
+
+
+async def test_samples_outside_a_transaction_and_command_acks_start_no_session(api, pg):
+    cp = unique_id()
+    outside = ev.sample(cp, 0, "1234", "2026-11-25T10:20:00Z")
+    without_tx = {k: v for k, v in ev.sample(cp, 0, "1234", "2026-11-25T10:21:00Z").items() if k != "transactionId"}
+    ack = ev.command_ack(cp, "uid-1") | {"ts": "2026-11-25T10:30:00Z"}
+    await applied(pg, await send(api, ev.heartbeat(cp, ts="2026-11-25T10:00:00Z"), outside, without_tx, ack))
+    charger = await charger_when(api, cp, lambda c: True)
+    assert charger["lastSeenAt"] == "2026-11-25T10:21:00Z"  # a CommandAck is the commands service's business
+    status, body = await api.admin("GET", f"/v1/chargers/{cp}/sessions")
+    assert status == 200 and body == {"items": [], "nextCursor": None}
+
+
+async def test_metrics_count_events_and_finalizations_without_ids(api, pg):
+    cp = unique_id()
+    await applied(pg, await send(api, ev.booted(cp), ev.started(cp, 1), ev.ended(cp, 1, meter_stop=10)))
+    await eventually(lambda: _finalized(api, cp))
+    status, text = await api.anonymous("GET", "/metrics")
+    assert status == 200
+    assert 'cpms_sessions_events_total{result="applied",type="ChargerBooted"}' in text
+    assert 'cpms_sessions_finalized_total{energy_source="StopTransaction",kind="first"}' in text
+    assert "cpms_sessions_handler_duration_seconds_bucket" in text
+    assert cp not in text
+
+
+async def _finalized(api, cp: str) -> bool:
+    status, body = await api.admin("GET", f"/v1/chargers/{cp}/sessions")
+    return status == 200 and bool(body["items"]) and body["items"][0]["status"] == "Finalized"
