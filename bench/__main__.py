@@ -77,11 +77,20 @@ async def verify(admin: Admin, chargers: list[Charger], sent: SendResult, concur
     lags: list[float] = []
     queue = list(chargers)
 
+    async def fetch(charger: Charger) -> list[dict]:
+        # the settlement exists before sessions has applied `session.priced`: give it a moment
+        for _ in range(100):
+            body = await admin.call("GET", "sessions", f"/v1/chargers/{charger.charge_point_id}/sessions?limit=5")
+            sessions = [s for s in body["items"] if s["transactionId"] == charger.transaction_id]
+            if sessions and all(s["status"] == "Finalized" and s.get("costAmount") is not None for s in sessions):
+                break
+            await asyncio.sleep(0.2)
+        return sessions
+
     async def check() -> None:
         while queue:
             charger = queue.pop()
-            body = await admin.call("GET", "sessions", f"/v1/chargers/{charger.charge_point_id}/sessions?limit=5")
-            sessions = [s for s in body["items"] if s["transactionId"] == charger.transaction_id]
+            sessions = await fetch(charger)
             if len(sessions) != 1:
                 errors.append(f"{charger.charge_point_id}: {len(sessions)} sessions")
                 continue
@@ -101,11 +110,11 @@ async def verify(admin: Admin, chargers: list[Charger], sent: SendResult, concur
 async def run_load(system: System, database_url: str, *, run: str, chargers: int, samples: int, mode: str,
                    concurrency: int, batch: int, offset: int = 0, rate: float = 0, check: bool = True) -> dict:
     plans_for = make_chargers(run, chargers, offset)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    plans = [events_of(c, samples, start) for c in plans_for]
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(concurrency, 64))) as http:
         admin = Admin(http, system)
         await prepare_site(admin, plans_for)
+        # sessions start after the tariff was created, so it applies to them
+        plans = [events_of(c, samples, datetime.now(UTC)) for c in plans_for]
         conn = await asyncpg.connect(database_url)
         settled_before = await conn.fetchval("SELECT count(*) FROM billing.settlements")
         await conn.close()
@@ -118,7 +127,7 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
             await send_paced(sender, plans, rate, sent)
         else:
             await send_batches(sender, plans, batch, concurrency, sent)
-        done = await wait_for_settlements(database_url, settled_before + chargers, timeout=600)
+        done = await wait_for_settlements(database_url, settled_before + chargers, timeout=120)
         cpu_after = system.cpu_seconds()
         checked = await verify(admin, plans_for, sent) if check else {"errors": [], "errorCount": 0, "lag": {}}
     total_events = sum(len(p) for p in plans)

@@ -97,12 +97,12 @@ async def publish_consume_round_trips(amqp_url: str, concurrency: int = 32) -> f
             loop = asyncio.get_running_loop()
             while time.monotonic() < stop:
                 message_id = uuid.uuid4().hex
-                waiting[message_id] = loop.create_future()
+                arrived = waiting[message_id] = loop.create_future()
                 await publisher.default_exchange.publish(
                     aio_pika.Message(b"{}", message_id=message_id, delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
                     routing_key=name,
                 )
-                await waiting[message_id]
+                await arrived
                 count += 1
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))

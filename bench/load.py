@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 import aiohttp
+import orjson
 
 PRICE_PER_KWH = Decimal("0.30")
 
@@ -36,8 +37,8 @@ def events_of(charger: Charger, samples: int, start: datetime) -> list[dict]:
     """boot, status, start, K samples, end, status: what a charger sends for one session."""
     cp, tx = charger.charge_point_id, charger.transaction_id
 
-    def ts(minutes: float) -> str:
-        return (start + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+    def ts(seconds: float) -> str:
+        return (start + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
 
     events: list[dict] = [
         {"type": "ChargerBooted", "chargePointId": cp, "ts": ts(0), "vendor": "Bench", "model": "B1", "firmwareVersion": "1.0", "ocppVersion": "1.6"},
@@ -75,7 +76,11 @@ class Sender:
         self.http, self.url = http, f"{ingest_url}/v1/gateway/events"
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
 
-    async def post(self, body: bytes, result: SendResult, count: int) -> bool:
+    async def post(self, events: list[dict] | dict, result: SendResult) -> bool:
+        """One request (an event, or a batch); retried on 503 as the gateway would. Records when
+        each TransactionEnded was accepted, for the end-to-end lag."""
+        body = orjson.dumps(events)
+        count = len(events) if isinstance(events, list) else 1
         for _ in range(20):
             t0 = time.perf_counter()
             async with self.http.post(self.url, data=body, headers=self.headers) as response:
@@ -83,6 +88,10 @@ class Sender:
                 result.latencies.append(time.perf_counter() - t0)
                 if response.status == 202:
                     result.events += count
+                    accepted_at = datetime.now(UTC)
+                    for event in events if isinstance(events, list) else [events]:
+                        if event["type"] == "TransactionEnded":
+                            result.ended_accepted_at[event["chargePointId"]] = accepted_at
                     return True
                 result.failures += 1
                 if response.status != 503:
@@ -93,8 +102,6 @@ class Sender:
 
 async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int, result: SendResult) -> None:
     """Each worker plays one charger at a time, one request per event, in order (as the gateway does)."""
-    import orjson
-
     queue: asyncio.Queue[list[dict]] = asyncio.Queue()
     for plan in plans:
         queue.put_nowait(plan)
@@ -102,9 +109,7 @@ async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int,
     async def worker() -> None:
         while not queue.empty():
             for event in queue.get_nowait():
-                await sender.post(orjson.dumps(event), result, 1)
-                if event["type"] == "TransactionEnded":
-                    result.ended_accepted_at[event["chargePointId"]] = datetime.now(UTC)
+                await sender.post(event, result)
 
     result.started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -113,8 +118,6 @@ async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int,
 
 async def send_paced(sender: Sender, plans: list[list[dict]], rate: float, result: SendResult) -> None:
     """Open loop at a fixed rate of events/s (per-charger order kept): latency under a steady load."""
-    import orjson
-
     events = [e for group in zip(*plans, strict=False) for e in group]  # interleave chargers, keep each one's order
     interval = 1.0 / rate
     result.started = time.perf_counter()
@@ -123,15 +126,13 @@ async def send_paced(sender: Sender, plans: list[list[dict]], rate: float, resul
         delay = result.started + i * interval - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(sender.post(orjson.dumps(event), result, 1)))
+        tasks.append(asyncio.create_task(sender.post(event, result)))
     await asyncio.gather(*tasks)
     result.finished = time.perf_counter()
 
 
 async def send_batches(sender: Sender, plans: list[list[dict]], batch_size: int, concurrency: int, result: SendResult) -> None:
     """Batches of events (chargers' events interleaved, each charger's order kept across batches)."""
-    import orjson
-
     events = [e for group in zip(*plans, strict=False) for e in group]
     batches = [events[i:i + batch_size] for i in range(0, len(events), batch_size)]
     queue: asyncio.Queue[list[dict]] = asyncio.Queue()
@@ -140,11 +141,7 @@ async def send_batches(sender: Sender, plans: list[list[dict]], batch_size: int,
 
     async def worker() -> None:
         while not queue.empty():
-            batch = queue.get_nowait()
-            await sender.post(orjson.dumps(batch), result, len(batch))
-            for event in batch:
-                if event["type"] == "TransactionEnded":
-                    result.ended_accepted_at[event["chargePointId"]] = datetime.now(UTC)
+            await sender.post(queue.get_nowait(), result)
 
     result.started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

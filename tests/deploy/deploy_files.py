@@ -1,0 +1,218 @@
+"""Readers for the deployment files, so the tests can check them against the code: the compose
+file (with its `${VAR:-default}` defaults applied), the Dockerfile's instructions, the edge's
+nginx locations (and which one nginx picks for a path), and PromQL metric names."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from services.registry import SERVICES
+from shared.app import create_app
+from shared.config import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+DOCKERFILE = DEPLOY / "Dockerfile"
+EDGE_CONF = DEPLOY / "nginx" / "edge.conf"
+PROMETHEUS_CONF = DEPLOY / "prometheus" / "prometheus.yml"
+GRAFANA = DEPLOY / "grafana"
+DASHBOARD = GRAFANA / "dashboards" / "cpms.json"
+HEALTHCHECK = DEPLOY / "healthcheck.py"
+OPERATIONAL_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+
+
+# --- docker compose ---------------------------------------------------------------------------
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*))?\}")
+
+
+def with_defaults(value: Any) -> Any:
+    """The value compose would use with no .env: `${VAR:-default}` -> default, `${VAR}` -> ''."""
+    if isinstance(value, str):
+        return _VARIABLE.sub(lambda m: m.group(2) or "", value)
+    if isinstance(value, list):
+        return [with_defaults(v) for v in value]
+    if isinstance(value, dict):
+        return {k: with_defaults(v) for k, v in value.items()}
+    return value
+
+
+def compose() -> dict[str, Any]:
+    return with_defaults(yaml.safe_load(COMPOSE_FILE.read_text()))
+
+
+def cpms_containers(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The compose services built from this repository's Dockerfile."""
+    return {
+        name: service for name, service in services.items()
+        if isinstance(service.get("build"), dict) and service["build"].get("dockerfile") == "deploy/Dockerfile"
+    }
+
+
+def cpms_invocations(service: dict[str, Any], image_entrypoint: list[str]) -> list[list[str]]:
+    """Every command line a container runs: the image's entrypoint plus `command`, or the
+    `&&`-chained commands of an `sh -c` entrypoint."""
+    entrypoint = service.get("entrypoint")
+    command = service.get("command", [])
+    command = shlex.split(command) if isinstance(command, str) else list(command)
+    if entrypoint is None:
+        return [[*image_entrypoint, *command]]
+    if list(entrypoint) == ["sh", "-c"]:
+        return [shlex.split(part) for part in command[0].split("&&")]
+    return [[*entrypoint, *command]]
+
+
+def published_ports(service: dict[str, Any]) -> set[int]:
+    return {int(str(p).rsplit(":", 1)[-1]) for p in service.get("ports", [])}
+
+
+# --- Dockerfile -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Instruction:
+    name: str
+    args: str
+
+    def exec_form(self) -> list[str]:
+        return json.loads(self.args)
+
+
+def dockerfile_stages() -> list[list[Instruction]]:
+    """Instructions grouped by stage (each FROM opens one), comments dropped, continuations joined."""
+    lines = [line for line in DOCKERFILE.read_text().splitlines() if not line.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
+    stages: list[list[Instruction]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        name, _, args = line.strip().partition(" ")
+        instruction = Instruction(name.upper(), " ".join(args.split()))
+        if instruction.name == "FROM":
+            stages.append([])
+        stages[-1].append(instruction)
+    return stages
+
+
+def final(stage: list[Instruction], name: str) -> Instruction | None:
+    found = [i for i in stage if i.name == name]
+    return found[-1] if found else None
+
+
+# --- nginx ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Location:
+    modifier: str  # "", "=", "^~", "~", "~*"
+    pattern: str
+    body: str
+
+    @property
+    def upstream(self) -> str:
+        """The `$variable` the location proxies to, or "edge" when nginx answers itself."""
+        proxied = re.search(r"proxy_pass\s+https?://\$(\w+)\s*;", self.body)
+        if proxied:
+            return proxied.group(1)
+        assert re.search(r"\breturn\s+\d+", self.body), f"location {self.pattern} neither proxies nor returns"
+        return "edge"
+
+
+def edge_conf() -> str:
+    return EDGE_CONF.read_text()
+
+
+def locations(conf: str) -> list[Location]:
+    body = r"""((?:'[^']*'|"[^"]*"|[^{}'"])*)"""  # braces inside quoted strings do not close a block
+    found = re.findall(r"^\s*location\s+(?:(=|\^~|~\*|~)\s+)?(\S+)\s*\{" + body + r"\}", conf, flags=re.M)
+    return [Location(modifier, pattern, body) for modifier, pattern, body in found]
+
+
+def upstream_addresses(conf: str) -> dict[str, str]:
+    """`set $ingest ingest:8091;` at server level -> {"ingest": "ingest:8091"}."""
+    return dict(re.findall(r"^\s*set\s+\$(\w+)\s+([\w.-]+:\d+)\s*;", conf, flags=re.M))
+
+
+def directive(conf: str, name: str) -> str:
+    match = re.search(rf"^\s*{name}\s+([^;]+);", conf, flags=re.M)
+    assert match, f"no {name} in the edge config"
+    return match.group(1).strip()
+
+
+def pick_location(locs: list[Location], path: str) -> Location | None:
+    """nginx's choice: an exact `=` match; else the longest prefix, which wins outright when it
+    is `^~`; else the first regex in order of appearance that matches; else the longest prefix."""
+    for loc in locs:
+        if loc.modifier == "=" and loc.pattern == path:
+            return loc
+    prefixes = [loc for loc in locs if loc.modifier in ("", "^~") and path.startswith(loc.pattern)]
+    longest = max(prefixes, key=lambda loc: len(loc.pattern), default=None)
+    if longest is not None and longest.modifier == "^~":
+        return longest
+    for loc in locs:
+        if loc.modifier in ("~", "~*") and re.search(loc.pattern, path, flags=re.I if loc.modifier == "~*" else 0):
+            return loc
+    return longest
+
+
+# --- the services' own routes -----------------------------------------------------------------
+
+def routes_of(service: str) -> list[tuple[str, str]]:
+    """(method, route template) of every API route one service registers (`cpms run <service>`)."""
+    app = create_app(Settings.from_env({}), [SERVICES[service]])
+    routes = set()
+    for route in app.router.routes():
+        canonical = route.resource.canonical if route.resource is not None else ""
+        if route.method != "HEAD" and canonical not in OPERATIONAL_PATHS:
+            routes.add((route.method, canonical))
+    return sorted(routes)
+
+
+def concrete(template: str, value: str) -> str:
+    return re.sub(r"\{[^}]+\}", value, template)
+
+
+# --- PromQL -----------------------------------------------------------------------------------
+
+_PROMQL_WORDS = frozenset({"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or", "unless", "offset"})
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression reads (not functions, labels, keywords or numbers)."""
+    text = re.sub(r'"(?:\\.|[^"\\])*"', '""', expr)  # strings first: they may hold anything
+    text = re.sub(r"\{[^}]*\}", "", text)
+    text = re.sub(r"\[[^\]]*\]", "", text)
+    text = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", text)
+    names = set()
+    for match in re.finditer(r"(?<![\w.])([a-zA-Z_:][a-zA-Z0-9_:]*)(\s*\()?", text):
+        word, is_call = match.group(1), match.group(2)
+        if not is_call and word not in _PROMQL_WORDS:
+            names.add(word)
+    return names
+
+
+def dashboard_panels() -> list[dict[str, Any]]:
+    panels = []
+    for panel in json.loads(DASHBOARD.read_text())["panels"]:
+        panels.append(panel)
+        panels.extend(panel.get("panels", []))  # collapsed rows hold their panels
+    return [p for p in panels if p.get("type") != "row"]
+
+
+def exposition_families(text: str) -> dict[str, str]:
+    """{metric family name: type} from the `# TYPE` lines of a Prometheus text exposition."""
+    return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.M))
+
+
+def is_exported(name: str, families: dict[str, str]) -> bool:
+    if name in families:
+        return True
+    for suffix in ("_bucket", "_sum", "_count"):
+        if name.endswith(suffix) and families.get(name.removesuffix(suffix)) in ("histogram", "summary"):
+            return True
+    return False
