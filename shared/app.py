@@ -14,11 +14,12 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import db, metrics
+from shared import db, jsonutil, metrics
 from shared.broker import Broker
 from shared.config import Settings
 from shared.consumer import BatchHandler, Consumer, Handler
 from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
+from shared.openapi import OPERATIONS, Fragment, build_document
 from shared.outbox import OutboxRelay
 from shared.topology import Queue
 
@@ -34,6 +35,7 @@ class ServiceSpec:
     schema: str
     migrations: Path
     setup: Callable[[web.Application], None]
+    openapi: Fragment | None = None  # its operations, for /openapi.json
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -42,6 +44,7 @@ BROKER = web.AppKey("broker", Broker)
 CONSUMERS = web.AppKey("consumers", list)
 RELAYS = web.AppKey("relays", dict)
 DEPTHS_READ_AT = web.AppKey("depths_read_at", list)
+OPENAPI = web.AppKey("openapi", bytes)
 
 
 def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Application:
@@ -58,6 +61,7 @@ def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Applicati
     app[CONSUMERS] = []
     app[RELAYS] = {}
     app[DEPTHS_READ_AT] = [0.0]
+    app[OPENAPI] = jsonutil.dumps(build_document([s.openapi for s in services if s.openapi] + [OPERATIONS]))
     app.cleanup_ctx.append(_database_ctx(services))
     app.cleanup_ctx.append(_broker_ctx)
     for service in services:
@@ -66,6 +70,7 @@ def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Applicati
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/healthz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    app.router.add_get("/openapi.json", openapi_document)
     return app
 
 
@@ -181,3 +186,8 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
         except Exception:
             log.warning("could not read queue depths", exc_info=True)
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of the operations this process serves."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
