@@ -175,8 +175,9 @@ class Consumer:
                 log.warning("transient failure, retrying batch", extra={"queue": self.name, "error": repr(exc), "retry_in": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        for raw, _ in batch:
-            await self._ack(raw)
+        # Batches are taken in delivery order and applied one after another, so acking the last
+        # delivery with `multiple` settles exactly this batch, in one frame.
+        await self._ack(batch[-1][0], multiple=len(batch) > 1)
 
     async def _apply(self, batch: list[tuple[AbstractIncomingMessage, Message]]) -> None:
         started = time.perf_counter()
@@ -205,9 +206,9 @@ class Consumer:
         if fresh and self.after_commit is not None:
             self.after_commit()
 
-    async def _ack(self, raw: AbstractIncomingMessage) -> None:
+    async def _ack(self, raw: AbstractIncomingMessage, *, multiple: bool = False) -> None:
         try:
-            await raw.ack()
+            await raw.ack(multiple=multiple)
         except Exception:  # channel lost after commit: the broker redelivers, the inbox absorbs it
             log.warning("ack failed after commit", extra={"queue": self.name})
 
