@@ -84,7 +84,7 @@ class Broker:
         )
         try:
             async with asyncio.timeout(self.publish_timeout):
-                await exchanges[exchange_key].publish(message, routing_key=routing_key, timeout=self.publish_timeout)
+                await exchanges[exchange_key].publish(message, routing_key=routing_key)
         except Exception as exc:  # a nack, a return, a closed channel, a timeout: all mean "not promised"
             raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
 

@@ -53,11 +53,12 @@ async def receive_events(request: web.Request) -> web.Response:
         raise
     unique = {event.event_id: event for event in accepted}
     broker = request.app[BROKER]
+    publishes = [
+        broker.publish(EVENTS.key, event.routing_key, dumps(event.body), message_id=event.event_id)
+        for event in unique.values()
+    ]
     try:
-        await asyncio.gather(*(
-            broker.publish(EVENTS.key, event.routing_key, dumps(event.body), message_id=event.event_id)
-            for event in unique.values()
-        ))
+        await (publishes[0] if len(publishes) == 1 else asyncio.gather(*publishes))
     except Exception:
         for event in unique.values():
             metrics.EVENTS.labels(event.type_label, "unavailable").inc()
