@@ -141,7 +141,8 @@ EVENT_TYPES: dict[str, type[ChargerEvent]] = {
 def parse_event(data: Any) -> ChargerEvent:
     """Validate one event; raises pydantic.ValidationError naming the field."""
     kind = data.get("type") if isinstance(data, dict) else None
-    return EVENT_TYPES.get(kind, UnknownEvent).model_validate(data)
+    model = EVENT_TYPES.get(kind, UnknownEvent) if isinstance(kind, str) else UnknownEvent  # a list or object is no key
+    return model.model_validate(data)
 
 
 def derive_event_id(raw: dict[str, Any]) -> str:

@@ -66,9 +66,36 @@ async def read_json(request: web.Request) -> Any:
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = await request.read()  # aiohttp raises 413 past client_max_size
     try:
-        return orjson.loads(raw)
+        data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise Problem(400, "Invalid JSON", f"the body is not valid JSON: {exc}") from None
+    reject_nul(raw, data)
+    return data
+
+
+def _nul_at(value: Any, loc: tuple) -> tuple | None:
+    if isinstance(value, str):
+        return loc if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if found := _nul_at(key, (*loc, key)) or _nul_at(item, (*loc, key)):
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            if found := _nul_at(item, (*loc, index)):
+                return found
+    return None
+
+
+def reject_nul(raw: bytes, data: Any) -> None:
+    """A 400 for a NUL character in any string of the body: Postgres text and jsonb cannot hold
+    one, so it would fail later, after the request was promised."""
+    if b"\\u0000" not in raw:
+        return
+    loc = _nul_at(data, ())
+    if loc is not None:
+        raise Problem(400, "Invalid request", "strings must not contain NUL characters",
+                      errors=[{"loc": list(loc), "msg": "must not contain NUL (\\u0000) characters"}])
 
 
 async def parse_body(request: web.Request, model: type[M]) -> M:
@@ -80,6 +107,10 @@ async def parse_body(request: web.Request, model: type[M]) -> M:
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
+    for name, value in request.query.items():
+        if "\x00" in value:
+            raise Problem(400, "Invalid query", "the query parameters are not valid",
+                          errors=[{"loc": ["query", name], "msg": "must not contain NUL characters"}])
     try:
         return model.model_validate(dict(request.query))
     except pydantic.ValidationError as exc:

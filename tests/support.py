@@ -125,8 +125,10 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
 
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> None:
+        """Listen on `port` (0: a free one); after `close()`, `start(port=proxy.port)` plays the
+        dependency coming back at the same address."""
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

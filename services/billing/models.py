@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, 
 
 from services.billing.money import MAX_PRICE_DECIMALS, MINOR_UNITS, price_decimals
 from shared.domain import SettlementStatus
-from shared.http import Problem, validation_problem
+from shared.http import Problem, reject_nul, validation_problem
 from shared.pagination import PageQuery
 
 M = TypeVar("M", bound=BaseModel)
@@ -118,6 +118,7 @@ async def parse_decimal_body(request: web.Request, model: type[M], *, context: d
         data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constants)
     except ValueError as exc:  # JSONDecodeError, bad UTF-8, NaN/Infinity
         raise Problem(400, "Invalid JSON", f"the body is not valid JSON: {exc}") from None
+    reject_nul(raw, data)
     try:
         return model.model_validate(data, context=context)
     except pydantic.ValidationError as exc:

@@ -1,0 +1,265 @@
+"""The OpenAPI 3.1 description of the public API, assembled from the operations each service
+declares beside its routes (`ServiceSpec.openapi`). Request schemas come from the pydantic models
+the handlers parse with; response schemas from small pydantic models of each response shape."""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+REF = "#/components/schemas/{model}"
+PROBLEM_JSON = "application/problem+json"
+Auth = Literal["gateway", "admin", "none"]
+SECURITY = {"gateway": [{"gatewayKey": []}], "admin": [{"adminToken": []}], "none": []}
+
+# Path parameters, by name, with the schema the handlers accept (anything else is a 404 or a 400).
+PATH_PARAMETERS: dict[str, dict[str, Any]] = {
+    "chargePointId": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9._:*@+-]+$"},
+    "sessionId": {"type": "string", "format": "uuid"},
+    "siteId": {"type": "string", "format": "uuid"},
+    "settlementId": {"type": "string", "format": "uuid"},
+    "commandId": {"type": "string", "format": "uuid"},
+}
+
+STATUS_TEXT = {
+    400: "The body, the query or a path parameter is not valid",
+    401: "Missing or wrong bearer key",
+    404: "No such resource",
+    409: "Conflicts with the resource's current state",
+    413: "The body exceeds the size limit",
+    415: "The body is not application/json",
+    429: "Too many failed attempts; see Retry-After",
+    503: "A dependency (database or broker) is unavailable; see Retry-After",
+}
+
+
+class ResponseModel(BaseModel):
+    """Base of the written response models: documentation only, every field listed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Body:
+    """A response (or request) body other than one pydantic model: a raw JSON schema with the
+    models it refers to, or another media type."""
+
+    schema: dict[str, Any]
+    models: tuple[type[BaseModel], ...] = ()
+    media_type: str = "application/json"
+
+
+Content = type[BaseModel] | Body
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    auth: Auth
+    responses: Mapping[int, Content | tuple[Content, ...]]
+    body: Content | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()  # problem responses beyond the ones every such operation has
+    tag: str = ""
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A service's part of the document."""
+
+    tag: str
+    operations: tuple[Operation, ...]
+    description: str = ""
+    extra_models: tuple[type[BaseModel], ...] = field(default=())
+
+
+def ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def page_of(model: type[BaseModel]) -> Body:
+    """The list envelope `{"items": [...], "nextCursor": ...}` of `model`."""
+    return Body({
+        "type": "object",
+        "required": ["items", "nextCursor"],
+        "additionalProperties": False,
+        "properties": {
+            "items": {"type": "array", "items": ref(model)},
+            "nextCursor": {"type": ["string", "null"], "description": "opaque; pass as `cursor` for the next page"},
+        },
+    }, (model,))
+
+
+class ProblemError(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document; `errors` lists validation failures."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemError] | None = None
+
+
+class _Components:
+    def __init__(self) -> None:
+        self.schemas: dict[str, Any] = {}
+
+    def add(self, model: type[BaseModel], mode: Literal["validation", "serialization"]) -> dict[str, str]:
+        schema = model.model_json_schema(ref_template=REF, mode=mode)
+        for name, sub in schema.pop("$defs", {}).items():
+            self._put(name, sub)
+        self._put(model.__name__, schema)
+        return ref(model)
+
+    def _put(self, name: str, schema: dict[str, Any]) -> None:
+        if self.schemas.setdefault(name, schema) != schema:
+            raise ValueError(f"two different schemas are named {name}")
+
+    def content(self, content: Content, mode: Literal["validation", "serialization"]) -> tuple[str, dict[str, Any]]:
+        if isinstance(content, Body):
+            for model in content.models:
+                self.add(model, mode)
+            return content.media_type, content.schema
+        return "application/json", self.add(content, mode)
+
+
+def _path_parameters(path: str) -> list[dict[str, Any]]:
+    return [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS.get(name, {"type": "string"})}
+        for name in re.findall(r"{(\w+)}", path)
+    ]
+
+
+def _query_parameters(model: type[BaseModel], components: _Components) -> list[dict[str, Any]]:
+    schema = model.model_json_schema(ref_template=REF, mode="validation")
+    for name, sub in schema.pop("$defs", {}).items():
+        components._put(name, sub)
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, prop in schema.get("properties", {}).items():
+        prop = {k: v for k, v in prop.items() if k != "title"}
+        # An optional parameter is simply left out: `null` is not a query value.
+        if "anyOf" in prop and {"type": "null"} in prop["anyOf"]:
+            options = [o for o in prop.pop("anyOf") if o != {"type": "null"}]
+            prop.pop("default", None)
+            prop = {**prop, **options[0]} if len(options) == 1 else {**prop, "anyOf": options}
+        parameters.append({"name": name, "in": "query", "required": name in required, "schema": prop})
+    return parameters
+
+
+def _error_statuses(operation: Operation) -> list[int]:
+    statuses = set(operation.errors)
+    if operation.auth != "none":
+        statuses |= {401, 503}
+    if operation.body is not None:
+        statuses |= {400, 413, 415}
+    if operation.query is not None:
+        statuses.add(400)
+    if "{" in operation.path:
+        statuses.add(404)
+    return sorted(statuses - set(operation.responses))
+
+
+def _operation(operation: Operation, components: _Components) -> dict[str, Any]:
+    problem = components.add(Problem, "serialization")
+    doc: dict[str, Any] = {
+        "operationId": f"{operation.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', operation.path)}".rstrip("_"),
+        "summary": operation.summary,
+        "security": SECURITY[operation.auth],
+        "responses": {},
+    }
+    if operation.tag:
+        doc["tags"] = [operation.tag]
+    parameters = _path_parameters(operation.path)
+    if operation.query is not None:
+        parameters += _query_parameters(operation.query, components)
+    if parameters:
+        doc["parameters"] = parameters
+    if operation.body is not None:
+        media_type, schema = components.content(operation.body, "validation")
+        doc["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
+    for status, contents in sorted(operation.responses.items()):
+        contents = contents if isinstance(contents, tuple) else (contents,)
+        response: dict[str, Any] = {"description": STATUS_TEXT.get(status, "Success"), "content": {}}
+        for content in contents:
+            media_type, schema = components.content(content, "serialization")
+            response["content"][media_type] = {"schema": schema}
+        doc["responses"][str(status)] = response
+    for status in _error_statuses(operation):
+        doc["responses"][str(status)] = {"description": STATUS_TEXT[status], "content": {PROBLEM_JSON: {"schema": problem}}}
+    # A missing key is a problem document also where the operation's own 401 is something else.
+    if operation.auth != "none":
+        doc["responses"]["401"]["content"].setdefault(PROBLEM_JSON, {"schema": problem})
+    return doc
+
+
+def build_document(fragments: Iterable[Fragment], *, title: str = "CPMS core API", version: str = "1") -> dict[str, Any]:
+    """One OpenAPI 3.1 document for the operations of `fragments`, in their order."""
+    components = _Components()
+    paths: dict[str, dict[str, Any]] = {}
+    tags = []
+    for fragment in fragments:
+        tags.append({"name": fragment.tag, "description": fragment.description} if fragment.description else {"name": fragment.tag})
+        for model in fragment.extra_models:
+            components.add(model, "serialization")
+        for operation in fragment.operations:
+            method = operation.method.lower()
+            if method in paths.get(operation.path, {}):
+                raise ValueError(f"{operation.method} {operation.path} is described twice")
+            tagged = dataclasses.replace(operation, tag=operation.tag or fragment.tag)
+            paths.setdefault(operation.path, {})[method] = _operation(tagged, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": title,
+            "version": version,
+            "description": "Charge point management system core. Gateway routes take the gateway key, operator "
+                           "routes the admin token, both as `Authorization: Bearer <key>`. Errors are RFC 9457 "
+                           "problem documents.",
+        },
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(components.schemas.items())),
+            "securitySchemes": {
+                "gatewayKey": {"type": "http", "scheme": "bearer", "description": "CPMS_API_KEY: the gateway's key, for /v1/gateway/*"},
+                "adminToken": {"type": "http", "scheme": "bearer", "description": "CPMS_ADMIN_TOKEN: the operators' token, for every other /v1 route"},
+            },
+        },
+    }
+
+
+# The operational routes every process serves (shared/app.py adds them).
+
+class Liveness(ResponseModel):
+    status: Literal["ok"]
+
+
+class Readiness(ResponseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, Literal["ok", "failing"]]
+    failing: list[str] | None = None
+
+
+_TEXT = Body({"type": "string"}, media_type="text/plain")
+_READINESS = {200: Readiness, 503: Readiness}
+
+OPERATIONS = Fragment("operations", (
+    Operation("GET", "/livez", "200 while the process runs", "none", {200: Liveness}),
+    Operation("GET", "/readyz", "Whether the database, the broker, the consumers and the relays work", "none", _READINESS),
+    Operation("GET", "/healthz", "Alias of /readyz", "none", _READINESS),
+    Operation("GET", "/metrics", "Prometheus text exposition", "none", {200: _TEXT}),
+    Operation("GET", "/openapi.json", "This document", "none", {200: Body({"type": "object"})}),
+), "Health, metrics and this description; no key needed")
