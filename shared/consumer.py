@@ -99,8 +99,10 @@ class Consumer:
         self._worker = asyncio.create_task(self._work(), name=f"consumer:{self.name}")
 
     async def stop(self) -> None:
-        """Stop taking deliveries, finish the batch in hand; what is still unacked goes back to the queue."""
-        if self._amqp_queue is not None and self._consumer_tag is not None:
+        """Stop taking deliveries, finish the batch in hand; what is still unacked goes back to the queue.
+        With the broker away there is nothing to cancel or close: the broker requeues on its own."""
+        connected = self.broker.is_connected
+        if connected and self._amqp_queue is not None and self._consumer_tag is not None:
             try:
                 async with asyncio.timeout(5):
                     await self._amqp_queue.cancel(self._consumer_tag)
@@ -112,7 +114,7 @@ class Consumer:
                 await asyncio.wait_for(self._worker, timeout=30)
             except (TimeoutError, asyncio.CancelledError):
                 self._worker.cancel()
-        if self._channel is not None and not self._channel.is_closed:
+        if connected and self._channel is not None and not self._channel.is_closed:
             try:
                 async with asyncio.timeout(5):
                     await self._channel.close()

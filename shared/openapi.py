@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -76,7 +76,6 @@ class Fragment:
     tag: str
     operations: tuple[Operation, ...]
     description: str = ""
-    extra_models: tuple[type[BaseModel], ...] = field(default=())
 
 
 def ref(model: type[BaseModel]) -> dict[str, str]:
@@ -212,8 +211,6 @@ def build_document(fragments: Iterable[Fragment], *, title: str = "CPMS core API
     tags = []
     for fragment in fragments:
         tags.append({"name": fragment.tag, "description": fragment.description} if fragment.description else {"name": fragment.tag})
-        for model in fragment.extra_models:
-            components.add(model, "serialization")
         for operation in fragment.operations:
             method = operation.method.lower()
             if method in paths.get(operation.path, {}):

@@ -1,0 +1,65 @@
+"""Stopping and starting the machine's real RabbitMQ and Postgres, and waiting for an app to be
+ready again. These affect every user of the machine: outages are kept short and always undone."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import aio_pika
+import asyncpg
+
+from tests.support import Api, eventually
+
+
+async def run(*command: str, timeout: float = 120) -> str:
+    """Run a command without blocking the event loop (the load keeps going meanwhile)."""
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    output, _ = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode == 0, f"{' '.join(command)} failed: {output.decode()}"
+    return output.decode()
+
+
+async def rabbitmq(action: str) -> None:
+    """`stop_app` or `start_app` on the local node."""
+    await run("rabbitmqctl", action)
+
+
+async def postgres(action: str) -> None:
+    """`stop`, `start` or `restart` the local cluster."""
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    await run("pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action)
+
+
+async def broker_answers(amqp_url: str) -> None:
+    async def probe() -> bool:
+        try:
+            connection = await aio_pika.connect(amqp_url, timeout=2)
+        except Exception:
+            return False
+        await connection.close()
+        return True
+
+    await eventually(probe, timeout=60, interval=0.2)
+
+
+async def database_answers(database_url: str) -> None:
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(database_url, timeout=2)
+        except Exception:
+            return False
+        await conn.close()
+        return True
+
+    await eventually(probe, timeout=60, interval=0.2)
+
+
+async def readiness(api: Api, wanted: int) -> dict | None:
+    status, body = await api.anonymous("GET", "/readyz")
+    return body if status == wanted else None
+
+
+async def ready_again(api: Api) -> dict:
+    """Poll /readyz until 200: the app reconnected everything it needs."""
+    return await eventually(lambda: readiness(api, 200), timeout=90, interval=0.2)
