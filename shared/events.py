@@ -41,6 +41,13 @@ class ChargerEvent(BaseModel):
     ts: AwareDatetime | None = None
     eventId: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
 
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _rfc3339_text(cls, value: Any) -> Any:
+        if value is not None and not isinstance(value, str):
+            raise ValueError("ts must be an RFC 3339 string such as 2026-11-25T10:00:00Z")
+        return value
+
     @field_validator("ts")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:

@@ -108,6 +108,7 @@ INVALID = [
     ({"type": "CommandAck", "chargePointId": "X", "commandType": "Reset"}, ["uniqueId"]),
     ({"type": "ChargerHeartbeat", "chargePointId": "X", "ts": "yesterday"}, ["ts"]),
     ({"type": "ChargerHeartbeat", "chargePointId": "X", "ts": "2026-11-25T10:00:00"}, ["ts"]),  # no offset
+    ({"type": "ChargerHeartbeat", "chargePointId": "X", "ts": 1795600000}, ["ts"]),  # epoch number
     ({"type": "ChargerHeartbeat"}, ["chargePointId"]),
     ({"type": "ChargerHeartbeat", "chargePointId": "a/b"}, ["chargePointId"]),
     ({"chargePointId": "X"}, ["type"]),
