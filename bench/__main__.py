@@ -199,10 +199,9 @@ async def main() -> None:
                                         offset=offset, rate=args.paced_rate)
                 offset += args.chargers
                 result["layout"] = label
+                result["peakRssBytes"] = system.peak_rss()
                 report["runs"].append(result)
                 print(json.dumps({k: result[k] for k in ("layout", "mode", "acceptedEventsPerSecond", "endToEndEventsPerSecond", "ingestLatency", "correct")}), file=sys.stderr)
-            if replicas == 0:
-                report["peakRssBytes"] = system.peak_rss()
             for size in [int(s) for s in args.growth.split(",") if s]:
                 grow = size - offset
                 if grow > 0:
