@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import db, jsonutil, metrics
 from shared.broker import Broker
 from shared.config import Settings
-from shared.consumer import BatchHandler, Consumer, Handler
+from shared.consumer import AfterCommit, BatchHandler, Consumer, Handler
 from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
 from shared.openapi import OPERATIONS, Fragment, build_document
 from shared.outbox import OutboxRelay
@@ -120,16 +120,20 @@ def outbox_relay(app: web.Application, schema: str) -> OutboxRelay:
 def add_consumer(
     app: web.Application, queue: Queue, schema: str, handler: Handler | None = None, *,
     batch_handler: BatchHandler | None = None, wakes_outbox: bool = False,
+    bind: Callable[[web.Application], tuple[Handler, AfterCommit]] | None = None,
 ) -> None:
     """Consume `queue` into `schema` with `handler` (per message) or `batch_handler`; `wakes_outbox`
-    publishes the schema's outbox right after each commit."""
+    publishes the schema's outbox right after each commit. `bind(app)` gives a handler and an
+    after-commit hook made from what earlier start-up steps put on the app."""
 
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
+        per_message, after_commit = bind(app) if bind else (handler, None)
+        if wakes_outbox:
+            after_commit = app[RELAYS][schema].wake
         consumer = Consumer(
-            broker=app[BROKER], pool=app[POOL], queue=queue, schema=schema, handler=handler, batch_handler=batch_handler,
-            prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size,
-            after_commit=app[RELAYS][schema].wake if wakes_outbox else None,
+            broker=app[BROKER], pool=app[POOL], queue=queue, schema=schema, handler=per_message, batch_handler=batch_handler,
+            prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size, after_commit=after_commit,
         )
         await consumer.start()
         app[CONSUMERS].append(consumer)

@@ -15,8 +15,7 @@ from services.commands import consumers, store
 from services.commands.dispatcher import Dispatcher
 from services.commands.gateway import GatewayClient
 from services.commands.models import FINAL_STATUSES, CommandRequest, CreateQuery, ListQuery, new_command
-from shared.app import BROKER, CONSUMERS, POOL, SETTINGS, add_consumer, add_outbox_relay, outbox_relay
-from shared.consumer import Consumer
+from shared.app import CONSUMERS, POOL, SETTINGS, add_consumer, add_outbox_relay, outbox_relay
 from shared.http import Problem, json_response, parse_body, parse_query
 from shared.pagination import decode_cursor, page
 from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH
@@ -101,26 +100,13 @@ async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         await dispatcher.stop()
 
 
-async def _dispatch_consumer_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Like shared.app.add_consumer, but each commit hands the commands that became due to this
-    process's dispatcher at once."""
-    settings, dispatcher = app[SETTINGS], app[DISPATCHER]
-    consumer = Consumer(
-        broker=app[BROKER], pool=app[POOL], queue=COMMANDS_DISPATCH, schema=SCHEMA,
-        handler=consumers.dispatch_requested(dispatcher), prefetch=settings.consumer_prefetch,
-        batch_size=settings.consumer_batch_size, after_commit=dispatcher.committed,
-    )
-    await consumer.start()
-    app[CONSUMERS].append(consumer)
-    yield
-    await consumer.stop()
-
-
 def setup(app: web.Application) -> None:
     app.router.add_post("/v1/commands", create_command)
     app.router.add_get("/v1/commands", list_commands)
     app.router.add_get("/v1/commands/{commandId}", get_command)
     add_outbox_relay(app, SCHEMA)
     app.cleanup_ctx.append(_dispatcher_ctx)
-    app.cleanup_ctx.append(_dispatch_consumer_ctx)
+    # each commit of the dispatch consumer hands the commands that became due to this process's dispatcher at once
+    add_consumer(app, COMMANDS_DISPATCH, SCHEMA, bind=lambda app: (
+        consumers.dispatch_requested(app[DISPATCHER]), app[DISPATCHER].committed))
     add_consumer(app, COMMANDS_ACKS, SCHEMA, consumers.command_acked)
