@@ -3,6 +3,8 @@ ready again. These affect every user of the machine: outages are kept short and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aio_pika
@@ -63,3 +65,23 @@ async def readiness(api: Api, wanted: int) -> dict | None:
 async def ready_again(api: Api) -> dict:
     """Poll /readyz until 200: the app reconnected everything it needs."""
     return await eventually(lambda: readiness(api, 200), timeout=90, interval=0.2)
+
+
+async def at_least(value: int, minimum: int) -> bool:
+    return value >= minimum
+
+
+@contextlib.asynccontextmanager
+async def under_load(api: Api, load, *, accepted_before: int = 80) -> AsyncIterator[None]:
+    """Chargers keep sending while the body injects a fault. Enters once `accepted_before` events
+    were accepted; on leaving, waits for the app to be ready and the load to finish."""
+    sending = asyncio.create_task(load.run(api, concurrency=8, pause=0.1))
+    try:
+        await eventually(lambda: at_least(len(load.outcome.accepted), accepted_before))
+        yield
+        await ready_again(api)
+        await sending
+    finally:
+        if not sending.done():
+            sending.cancel()
+        await ready_again(api)

@@ -3,8 +3,6 @@ cannot get a confirm (never a 202 that is then lost), readiness follows the brok
 accepted event is applied exactly once after the broker is back."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.faults import outages
@@ -18,31 +16,20 @@ pytestmark = pytest.mark.faults
 async def test_rabbitmq_stopped_and_started_mid_load_loses_nothing(api, settings, pg):
     load = Load(chargers=40)
     await load.prepare(api)
-    sending = asyncio.create_task(load.run(api, concurrency=8, pause=0.1))
-    try:
-        await eventually(lambda: _at_least(len(load.outcome.accepted), 80))
+    async with outages.under_load(api, load):
         try:
             await outages.rabbitmq("stop_app")
             down = await eventually(lambda: outages.readiness(api, 503), timeout=30)
             assert "broker" in down["failing"]
             status, body = await api.gateway("POST", "/v1/gateway/events", ev.heartbeat(unique_id()))
             assert status == 503 and api.last_response.headers["Retry-After"], body
-            await eventually(lambda: _at_least(load.outcome.statuses[503], 8))  # the chargers were refused too
+            await eventually(lambda: outages.at_least(load.outcome.statuses[503], 8))  # the chargers were refused too
             accepted_while_down = len(load.outcome.accepted)
         finally:
             await outages.rabbitmq("start_app")
             await outages.broker_answers(settings.amqp_url)
-        await outages.ready_again(api)
-        await sending
-    finally:
-        if not sending.done():
-            sending.cancel()
-        await outages.ready_again(api)
 
     figures = await verify_exactly_once(api, pg, load)
     assert figures["statuses"][503] >= 8 and len(load.outcome.accepted) > accepted_while_down
     print(f"broker outage: {figures}")
 
-
-async def _at_least(value: int, minimum: int) -> bool:
-    return value >= minimum

@@ -3,8 +3,6 @@ the broker), the consumers retry their batches until the database is back, and e
 event is applied exactly once: nothing lost, nothing doubled."""
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from shared import db
@@ -18,25 +16,17 @@ pytestmark = pytest.mark.faults
 async def test_postgres_restarted_mid_load_loses_and_doubles_nothing(api, database_url):
     load = Load(chargers=40)
     await load.prepare(api)
-    sending = asyncio.create_task(load.run(api, concurrency=8, pause=0.1))
-    try:
-        await eventually(lambda: _at_least(len(load.outcome.accepted), 80))
+    async with outages.under_load(api, load):
         try:
             await outages.postgres("stop")
             down = await eventually(lambda: outages.readiness(api, 503), timeout=30)
             assert "database" in down["failing"]
             accepted_at_stop = len(load.outcome.accepted)
             # events keep being accepted while the consumers cannot apply them
-            await eventually(lambda: _at_least(len(load.outcome.accepted), accepted_at_stop + 40))
+            await eventually(lambda: outages.at_least(len(load.outcome.accepted), accepted_at_stop + 40))
         finally:
             await outages.postgres("start")
             await outages.database_answers(database_url)
-        await outages.ready_again(api)
-        await sending
-    finally:
-        if not sending.done():
-            sending.cancel()
-        await outages.ready_again(api)
 
     pg = await db.connect(database_url)  # the connection of the `pg` fixture died with the server
     try:
@@ -46,6 +36,3 @@ async def test_postgres_restarted_mid_load_loses_and_doubles_nothing(api, databa
     assert figures["statuses"] == {202: load.event_count}  # the gateway never saw the outage
     print(f"database restart: {figures}")
 
-
-async def _at_least(value: int, minimum: int) -> bool:
-    return value >= minimum
