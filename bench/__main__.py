@@ -118,15 +118,19 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         conn = await asyncpg.connect(database_url)
         settled_before = await conn.fetchval("SELECT count(*) FROM billing.settlements")
         await conn.close()
-        sender = Sender(http, system.base_url("ingest"), API_KEY)
+        # paced mode posts open loop, so its requests queue for a connection beyond this many
+        sender = Sender(system.base_url("ingest"), API_KEY, 256 if mode == "paced" else max(concurrency, 64))
         cpu_before = system.cpu_seconds()
         sent = SendResult()
-        if mode == "single":
-            await send_single(sender, plans, concurrency, sent)
-        elif mode == "paced":
-            await send_paced(sender, plans, rate, sent)
-        else:
-            await send_batches(sender, plans, batch, concurrency, sent)
+        try:
+            if mode == "single":
+                await send_single(sender, plans, concurrency, sent)
+            elif mode == "paced":
+                await send_paced(sender, plans, rate, sent)
+            else:
+                await send_batches(sender, plans, batch, concurrency, sent)
+        finally:
+            await sender.close()
         done = await wait_for_settlements(database_url, settled_before + chargers, timeout=120)
         cpu_after = system.cpu_seconds()
         checked = await verify(admin, plans_for, sent) if check else {"errors": [], "errorCount": 0, "lag": {}}

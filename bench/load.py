@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-import aiohttp
 import orjson
 
+from bench.http_client import KeepAliveClient
+
 PRICE_PER_KWH = Decimal("0.30")
+REQUEST_TIMEOUT = 60.0  # a hung CPMS fails the run instead of hanging it
 
 
 @dataclass(frozen=True)
@@ -72,32 +74,42 @@ class SendResult:
 
 
 class Sender:
-    def __init__(self, http: aiohttp.ClientSession, ingest_url: str, api_key: str) -> None:
-        self.http, self.url = http, f"{ingest_url}/v1/gateway/events"
+    def __init__(self, ingest_url: str, api_key: str, connections: int) -> None:
+        self.client = KeepAliveClient(ingest_url, connections)
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
 
     async def post(self, events: list[dict] | dict, result: SendResult) -> bool:
-        """One request (an event, or a batch); retried on 503 as the gateway would. Records when
-        each TransactionEnded was accepted, for the end-to-end lag."""
+        """One request (an event, or a batch); retried on 503 or a dropped connection as the gateway
+        would. Records when each TransactionEnded was accepted, for the end-to-end lag."""
         body = orjson.dumps(events)
         count = len(events) if isinstance(events, list) else 1
         for _ in range(20):
             t0 = time.perf_counter()
-            async with self.http.post(self.url, data=body, headers=self.headers) as response:
-                await response.read()
-                result.latencies.append(time.perf_counter() - t0)
-                if response.status == 202:
-                    result.events += count
-                    accepted_at = datetime.now(UTC)
-                    for event in events if isinstance(events, list) else [events]:
-                        if event["type"] == "TransactionEnded":
-                            result.ended_accepted_at[event["chargePointId"]] = accepted_at
-                    return True
+            try:
+                async with asyncio.timeout(REQUEST_TIMEOUT):
+                    status, reply = await self.client.request("POST", "/v1/gateway/events", body, self.headers)
+            except TimeoutError:
+                raise RuntimeError(f"ingest did not answer within {REQUEST_TIMEOUT} s") from None
+            except ConnectionError:
                 result.failures += 1
-                if response.status != 503:
-                    raise RuntimeError(f"ingest answered {response.status}: {await response.text()}")
+                await asyncio.sleep(0.1)
+                continue
+            result.latencies.append(time.perf_counter() - t0)
+            if status == 202:
+                result.events += count
+                accepted_at = datetime.now(UTC)
+                for event in events if isinstance(events, list) else [events]:
+                    if event["type"] == "TransactionEnded":
+                        result.ended_accepted_at[event["chargePointId"]] = accepted_at
+                return True
+            result.failures += 1
+            if status != 503:
+                raise RuntimeError(f"ingest answered {status}: {reply.decode(errors='replace')}")
             await asyncio.sleep(0.1)
         return False
+
+    async def close(self) -> None:
+        await self.client.close()
 
 
 async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int, result: SendResult) -> None:

@@ -69,6 +69,7 @@ class Broker:
         *,
         message_id: str,
         headers: Mapping[str, object] | None = None,
+        content_type: str = "application/json",
     ) -> None:
         """Publish one persistent message and wait for the broker's confirm, or raise PublishFailed."""
         if not self._publishers or not self.is_connected:
@@ -77,7 +78,7 @@ class Broker:
         message = aio_pika.Message(
             body,
             message_id=message_id,
-            content_type="application/json",
+            content_type=content_type,
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             timestamp=datetime.now(UTC),
             headers=dict(headers or {}),

@@ -14,7 +14,7 @@ import orjson
 import pydantic
 from aio_pika.abc import AbstractIncomingMessage
 
-from shared import metrics
+from shared import envelope, metrics
 from shared.broker import Broker, PublishFailed
 from shared.db import is_connection_error
 from shared.topology import Queue, declare_queue
@@ -46,16 +46,30 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
 
-def _decode(raw: AbstractIncomingMessage) -> Message:
+def _decode(raw: AbstractIncomingMessage) -> list[Message]:
+    """The messages a delivery carries: one, or every event of an envelope."""
     try:
         body = orjson.loads(raw.body)
     except orjson.JSONDecodeError as exc:
         raise PermanentError(f"body is not JSON: {exc}") from exc
+    headers = dict(raw.headers or {})
+    if raw.content_type == envelope.CONTENT_TYPE:
+        try:
+            events = envelope.events_of(body)
+        except ValueError as exc:
+            raise PermanentError(str(exc)) from exc
+        return [Message(e["eventId"], f"charger.{e['type']}", e, headers) for e in events]
     if not isinstance(body, dict):
         raise PermanentError("body is not a JSON object")
     if not raw.message_id:
         raise PermanentError("message has no message_id")
-    return Message(raw.message_id, raw.routing_key or "", body, dict(raw.headers or {}))
+    return [Message(raw.message_id, raw.routing_key or "", body, headers)]
+
+
+@dataclass
+class Delivery:
+    raw: AbstractIncomingMessage
+    messages: list[Message]
 
 
 class Consumer:
@@ -122,69 +136,98 @@ class Consumer:
                 log.debug("channel close failed", exc_info=True)
 
     async def _work(self) -> None:
+        """Take deliveries as they come, a batch of up to `batch_size` messages at a time (an
+        envelope counts as its events), and apply each batch in one transaction."""
         while True:
             first = await self._incoming.get()
             if first is None:
                 return
-            batch = [first]
-            while len(batch) < self.batch_size and not self._incoming.empty():
-                item = self._incoming.get_nowait()
-                if item is None:
-                    await self._process(batch)
-                    return
-                batch.append(item)
+            batch: list[Delivery] = []
+            size, stopping = 0, False
+            raw = first
+            while True:
+                delivery = await self._take(raw)
+                if delivery is not None:
+                    batch.append(delivery)
+                    size += len(delivery.messages)
+                if size >= self.batch_size or self._incoming.empty():
+                    break
+                raw = self._incoming.get_nowait()
+                if raw is None:
+                    stopping = True
+                    break
             try:
-                await self._process(batch)
+                if batch:
+                    await self._process(batch)
             except Exception:  # never let one batch kill the consumer; its messages stay unacked
                 log.exception("consumer batch failed unexpectedly", extra={"queue": self.name})
+            if stopping:
+                return
 
-    async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
-        decoded: list[tuple[AbstractIncomingMessage, Message]] = []
-        for raw in batch:
-            if raw.redelivered:
-                metrics.CONSUMER_REDELIVERIES.labels(self.name).inc()
-            try:
-                decoded.append((raw, _decode(raw)))
-            except PermanentError as exc:
-                await self._dead_letter(raw, str(exc))
-        if not decoded:
-            return
+    async def _take(self, raw: AbstractIncomingMessage) -> Delivery | None:
+        """Decode one delivery; one that cannot be decoded is dead-lettered at once."""
+        if raw.redelivered:
+            metrics.CONSUMER_REDELIVERIES.labels(self.name).inc()
         try:
-            await self._apply_with_retry(decoded)
+            return Delivery(raw, _decode(raw))
+        except PermanentError as exc:
+            await self._dead_letter(raw, raw.body, raw.message_id or "", str(exc))
+            return None
+
+    async def _process(self, batch: list[Delivery]) -> None:
+        try:
+            await self._apply_with_retry([m for d in batch for m in d.messages])
+        except Exception as exc:
+            if len(batch) == 1 and len(batch[0].messages) == 1:
+                await self._settle_failed(batch[0], [(batch[0].messages[0], exc)])
+                return
+            # Something in the batch cannot be applied: find it, a delivery at a time, then
+            # within a failing envelope an event at a time. The others are applied and acked.
+            for delivery in batch:
+                await self._process_alone(delivery)
+            return
+        # Batches are taken in delivery order and applied one after another, so acking the last
+        # delivery with `multiple` settles exactly this batch, in one frame.
+        await self._ack(batch[-1].raw, multiple=len(batch) > 1)
+
+    async def _process_alone(self, delivery: Delivery) -> None:
+        try:
+            await self._apply_with_retry(delivery.messages)
+            await self._ack(delivery.raw)
             return
         except Exception as exc:
-            failure = exc
-        if len(decoded) == 1:
-            await self._reject(*decoded[0], failure)
-            return
-        # Something in the batch cannot be applied: find it by applying one message at a time.
-        for raw, message in decoded:
+            if len(delivery.messages) == 1:
+                await self._settle_failed(delivery, [(delivery.messages[0], exc)])
+                return
+        failed: list[tuple[Message, Exception]] = []
+        for message in delivery.messages:
             try:
-                await self._apply_with_retry([(raw, message)])
+                await self._apply_with_retry([message])
             except Exception as exc:
-                await self._reject(raw, message, exc)
+                failed.append((message, exc))
+        if failed:
+            await self._settle_failed(delivery, failed)
+        else:
+            await self._ack(delivery.raw)
 
-    async def _apply_with_retry(self, batch: list[tuple[AbstractIncomingMessage, Message]]) -> None:
-        """Apply and ack; while the database is away, wait and try the same batch again."""
+    async def _apply_with_retry(self, messages: list[Message]) -> None:
+        """Apply; while the database is away, wait and try the same messages again."""
         delay = 0.1
         while True:
             try:
-                await self._apply(batch)
-                break
+                await self._apply(messages)
+                return
             except Exception as exc:
                 if not _is_transient(exc):
                     raise
                 log.warning("transient failure, retrying batch", extra={"queue": self.name, "error": repr(exc), "retry_in": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        # Batches are taken in delivery order and applied one after another, so acking the last
-        # delivery with `multiple` settles exactly this batch, in one frame.
-        await self._ack(batch[-1][0], multiple=len(batch) > 1)
 
-    async def _apply(self, batch: list[tuple[AbstractIncomingMessage, Message]]) -> None:
+    async def _apply(self, messages: list[Message]) -> None:
         started = time.perf_counter()
         unique: dict[str, Message] = {}
-        for _, message in batch:
+        for message in messages:
             unique.setdefault(message.message_id, message)
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -201,10 +244,10 @@ class Consumer:
                 for message in to_apply:
                     await self.handler(conn, message)
         metrics.CONSUMER_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
-        metrics.CONSUMER_BATCH_SIZE.labels(self.name).observe(len(batch))
+        metrics.CONSUMER_BATCH_SIZE.labels(self.name).observe(len(messages))
         metrics.CONSUMER_MESSAGES.labels(self.name, "applied").inc(len(fresh))
-        if len(batch) > len(fresh):
-            metrics.CONSUMER_MESSAGES.labels(self.name, "duplicate").inc(len(batch) - len(fresh))
+        if len(messages) > len(fresh):
+            metrics.CONSUMER_MESSAGES.labels(self.name, "duplicate").inc(len(messages) - len(fresh))
         if fresh and self.after_commit is not None:
             self.after_commit()
 
@@ -214,28 +257,41 @@ class Consumer:
         except Exception:  # channel lost after commit: the broker redelivers, the inbox absorbs it
             log.warning("ack failed after commit", extra={"queue": self.name})
 
-    async def _reject(self, raw: AbstractIncomingMessage, message: Message, exc: Exception) -> None:
-        """A message that failed on its own: retried up to the delivery limit, then dead-lettered."""
+    async def _settle_failed(self, delivery: Delivery, failed: list[tuple[Message, Exception]]) -> None:
+        """Messages that failed on their own: their delivery is retried up to the delivery limit
+        (what was applied meanwhile is in the inbox), then each failed message is dead-lettered."""
+        raw = delivery.raw
         deliveries = int((raw.headers or {}).get("x-delivery-count", 0) or 0) + 1
-        permanent = isinstance(exc, PermanentError | pydantic.ValidationError | KeyError | ValueError | TypeError)
-        reason = f"{type(exc).__name__}: {exc}"
-        if permanent or deliveries >= self.broker.delivery_limit:
+        permanent = all(isinstance(exc, PermanentError | pydantic.ValidationError | KeyError | ValueError | TypeError)
+                        for _, exc in failed)
+        if not permanent and deliveries < self.broker.delivery_limit:
+            for message, exc in failed:
+                log.warning("message failed, will be redelivered",
+                            extra={"queue": self.name, "message_id": message.message_id, "error": f"{type(exc).__name__}: {exc}"})
+            metrics.CONSUMER_MESSAGES.labels(self.name, "retried").inc(len(failed))
+            await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
+            await raw.nack(requeue=True)
+            return
+        alone = len(delivery.messages) == 1
+        for message, exc in failed:
+            reason = f"{type(exc).__name__}: {exc}"
             log.error("message dead-lettered", extra={"queue": self.name, "message_id": message.message_id, "error": reason})
-            await self._dead_letter(raw, reason)
-            return
-        log.warning("message failed, will be redelivered", extra={"queue": self.name, "message_id": message.message_id, "error": reason})
-        metrics.CONSUMER_MESSAGES.labels(self.name, "retried").inc()
-        await asyncio.sleep(min(0.1 * 2**deliveries, 2.0))
-        await raw.nack(requeue=True)
+            # A message of its own goes as it came; an event of an envelope goes as a message of its own.
+            body = raw.body if alone else orjson.dumps(message.body)
+            if not await self._dead_letter(raw, body, message.message_id, reason, ack=False):
+                return
+        await self._ack(raw)
 
-    async def _dead_letter(self, raw: AbstractIncomingMessage, reason: str) -> None:
+    async def _dead_letter(self, raw: AbstractIncomingMessage, body: bytes, message_id: str, reason: str, *, ack: bool = True) -> bool:
+        """Publish `body` to the queue's DLQ with the reason; False (and the delivery requeued)
+        when the DLQ cannot be reached, so nothing is lost."""
         try:
-            await self.broker.dead_letter(
-                self.queue, raw.body, message_id=raw.message_id or "", headers=dict(raw.headers or {}), reason=reason
-            )
+            await self.broker.dead_letter(self.queue, body, message_id=message_id, headers=dict(raw.headers or {}), reason=reason)
         except PublishFailed:
-            await raw.nack(requeue=True)  # the DLQ is unreachable: keep the message rather than lose it
-            return
+            await raw.nack(requeue=True)
+            return False
         metrics.CONSUMER_DEAD_LETTERED.labels(self.name).inc()
         metrics.CONSUMER_MESSAGES.labels(self.name, "dead_lettered").inc()
-        await self._ack(raw)
+        if ack:
+            await self._ack(raw)
+        return True

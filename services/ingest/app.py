@@ -2,20 +2,21 @@
 before we answer 202), the raw archive, and charger registration. Every route is listed here."""
 from __future__ import annotations
 
-import asyncio
 import math
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from services.ingest import consumers, metrics, secrets, store
 from services.ingest.events import accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
+from services.ingest.publisher import EventPublisher
 from shared.app import BROKER, POOL, SETTINGS, add_consumer, add_outbox_relay, outbox_relay
 from shared.http import Problem, json_response, parse_body, read_json
-from shared.jsonutil import dumps
-from shared.topology import EVENTS, INGEST_ARCHIVE
+from shared.topology import INGEST_ARCHIVE
 
 SCHEMA = store.SCHEMA
+PUBLISHER = web.AppKey("publisher", EventPublisher)
 
 
 async def authorize_charger(request: web.Request) -> web.Response:
@@ -51,19 +52,14 @@ async def receive_events(request: web.Request) -> web.Response:
     except Problem:
         metrics.EVENTS.labels("invalid", "rejected").inc()
         raise
-    unique = {event.event_id: event for event in accepted}
-    broker = request.app[BROKER]
-    publishes = [
-        broker.publish(EVENTS.key, event.routing_key, dumps(event.body), message_id=event.event_id)
-        for event in unique.values()
-    ]
+    unique = list({event.event_id: event for event in accepted}.values())
     try:
-        await (publishes[0] if len(publishes) == 1 else asyncio.gather(*publishes))
+        await request.app[PUBLISHER].publish(unique)
     except Exception:
-        for event in unique.values():
+        for event in unique:
             metrics.EVENTS.labels(event.type_label, "unavailable").inc()
         raise
-    for event in unique.values():
+    for event in unique:
         metrics.EVENTS.labels(event.type_label, "accepted").inc()
     if not is_batch:
         event = accepted[0]
@@ -107,7 +103,14 @@ def _charger_or_404(row, request: web.Request) -> web.Response:
     return json_response(store.render_charger(row))
 
 
+async def _publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+    publisher = app[PUBLISHER] = EventPublisher(app[BROKER])
+    yield
+    await publisher.close()
+
+
 def setup(app: web.Application) -> None:
+    app.cleanup_ctx.append(_publisher_ctx)
     app.router.add_post("/v1/gateway/chargers/{chargePointId}/auth", authorize_charger)
     app.router.add_post("/v1/gateway/events", receive_events)
     app.router.add_post("/v1/chargers", register_charger)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pydantic
 
 from shared.events import EVENT_TYPES, ChargerEvent, derive_event_id, parse_event, routing_key
@@ -19,6 +20,7 @@ class Accepted:
     type: str
     routing_key: str
     body: dict[str, Any]
+    encoded: bytes  # the body as published
 
     @property
     def type_label(self) -> str:
@@ -30,7 +32,7 @@ def _identify(raw: dict[str, Any], event: ChargerEvent, received_at: datetime) -
     body = event.model_dump(mode="json", exclude_none=True)
     body.update(eventId=event_id, ts=(event.ts or received_at).isoformat().replace("+00:00", "Z"),
                 receivedAt=received_at.isoformat().replace("+00:00", "Z"))
-    return Accepted(event_id, event.type, routing_key(event), body)
+    return Accepted(event_id, event.type, routing_key(event), body, orjson.dumps(body))
 
 
 def accept_events(data: Any) -> tuple[list[Accepted], bool]:
