@@ -196,7 +196,8 @@ async def main() -> None:
         try:
             await system.wait_ready()
             label = "all-in-one" if replicas == 0 else f"{replicas} replica(s) of each consumer service"
-            phases = [("single", args.concurrency)] if replicas else [("single", args.concurrency), ("paced", 0), ("batch", 8)]
+            full = [("single", args.concurrency), ("paced", 0), ("batch", 8)]
+            phases = full if replicas < 2 else [("single", args.concurrency)]
             for mode, concurrency in phases:
                 result = await run_load(system, database_url, run=run, chargers=args.chargers if mode != "paced" else args.chargers // 2,
                                         samples=args.samples, mode=mode, concurrency=concurrency, batch=args.batch,

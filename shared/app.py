@@ -120,11 +120,11 @@ def outbox_relay(app: web.Application, schema: str) -> OutboxRelay:
 def add_consumer(
     app: web.Application, queue: Queue, schema: str, handler: Handler | None = None, *,
     batch_handler: BatchHandler | None = None, wakes_outbox: bool = False,
-    bind: Callable[[web.Application], tuple[Handler, AfterCommit]] | None = None,
+    bind: Callable[[web.Application], tuple[Handler, AfterCommit]] | None = None, inbox: bool = True,
 ) -> None:
     """Consume `queue` into `schema` with `handler` (per message) or `batch_handler`; `wakes_outbox`
     publishes the schema's outbox right after each commit. `bind(app)` gives a handler and an
-    after-commit hook made from what earlier start-up steps put on the app."""
+    after-commit hook made from what earlier start-up steps put on the app. `inbox=False`: see Consumer."""
 
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -134,6 +134,7 @@ def add_consumer(
         consumer = Consumer(
             broker=app[BROKER], pool=app[POOL], queue=queue, schema=schema, handler=per_message, batch_handler=batch_handler,
             prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size, after_commit=after_commit,
+            inbox=inbox,
         )
         await consumer.start()
         app[CONSUMERS].append(consumer)

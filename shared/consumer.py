@@ -74,7 +74,8 @@ class Delivery:
 
 class Consumer:
     """Applies the messages of one queue inside one transaction per batch, with `handler(conn, message)`
-    for each, or `batch_handler(conn, messages)` for all of them at once."""
+    for each, or `batch_handler(conn, messages)` for all of them at once. `inbox=False` is for a
+    handler whose writes are keyed by the message id already, so its own table is its inbox."""
 
     def __init__(
         self,
@@ -88,8 +89,10 @@ class Consumer:
         prefetch: int,
         batch_size: int,
         after_commit: AfterCommit | None = None,
+        inbox: bool = True,
     ) -> None:
         self.broker, self.pool, self.queue, self.schema = broker, pool, queue, schema
+        self.inbox = inbox
         if (handler is None) == (batch_handler is None):
             raise ValueError("give a consumer exactly one of handler and batch_handler")
         self.handler, self.batch_handler = handler, batch_handler
@@ -230,13 +233,16 @@ class Consumer:
         for message in messages:
             unique.setdefault(message.message_id, message)
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                f'INSERT INTO "{self.schema}".inbox (message_id) SELECT unnest($1::text[]) '
-                "ON CONFLICT DO NOTHING RETURNING message_id",
-                list(unique),
-            )
-            fresh = {r["message_id"] for r in rows}
-            to_apply = [m for message_id, m in unique.items() if message_id in fresh]
+            if self.inbox:
+                rows = await conn.fetch(
+                    f'INSERT INTO "{self.schema}".inbox (message_id) SELECT unnest($1::text[]) '
+                    "ON CONFLICT DO NOTHING RETURNING message_id",
+                    list(unique),
+                )
+                fresh = {r["message_id"] for r in rows}
+                to_apply = [m for message_id, m in unique.items() if message_id in fresh]
+            else:
+                fresh, to_apply = set(unique), list(unique.values())
             if self.batch_handler is not None:
                 if to_apply:
                     await self.batch_handler(conn, to_apply)

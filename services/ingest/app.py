@@ -117,4 +117,4 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/v1/chargers/{chargePointId}/secret", rotate_secret)
     app.router.add_put("/v1/chargers/{chargePointId}/active", set_active)
     add_outbox_relay(app, SCHEMA)
-    add_consumer(app, INGEST_ARCHIVE, SCHEMA, batch_handler=consumers.archive)
+    add_consumer(app, INGEST_ARCHIVE, SCHEMA, batch_handler=consumers.archive, inbox=False)  # keyed by eventId

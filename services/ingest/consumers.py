@@ -8,5 +8,4 @@ from shared.consumer import Message
 
 
 async def archive(conn: asyncpg.Connection, messages: list[Message]) -> None:
-    await store.archive_events(conn, messages)
-    metrics.ARCHIVED.inc(len(messages))
+    metrics.ARCHIVED.inc(await store.archive_events(conn, messages))

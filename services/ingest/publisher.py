@@ -22,7 +22,7 @@ _ALONE = {"CommandAck": "charger.CommandAck"}  # types a consumer binds to by na
 class EventPublisher:
     """`publish(events)` returns once the broker has confirmed every event, or raises PublishFailed."""
 
-    def __init__(self, broker: Broker, *, max_in_flight: int = 4, max_events: int = 1000) -> None:
+    def __init__(self, broker: Broker, *, max_in_flight: int = 1, max_events: int = 1000) -> None:
         self.broker = broker
         self.max_in_flight, self.max_events = max_in_flight, max_events
         self._pending: deque[tuple[list[Accepted], asyncio.Future]] = deque()

@@ -96,20 +96,20 @@ async def clear_failures(conn: asyncpg.Connection, charge_point_id: str) -> None
     await conn.execute("DELETE FROM ingest.auth_failures WHERE charge_point_id = $1", charge_point_id)
 
 
-async def archive_events(conn: asyncpg.Connection, messages: list[Message]) -> None:
-    """Store a batch of events in one statement; an eventId already archived is skipped."""
-    await conn.executemany(
+async def archive_events(conn: asyncpg.Connection, messages: list[Message]) -> int:
+    """Store a batch of events in one statement; an eventId already archived is skipped (the
+    table is the archive consumer's inbox). Returns how many were new."""
+    result = await conn.execute(
         """
         INSERT INTO ingest.events (event_id, type, charge_point_id, ts, received_at, body)
-        VALUES ($1, $2, $3, $4::timestamptz, $5::timestamptz, $6::jsonb)
+        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::jsonb[])
         ON CONFLICT (event_id) DO NOTHING
         """,
-        [
-            (m.message_id, m.body["type"], m.body["chargePointId"], datetime.fromisoformat(m.body["ts"]),
-             datetime.fromisoformat(m.body["receivedAt"]), m.body)
-            for m in messages
-        ],
+        [m.message_id for m in messages], [m.body["type"] for m in messages], [m.body["chargePointId"] for m in messages],
+        [datetime.fromisoformat(m.body["ts"]) for m in messages], [datetime.fromisoformat(m.body["receivedAt"]) for m in messages],
+        [m.body for m in messages],
     )
+    return int(result.rsplit(" ", 1)[-1])
 
 
 async def count_archived(conn: asyncpg.Connection) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from uuid import UUID
 
 import asyncpg
 import pydantic
@@ -61,28 +62,35 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
     metrics.HANDLER_SECONDS.labels("registry").observe(time.perf_counter() - started)
 
 
-async def apply_billing(conn: asyncpg.Connection, message: Message) -> None:
-    """Cost fields from `session.priced` (highest revision wins) and the settlement status."""
+async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    """Cost fields from `session.priced` (highest revision wins) and the settlement status (latest
+    wins), reduced per session first, so a batch takes two statements whatever its order."""
     started = time.perf_counter()
-    if message.routing_key == SessionPriced.routing_key:
-        priced = SessionPriced.model_validate(message.body)
-        changed = await store.record_price(
-            conn, priced.sessionId, tariff_id=priced.tariffId, amount=priced.costAmount, currency=priced.costCurrency,
-            priced_at=priced.pricedAt, revision=priced.revision,
-        )
-        kind = "session.priced"
-    elif message.routing_key.startswith("settlement."):
-        try:
-            status = SettlementStatusChanged.model_validate(message.body)
-        except pydantic.ValidationError:
-            if message.routing_key == SettlementStatusChanged.routing_key:
-                raise  # ours and broken: dead-letter it
-            log.info("settlement message of another kind ignored", extra={"routing_key": message.routing_key})
-            return
-        changed = await store.record_settlement_status(conn, status.sessionId, status=status.status, at=status.at)
-        kind = "settlement.status-changed"
-    else:
-        log.warning("unexpected billing message ignored", extra={"routing_key": message.routing_key})
-        return
-    metrics.BILLING_UPDATES.labels(kind, "applied" if changed else "stale").inc()
+    prices: dict[UUID, SessionPriced] = {}
+    statuses: dict[UUID, SettlementStatusChanged] = {}
+    for message in messages:
+        if message.routing_key == SessionPriced.routing_key:
+            priced = SessionPriced.model_validate(message.body)
+            held = prices.get(priced.sessionId)
+            if held is None or priced.revision > held.revision:
+                prices[priced.sessionId] = priced
+        elif message.routing_key.startswith("settlement."):
+            try:
+                status = SettlementStatusChanged.model_validate(message.body)
+            except pydantic.ValidationError:
+                if message.routing_key == SettlementStatusChanged.routing_key:
+                    raise  # ours and broken: dead-letter it
+                log.info("settlement message of another kind ignored", extra={"routing_key": message.routing_key})
+                continue
+            held = statuses.get(status.sessionId)
+            if held is None or store.settlement_order(status.at, status.status) > store.settlement_order(held.at, held.status):
+                statuses[status.sessionId] = status
+        else:
+            log.warning("unexpected billing message ignored", extra={"routing_key": message.routing_key})
+    for kind, received, changed in (
+        ("session.priced", len(prices), await store.record_prices(conn, list(prices.values()))),
+        ("settlement.status-changed", len(statuses), await store.record_settlement_statuses(conn, list(statuses.values()))),
+    ):
+        metrics.BILLING_UPDATES.labels(kind, "applied").inc(changed)
+        metrics.BILLING_UPDATES.labels(kind, "stale").inc(received - changed)
     metrics.HANDLER_SECONDS.labels("billing").observe(time.perf_counter() - started)

@@ -13,7 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions.facts import Batch, TransactionKey
-from shared.domain import SessionFinalized
+from shared.domain import SessionFinalized, SessionPriced, SettlementStatusChanged
 
 SCHEMA = "sessions"
 LOCKED_SETTLEMENTS = ("Submitted", "Confirmed")  # money has moved: the session's energy is final
@@ -263,33 +263,46 @@ async def record_registration(
     )
 
 
-async def record_price(
-    conn: asyncpg.Connection, session_id: UUID, *, tariff_id: UUID, amount: Decimal, currency: str,
-    priced_at: datetime, revision: int,
-) -> bool:
-    """Keep the price of the highest finalization revision billing priced."""
+async def record_prices(conn: asyncpg.Connection, prices: Sequence[SessionPriced]) -> int:
+    """Keep the price of the highest finalization revision billing priced (one message per
+    session); returns how many sessions changed."""
+    if not prices:
+        return 0
     result = await conn.execute(
         """
-        UPDATE sessions.sessions SET tariff_id = $2, cost_amount = $3, cost_currency = $4, priced_at = $5, priced_revision = $6
-        WHERE session_id = $1 AND (priced_revision IS NULL OR priced_revision < $6)
+        UPDATE sessions.sessions s SET tariff_id = p.tariff_id, cost_amount = p.amount, cost_currency = p.currency,
+            priced_at = p.priced_at, priced_revision = p.revision
+        FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::timestamptz[], $6::int[])
+            AS p(session_id, tariff_id, amount, currency, priced_at, revision)
+        WHERE s.session_id = p.session_id AND (s.priced_revision IS NULL OR s.priced_revision < p.revision)
         """,
-        session_id, tariff_id, amount, currency, priced_at, revision,
+        [p.sessionId for p in prices], [p.tariffId for p in prices], [p.costAmount for p in prices],
+        [p.costCurrency for p in prices], [p.pricedAt for p in prices], [p.revision for p in prices],
     )
-    return result != "UPDATE 0"
+    return int(result.rsplit(" ", 1)[-1])
 
 
-async def record_settlement_status(conn: asyncpg.Connection, session_id: UUID, *, status: str, at: datetime) -> bool:
-    """The settlement's status by its `at` (a later transition wins whatever order it came in);
-    on equal `at` the status further along the graph wins, so ties converge too."""
+def settlement_order(at: datetime, status: str) -> tuple[datetime, int]:
+    """Which of two statuses of a settlement wins: the later, and on equal `at` the one further
+    along the graph, so ties converge too. The SQL below applies the same order."""
+    return at, _SETTLEMENT_ORDER.index(status) + 1 if status in _SETTLEMENT_ORDER else 0
+
+
+async def record_settlement_statuses(conn: asyncpg.Connection, statuses: Sequence[SettlementStatusChanged]) -> int:
+    """The settlement status of each session by `settlement_order` (one message per session);
+    returns how many sessions changed."""
+    if not statuses:
+        return 0
     result = await conn.execute(
         """
-        UPDATE sessions.sessions SET settlement_status = $2, settlement_at = $3
-        WHERE session_id = $1 AND (settlement_at IS NULL OR $3 > settlement_at OR ($3 = settlement_at
-              AND array_position($4::text[], $2) > coalesce(array_position($4::text[], settlement_status), 0)))
+        UPDATE sessions.sessions s SET settlement_status = u.status, settlement_at = u.at
+        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(session_id, status, at)
+        WHERE s.session_id = u.session_id AND (s.settlement_at IS NULL OR u.at > s.settlement_at OR (u.at = s.settlement_at
+              AND array_position($4::text[], u.status) > coalesce(array_position($4::text[], s.settlement_status), 0)))
         """,
-        session_id, status, at, list(_SETTLEMENT_ORDER),
+        [u.sessionId for u in statuses], [u.status for u in statuses], [u.at for u in statuses], list(_SETTLEMENT_ORDER),
     )
-    return result != "UPDATE 0"
+    return int(result.rsplit(" ", 1)[-1])
 
 
 # --- reads ---------------------------------------------------------------------------------------
