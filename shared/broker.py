@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -11,6 +12,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential_jitter
 
+from shared import envelope
 from shared.topology import DEAD_LETTER, EXCHANGES, QUEUES, Queue, declare_topology
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,13 @@ class Broker:
                 await exchanges[exchange_key].publish(message, routing_key=routing_key)
         except Exception as exc:  # a nack, a return, a closed channel, a timeout: all mean "not promised"
             raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def publish_envelope(self, exchange_key: str, routing_key: str, messages: list[tuple[str, bytes]]) -> None:
+        """Publish (message id, JSON body) pairs as one envelope and wait for the confirm."""
+        await self.publish(
+            exchange_key, routing_key, envelope.pack(messages), message_id=uuid.uuid4().hex,
+            headers={envelope.HEADER_COUNT: len(messages)}, content_type=envelope.CONTENT_TYPE,
+        )
 
     async def dead_letter(self, queue: Queue, body: bytes, *, message_id: str, headers: Mapping[str, object], reason: str) -> None:
         """Move a message that cannot be applied to the queue's DLQ, with the reason in its headers."""

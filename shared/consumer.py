@@ -46,24 +46,24 @@ def _is_transient(exc: BaseException) -> bool:
     )
 
 
-def _decode(raw: AbstractIncomingMessage) -> list[Message]:
-    """The messages a delivery carries: one, or every event of an envelope."""
+def decode(raw: AbstractIncomingMessage) -> list[Message]:
+    """The messages a delivery carries: itself, or every message of an envelope."""
     try:
         body = orjson.loads(raw.body)
     except orjson.JSONDecodeError as exc:
         raise PermanentError(f"body is not JSON: {exc}") from exc
     headers = dict(raw.headers or {})
+    routing_key = raw.routing_key or ""
     if raw.content_type == envelope.CONTENT_TYPE:
         try:
-            events = envelope.events_of(body)
+            return [Message(message_id, routing_key, item, headers) for message_id, item in envelope.unpack(body)]
         except ValueError as exc:
             raise PermanentError(str(exc)) from exc
-        return [Message(e["eventId"], f"charger.{e['type']}", e, headers) for e in events]
     if not isinstance(body, dict):
         raise PermanentError("body is not a JSON object")
     if not raw.message_id:
         raise PermanentError("message has no message_id")
-    return [Message(raw.message_id, raw.routing_key or "", body, headers)]
+    return [Message(raw.message_id, routing_key, body, headers)]
 
 
 @dataclass
@@ -140,7 +140,7 @@ class Consumer:
 
     async def _work(self) -> None:
         """Take deliveries as they come, a batch of up to `batch_size` messages at a time (an
-        envelope counts as its events), and apply each batch in one transaction."""
+        envelope counts as its messages), and apply each batch in one transaction."""
         while True:
             first = await self._incoming.get()
             if first is None:
@@ -172,7 +172,7 @@ class Consumer:
         if raw.redelivered:
             metrics.CONSUMER_REDELIVERIES.labels(self.name).inc()
         try:
-            return Delivery(raw, _decode(raw))
+            return Delivery(raw, decode(raw))
         except PermanentError as exc:
             await self._dead_letter(raw, raw.body, raw.message_id or "", str(exc))
             return None
@@ -185,7 +185,7 @@ class Consumer:
                 await self._settle_failed(batch[0], [(batch[0].messages[0], exc)])
                 return
             # Something in the batch cannot be applied: find it, a delivery at a time, then
-            # within a failing envelope an event at a time. The others are applied and acked.
+            # within a failing envelope a message at a time. The others are applied and acked.
             for delivery in batch:
                 await self._process_alone(delivery)
             return
@@ -282,7 +282,7 @@ class Consumer:
         for message, exc in failed:
             reason = f"{type(exc).__name__}: {exc}"
             log.error("message dead-lettered", extra={"queue": self.name, "message_id": message.message_id, "error": reason})
-            # A message of its own goes as it came; an event of an envelope goes as a message of its own.
+            # A message of its own goes as it came; a message of an envelope goes as a message of its own.
             body = raw.body if alone else orjson.dumps(message.body)
             if not await self._dead_letter(raw, body, message.message_id, reason, ack=False):
                 return

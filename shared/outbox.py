@@ -1,6 +1,7 @@
 """The transactional outbox: a message is written in the same transaction as the state change
 that causes it; the relay publishes it with a confirm and only then deletes it. A crash in
-between publishes it again with the same message id, which the consumer's inbox absorbs."""
+between publishes it again with the same message id, which the consumer's inbox absorbs.
+What one round of the relay finds goes out as one envelope per routing key."""
 from __future__ import annotations
 
 import asyncio
@@ -9,6 +10,7 @@ import uuid
 from typing import Any
 
 import asyncpg
+import orjson
 
 from shared import jsonutil, metrics
 from shared.broker import Broker, PublishFailed
@@ -36,6 +38,18 @@ async def enqueue(
 async def enqueue_domain(conn: asyncpg.Connection, schema: str, message: DomainMessage) -> str:
     """Add a domain message to `schema`'s outbox inside the caller's transaction."""
     return await enqueue(conn, schema, DOMAIN, message.routing_key, payload(message))
+
+
+async def enqueue_domain_many(conn: asyncpg.Connection, schema: str, messages: list[DomainMessage]) -> None:
+    """Add several domain messages to `schema`'s outbox in one statement, in the caller's transaction."""
+    if not messages:
+        return
+    await conn.execute(
+        f'INSERT INTO "{schema}".outbox (exchange, routing_key, message_id, body) '
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])",
+        [DOMAIN.key] * len(messages), [m.routing_key for m in messages], [str(uuid.uuid4()) for _ in messages],
+        [payload(m) for m in messages],
+    )
 
 
 class OutboxRelay:
@@ -94,13 +108,14 @@ class OutboxRelay:
                 self.batch_size,
             )
             if rows:
-                # Publish in order, a window at a time: confirms are awaited together for speed.
-                for start in range(0, len(rows), 50):
-                    window = rows[start:start + 50]
-                    await asyncio.gather(*(
-                        self.broker.publish(r["exchange"], r["routing_key"], jsonutil.dumps(r["body"]), message_id=r["message_id"])
-                        for r in window
-                    ))
+                # One envelope per routing key: consumers do not depend on the order between messages.
+                groups: dict[tuple[str, str], list[tuple[str, bytes]]] = {}
+                for r in rows:
+                    groups.setdefault((r["exchange"], r["routing_key"]), []).append((r["message_id"], orjson.dumps(r["body"])))
+                await asyncio.gather(*(
+                    self.broker.publish_envelope(exchange, routing_key, messages)
+                    for (exchange, routing_key), messages in groups.items()
+                ))
                 await conn.execute(f'DELETE FROM "{self.schema}".outbox WHERE id = ANY($1::bigint[])', [r["id"] for r in rows])
             backlog = await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox') if len(rows) == self.batch_size else 0
         metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))

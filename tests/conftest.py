@@ -86,28 +86,57 @@ async def api(settings: Settings) -> AsyncIterator[Api]:
     """The whole CPMS in one process, as `cpms run all` wires it."""
     client = TestClient(TestServer(create_app(settings, list(SERVICES.values()))))
     await client.start_server()
-    yield Api(client)
+    yield Api(client, database_url=settings.database_url)
     await client.close()
 
 
 @pytest.fixture
-async def make_api(make_settings) -> AsyncIterator:
-    """Start another CPMS with its own settings (own broker prefix unless given); closed after the test."""
+async def make_api(make_settings, run_id: str) -> AsyncIterator:
+    """Start another CPMS with its own settings: its own database and broker prefix unless given,
+    so its background work (outbox relays, the command sweep) never meets another app's rows.
+    Closed, and its database dropped, after the test."""
     started: list[tuple[TestClient, Settings]] = []
+    databases: list[str] = []
 
     async def make(services: list[str] | None = None, **overrides) -> Api:
-        overrides.setdefault("prefix_suffix", uuid.uuid4().hex[:6] + "-")
+        suffix = uuid.uuid4().hex[:6]
+        overrides.setdefault("prefix_suffix", suffix + "-")
+        if "database_url" not in overrides:
+            databases.append(f"cpms_test_{run_id}_{suffix}")
+            overrides["database_url"] = f"{PG_URL}/{databases[-1]}"
+            await db.ensure_database(overrides["database_url"])
         settings = make_settings(**overrides)
         specs = [SERVICES[name] for name in services] if services else list(SERVICES.values())
         client = TestClient(TestServer(create_app(settings, specs)))
         await client.start_server()
         started.append((client, settings))
-        return Api(client)
+        return Api(client, database_url=settings.database_url)
 
     yield make
     for client, settings in started:
         await client.close()
         await delete_broker_objects(settings.amqp_prefix)
+    if databases:
+        conn = await asyncpg.connect(f"{PG_URL}/postgres")
+        try:
+            for name in databases:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def connect_db() -> AsyncIterator:
+    """`await connect_db(api)`: a direct connection to that app's database, closed after the test."""
+    opened: list[asyncpg.Connection] = []
+
+    async def connect(api: Api) -> asyncpg.Connection:
+        opened.append(await db.connect(api.database_url))
+        return opened[-1]
+
+    yield connect
+    for conn in opened:
+        await conn.close()
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ def unique_id(prefix: str = "CP") -> str:
 class Api:
     """A client of one running CPMS app that sends the gateway key or the admin token."""
 
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
+    def __init__(self, client: TestClient, *, database_url: str) -> None:
+        self.client, self.database_url = client, database_url
 
     async def _call(self, method: str, path: str, key: str | None, json: Any = None, **kwargs) -> tuple[int, Any]:
         headers = kwargs.pop("headers", {})

@@ -207,6 +207,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/v1/settlements/{settlementId}/confirmed", mark_confirmed)
     app.router.add_post("/v1/settlements/{settlementId}/failed", mark_failed)
     add_outbox_relay(app, SCHEMA)
-    add_consumer(app, BILLING_SESSIONS, SCHEMA, consumers.price_finalized_session, wakes_outbox=True)
+    add_consumer(app, BILLING_SESSIONS, SCHEMA, batch_handler=consumers.price_finalized_sessions, wakes_outbox=True)
     add_consumer(app, BILLING_CHARGERS, SCHEMA, consumers.assign_registered_charger, wakes_outbox=True)
     app.cleanup_ctx.append(settlement_gauge)

@@ -6,15 +6,15 @@ import logging
 import asyncpg
 
 from services.billing import store
-from services.billing.pricing import price_session
+from services.billing.pricing import price_sessions
 from shared.consumer import Message
 from shared.domain import ChargerRegistered, SessionFinalized
 
 log = logging.getLogger(__name__)
 
 
-async def price_finalized_session(conn: asyncpg.Connection, message: Message) -> None:
-    await price_session(conn, SessionFinalized.model_validate(message.body))
+async def price_finalized_sessions(conn: asyncpg.Connection, messages: list[Message]) -> None:
+    await price_sessions(conn, [SessionFinalized.model_validate(m.body) for m in messages])
 
 
 async def assign_registered_charger(conn: asyncpg.Connection, message: Message) -> None:

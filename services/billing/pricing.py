@@ -3,6 +3,7 @@ exact cost, and the one settlement that follows the price while nothing has been
 from __future__ import annotations
 
 import logging
+from uuid import UUID
 
 import asyncpg
 
@@ -20,48 +21,72 @@ NOT_PRICED = {
 }
 
 
-async def price_session(conn: asyncpg.Connection, session: SessionFinalized) -> None:
-    """Apply one finalization revision; an older or repeated revision changes nothing, so any
+async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinalized]) -> None:
+    """Apply a batch of finalization revisions with a few set-based statements. Per session only
+    its highest revision counts, and one not newer than what was applied changes nothing, so any
     order of deliveries converges on the highest revision."""
-    current = await store.lock_session_price(conn, session.sessionId, session.chargePointId)
-    if current["revision"] is not None and session.revision <= current["revision"]:
+    latest: dict[UUID, SessionFinalized] = {}
+    for session in finalized:
+        held = latest.get(session.sessionId)
+        if held is None or session.revision > held.revision:
+            latest[session.sessionId] = session
+    applied = await store.lock_session_prices(conn, [(s.sessionId, s.chargePointId) for s in latest.values()])
+    sessions = [s for s in latest.values() if applied[s.sessionId] is None or s.revision > applied[s.sessionId]]
+    if not sessions:
         return
-    settlement = await store.lock_settlement_of_session(conn, session.sessionId)
-    if settlement is not None and settlement["status"] != "Pending":
-        # Money has moved (or was refused): the amount stays what it was.
-        metrics.REPRICING_REFUSED.inc()
-        await store.record_revision(conn, session.sessionId, session.revision, session.energyWh, not_priced_reason="settlement_not_pending")
-        return
+    settlements = await store.lock_settlements_of_sessions(conn, [s.sessionId for s in sessions])
+    # Money has moved (or was refused): the amount stays what it was.
+    refused = [s for s in sessions if s.sessionId in settlements and settlements[s.sessionId]["status"] != "Pending"]
+    open_ = [s for s in sessions if s.sessionId not in settlements or settlements[s.sessionId]["status"] == "Pending"]
+    sites = await store.sites_of_chargers(conn, sorted({s.chargePointId for s in open_}))
+    tariffs = await _tariffs_at_start(conn, open_, sites)
 
-    site = await store.site_of_charger(conn, session.chargePointId)
-    tariff = None
-    if session.energyWh is None or session.energySource == "Missing":
-        reason = "missing_energy"
-    elif session.startedAt is None:
-        reason = "no_start"
-    elif site is None:
-        reason = "no_site"
-    elif (tariff := await store.tariff_in_force(conn, site["site_id"], session.startedAt)) is None:
-        reason = "no_tariff"
-    else:
-        reason = None
+    revisions = [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused]
+    prices: list[store.Price] = []
+    for session in open_:
+        site, tariff = sites.get(session.chargePointId), tariffs.get(session.sessionId)
+        reason = _not_priced_reason(session, site, tariff)
+        if reason is not None:
+            metrics.SESSIONS_NOT_PRICED.labels(reason).inc()
+            revisions.append(store.Revision(session.sessionId, session.revision, session.energyWh, reason))
+            continue
+        if session.energyWh < 0:
+            raise ValueError(f"session {session.sessionId} has a negative energy {session.energyWh}")
+        cost = session_cost(session.energyWh, tariff["price_per_kwh"], tariff["currency"])
+        prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff, cost))
 
-    if reason is not None:
-        metrics.SESSIONS_NOT_PRICED.labels(reason).inc()
-        await store.record_revision(conn, session.sessionId, session.revision, session.energyWh, not_priced_reason=reason)
-        if settlement is not None:
+    metrics.REPRICING_REFUSED.inc(len(refused))
+    await store.record_revisions(conn, revisions)
+    for revision in revisions:
+        settlement = settlements.get(revision.session_id)
+        if settlement is not None and settlement["status"] == "Pending":
             await store.change_status(
                 conn, settlement["settlement_id"], "Failed",
-                error=f"the session was re-finalized (revision {session.revision}) and can no longer be priced: {NOT_PRICED[reason]}",
+                error=f"the session was re-finalized (revision {revision.revision}) and can no longer be priced: "
+                      f"{NOT_PRICED[revision.not_priced_reason]}",
             )
-        return
+    await store.record_prices(conn, prices)
+    await store.create_settlements(conn, [p for p in prices if p.session_id not in settlements])
+    await store.reprice_settlements(conn, [p for p in prices if p.session_id in settlements])
+    metrics.SESSIONS_PRICED.inc(len(prices))
 
-    if session.energyWh < 0:
-        raise ValueError(f"session {session.sessionId} has a negative energy {session.energyWh}")
-    cost = session_cost(session.energyWh, tariff["price_per_kwh"], tariff["currency"])
-    await store.record_price(conn, session.sessionId, session.revision, session.energyWh, tariff, cost)
-    if settlement is None:
-        await store.create_settlement(conn, session.sessionId, session.chargePointId, site, cost, tariff["currency"])
-    else:
-        await store.reprice_settlement(conn, settlement["settlement_id"], site, cost, tariff["currency"])
-    metrics.SESSIONS_PRICED.inc()
+
+async def _tariffs_at_start(
+    conn: asyncpg.Connection, sessions: list[SessionFinalized], sites: dict[str, asyncpg.Record],
+) -> dict[UUID, asyncpg.Record]:
+    """The tariff of each session's site in force at the session's start, where there is one."""
+    wanted = [s for s in sessions if s.startedAt is not None and s.chargePointId in sites]
+    found = await store.tariffs_in_force(conn, [(sites[s.chargePointId]["site_id"], s.startedAt) for s in wanted])
+    return {s.sessionId: tariff for s, tariff in zip(wanted, found, strict=True) if tariff is not None}
+
+
+def _not_priced_reason(session: SessionFinalized, site: asyncpg.Record | None, tariff: asyncpg.Record | None) -> str | None:
+    if session.energyWh is None or session.energySource == "Missing":
+        return "missing_energy"
+    if session.startedAt is None:
+        return "no_start"
+    if site is None:
+        return "no_site"
+    if tariff is None:
+        return "no_tariff"
+    return None

@@ -1,6 +1,8 @@
 """SQL of the billing schema: sites, tariffs, charger sites, session prices, settlements."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -9,7 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.domain import ChargerSiteAssigned, SessionPriced, SettlementStatusChanged
-from shared.outbox import enqueue_domain
+from shared.outbox import enqueue_domain, enqueue_domain_many
 
 SCHEMA = "billing"
 
@@ -107,12 +109,18 @@ async def list_tariffs(
     )
 
 
-async def tariff_in_force(conn: asyncpg.Connection, site_id: UUID, at: datetime) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT * FROM billing.tariffs WHERE site_id = $1 AND active_from <= $2 "
-        "AND $2 < coalesce(active_until, 'infinity') ORDER BY active_from DESC LIMIT 1",
-        site_id, at,
+async def tariffs_in_force(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID, datetime]]) -> list[asyncpg.Record | None]:
+    """For each (site, time), the site's tariff in force at that time, or None."""
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT ON (w.i) w.i, t.* FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS w(site_id, at, i)
+        JOIN billing.tariffs t ON t.site_id = w.site_id AND t.active_from <= w.at AND w.at < coalesce(t.active_until, 'infinity')
+        ORDER BY w.i, t.active_from DESC
+        """,
+        [site_id for site_id, _ in wanted], [at for _, at in wanted],
     )
+    found = {r["i"]: r for r in rows}
+    return [found.get(i) for i in range(1, len(wanted) + 1)]
 
 
 # Charger sites
@@ -139,56 +147,105 @@ async def assign_site(
         return row
 
 
-async def site_of_charger(conn: asyncpg.Connection, charge_point_id: str) -> asyncpg.Record | None:
-    return await conn.fetchrow(
-        "SELECT s.* FROM billing.charger_sites c JOIN billing.sites s USING (site_id) WHERE c.charge_point_id = $1",
-        charge_point_id,
+async def sites_of_chargers(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT c.charge_point_id, s.* FROM billing.charger_sites c JOIN billing.sites s USING (site_id) "
+        "WHERE c.charge_point_id = ANY($1::text[])",
+        list(charge_point_ids),
     )
+    return {r["charge_point_id"]: r for r in rows}
 
 
 # Session prices
 
-async def lock_session_price(conn: asyncpg.Connection, session_id: UUID, charge_point_id: str) -> asyncpg.Record:
-    """The session's price row, locked; a fresh one (revision NULL) the first time we hear of the session."""
+async def lock_session_prices(conn: asyncpg.Connection, sessions: Sequence[tuple[UUID, str]]) -> dict[UUID, int | None]:
+    """Lock the price rows of (session id, charger) pairs, making a fresh one (revision None) the
+    first time we hear of a session; returns the revision each has applied. Locks are taken in
+    session id order, so competing consumers never wait on each other in a cycle."""
+    ids = sorted({session_id for session_id, _ in sessions})
+    chargers = dict(sessions)
     await conn.execute(
         "INSERT INTO billing.session_prices (session_id, charge_point_id, updated_at) "
-        "VALUES ($1, $2, clock_timestamp()) ON CONFLICT DO NOTHING",
-        session_id, charge_point_id,
+        "SELECT *, clock_timestamp() FROM unnest($1::uuid[], $2::text[]) ON CONFLICT DO NOTHING",
+        ids, [chargers[i] for i in ids],
     )
-    return await conn.fetchrow("SELECT * FROM billing.session_prices WHERE session_id = $1 FOR UPDATE", session_id)
+    rows = await conn.fetch(
+        "SELECT session_id, revision FROM billing.session_prices WHERE session_id = ANY($1::uuid[]) "
+        "ORDER BY session_id FOR UPDATE",
+        ids,
+    )
+    return {r["session_id"]: r["revision"] for r in rows}
 
 
-async def record_revision(
-    conn: asyncpg.Connection, session_id: UUID, revision: int, energy_wh: Decimal | None, *, not_priced_reason: str | None,
-) -> None:
-    """A revision was applied without (re)pricing: the price that was, if any, stays."""
+@dataclass(frozen=True)
+class Revision:
+    """A finalization revision applied without (re)pricing: the price that was, if any, stays."""
+    session_id: UUID
+    revision: int
+    energy_wh: Decimal | None
+    not_priced_reason: str
+
+
+async def record_revisions(conn: asyncpg.Connection, revisions: Sequence[Revision]) -> None:
+    if not revisions:
+        return
     await conn.execute(
-        "UPDATE billing.session_prices SET revision = $2, energy_wh = $3, not_priced_reason = $4, updated_at = clock_timestamp() "
-        "WHERE session_id = $1",
-        session_id, revision, energy_wh, not_priced_reason,
+        """
+        UPDATE billing.session_prices p SET revision = r.revision, energy_wh = r.energy_wh,
+            not_priced_reason = r.reason, updated_at = clock_timestamp()
+        FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::text[]) AS r(session_id, revision, energy_wh, reason)
+        WHERE p.session_id = r.session_id
+        """,
+        [r.session_id for r in revisions], [r.revision for r in revisions],
+        [r.energy_wh for r in revisions], [r.not_priced_reason for r in revisions],
     )
 
 
-async def record_price(
-    conn: asyncpg.Connection, session_id: UUID, revision: int, energy_wh: Decimal, tariff: asyncpg.Record, cost: Decimal,
-) -> datetime:
-    priced_at = await conn.fetchval(
-        "UPDATE billing.session_prices SET revision = $2, energy_wh = $3, tariff_id = $4, cost_amount = $5, currency = $6, "
-        "priced_at = clock_timestamp(), not_priced_reason = NULL, updated_at = clock_timestamp() "
-        "WHERE session_id = $1 RETURNING priced_at",
-        session_id, revision, energy_wh, tariff["tariff_id"], cost, tariff["currency"],
+@dataclass(frozen=True)
+class Price:
+    """A session priced at one finalization revision, by the tariff of its site in force at its start."""
+    session_id: UUID
+    charge_point_id: str
+    revision: int
+    energy_wh: Decimal
+    site: asyncpg.Record
+    tariff: asyncpg.Record
+    cost: Decimal
+
+
+async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> None:
+    """Store the prices and announce each as `session.priced`."""
+    if not prices:
+        return
+    rows = await conn.fetch(
+        """
+        UPDATE billing.session_prices p SET revision = n.revision, energy_wh = n.energy_wh, tariff_id = n.tariff_id,
+            cost_amount = n.cost, currency = n.currency, priced_at = clock_timestamp(), not_priced_reason = NULL,
+            updated_at = clock_timestamp()
+        FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::uuid[], $5::numeric[], $6::text[])
+            AS n(session_id, revision, energy_wh, tariff_id, cost, currency)
+        WHERE p.session_id = n.session_id
+        RETURNING p.session_id, p.priced_at
+        """,
+        [p.session_id for p in prices], [p.revision for p in prices], [p.energy_wh for p in prices],
+        [p.tariff["tariff_id"] for p in prices], [p.cost for p in prices], [p.tariff["currency"] for p in prices],
     )
-    await enqueue_domain(conn, SCHEMA, SessionPriced(
-        sessionId=session_id, tariffId=tariff["tariff_id"], costAmount=cost, costCurrency=tariff["currency"],
-        pricedAt=priced_at, revision=revision,
-    ))
-    return priced_at
+    priced_at = {r["session_id"]: r["priced_at"] for r in rows}
+    await enqueue_domain_many(conn, SCHEMA, [
+        SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost,
+                      costCurrency=p.tariff["currency"], pricedAt=priced_at[p.session_id], revision=p.revision)
+        for p in prices
+    ])
 
 
 # Settlements
 
-async def lock_settlement_of_session(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM billing.settlements WHERE session_id = $1 FOR UPDATE", session_id)
+async def lock_settlements_of_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID]) -> dict[UUID, asyncpg.Record]:
+    rows = await conn.fetch(
+        "SELECT * FROM billing.settlements WHERE session_id = ANY($1::uuid[]) ORDER BY session_id FOR UPDATE",
+        list(session_ids),
+    )
+    return {r["session_id"]: r for r in rows}
 
 
 async def lock_settlement(conn: asyncpg.Connection, settlement_id: UUID) -> asyncpg.Record | None:
@@ -199,33 +256,41 @@ async def get_settlement(conn: asyncpg.Connection, settlement_id: UUID) -> async
     return await conn.fetchrow("SELECT * FROM billing.settlements WHERE settlement_id = $1", settlement_id)
 
 
-async def _announce(conn: asyncpg.Connection, row: asyncpg.Record) -> asyncpg.Record:
-    await enqueue_domain(conn, SCHEMA, SettlementStatusChanged(
+def _status_changed(row: asyncpg.Record) -> SettlementStatusChanged:
+    return SettlementStatusChanged(
         settlementId=row["settlement_id"], sessionId=row["session_id"], status=row["status"], at=row["updated_at"],
-    ))
-    return row
+    )
 
 
-async def create_settlement(
-    conn: asyncpg.Connection, session_id: UUID, charge_point_id: str, site: asyncpg.Record, amount: Decimal, currency: str,
-) -> asyncpg.Record:
-    row = await conn.fetchrow(
+async def create_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) -> None:
+    """The one Pending settlement of each newly priced session, with its site's wallet at this moment; announced."""
+    if not prices:
+        return
+    rows = await conn.fetch(
         "INSERT INTO billing.settlements (settlement_id, session_id, charge_point_id, site_id, amount, currency, wallet, "
         "status, created_at, updated_at) "
-        "VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, $6, 'Pending', clock_timestamp(), clock_timestamp()) RETURNING *",
-        session_id, charge_point_id, site["site_id"], amount, currency, site["payout_wallet"],
+        "SELECT gen_random_uuid(), n.*, 'Pending', clock_timestamp(), clock_timestamp() "
+        "FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::numeric[], $5::text[], $6::text[]) "
+        "AS n(session_id, charge_point_id, site_id, amount, currency, wallet) RETURNING *",
+        [p.session_id for p in prices], [p.charge_point_id for p in prices], [p.site["site_id"] for p in prices],
+        [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.site["payout_wallet"] for p in prices],
     )
-    return await _announce(conn, row)
+    await enqueue_domain_many(conn, SCHEMA, [_status_changed(r) for r in rows])
 
 
-async def reprice_settlement(
-    conn: asyncpg.Connection, settlement_id: UUID, site: asyncpg.Record, amount: Decimal, currency: str,
-) -> None:
-    """A Pending settlement follows its session's new price (nothing has been paid yet)."""
+async def reprice_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) -> None:
+    """Pending settlements follow their session's new price (nothing has been paid yet)."""
+    if not prices:
+        return
     await conn.execute(
-        "UPDATE billing.settlements SET site_id = $2, wallet = $3, amount = $4, currency = $5, updated_at = clock_timestamp() "
-        "WHERE settlement_id = $1 AND status = 'Pending'",
-        settlement_id, site["site_id"], site["payout_wallet"], amount, currency,
+        """
+        UPDATE billing.settlements s SET site_id = n.site_id, wallet = n.wallet, amount = n.amount, currency = n.currency,
+            updated_at = clock_timestamp()
+        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::text[]) AS n(session_id, site_id, wallet, amount, currency)
+        WHERE s.session_id = n.session_id AND s.status = 'Pending'
+        """,
+        [p.session_id for p in prices], [p.site["site_id"] for p in prices], [p.site["payout_wallet"] for p in prices],
+        [p.cost for p in prices], [p.tariff["currency"] for p in prices],
     )
 
 
@@ -245,7 +310,8 @@ async def change_status(
         f"UPDATE billing.settlements SET status = $2, {sets}, updated_at = clock_timestamp() WHERE settlement_id = $1 RETURNING *",
         settlement_id, status, *args,
     )
-    return await _announce(conn, row)
+    await enqueue_domain(conn, SCHEMA, _status_changed(row))
+    return row
 
 
 async def list_settlements(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections import deque
 
 from services.ingest import metrics
@@ -57,10 +56,10 @@ class EventPublisher:
             self._flush()
 
     async def _send(self, group: list[tuple[list[Accepted], asyncio.Future]]) -> None:
-        lanes: dict[str, list[bytes]] = {}
+        lanes: dict[str, list[tuple[str, bytes]]] = {}
         for events, _ in group:
             for event in events:
-                lanes.setdefault(_ALONE.get(event.type, envelope.ROUTING_KEY), []).append(event.encoded)
+                lanes.setdefault(_ALONE.get(event.type, envelope.EVENTS_ROUTING_KEY), []).append((event.event_id, event.encoded))
         try:
             await asyncio.gather(*(self._publish_envelope(key, bodies) for key, bodies in lanes.items()))
         except Exception as exc:
@@ -73,12 +72,9 @@ class EventPublisher:
             if not future.done():
                 future.set_result(None)
 
-    async def _publish_envelope(self, routing_key: str, bodies: list[bytes]) -> None:
-        await self.broker.publish(
-            EVENTS.key, routing_key, envelope.pack(bodies), message_id=uuid.uuid4().hex,
-            headers={envelope.HEADER_COUNT: len(bodies)}, content_type=envelope.CONTENT_TYPE,
-        )
-        metrics.ENVELOPE_EVENTS.observe(len(bodies))
+    async def _publish_envelope(self, routing_key: str, events: list[tuple[str, bytes]]) -> None:
+        await self.broker.publish_envelope(EVENTS.key, routing_key, events)
+        metrics.ENVELOPE_EVENTS.observe(len(events))
 
     async def close(self) -> None:
         """Let the envelopes on their way get their confirms (their requests are still waiting)."""

@@ -13,7 +13,8 @@ import pytest
 
 from shared.broker import Broker
 from shared.config import Settings
-from shared.jsonutil import dumps, format_ts, loads
+from shared.consumer import decode
+from shared.jsonutil import dumps, format_ts
 from tests.support import Api, eventually, unique_id
 
 
@@ -44,7 +45,7 @@ async def domain_tap(settings: Settings, api: Api) -> AsyncIterator[DomainTap]:
 
     async def record(message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
-            tap.messages.append((message.routing_key or "", loads(message.body)))
+            tap.messages.extend((m.routing_key, m.body) for m in decode(message))
 
     await queue.consume(record)
     yield tap

@@ -75,8 +75,9 @@ class SessionsProcess:
             await self.kill()
 
 
-async def test_sessions_killed_mid_batch_and_restarted_applies_every_event_once(make_api, pg, tmp_path):
+async def test_sessions_killed_mid_batch_and_restarted_applies_every_event_once(make_api, connect_db, tmp_path):
     main = await make_api(services=["ingest", "billing"])
+    pg = await connect_db(main)
     settings = main.client.server.app[SETTINGS]
     load = Load(chargers=100, samples=8)
     await load.prepare(main)
@@ -85,7 +86,7 @@ async def test_sessions_killed_mid_batch_and_restarted_applies_every_event_once(
 
     sessions = SessionsProcess(settings, tmp_path / "sessions.log", batch_size=8)
     async with aiohttp.ClientSession() as http:
-        remote = Api(RemoteClient(sessions.url, http))
+        remote = Api(RemoteClient(sessions.url, http), database_url=settings.database_url)
         try:
             await sessions.start()
 

@@ -17,8 +17,9 @@ from tests.support import eventually, unique_id
 pytestmark = pytest.mark.faults
 
 
-async def test_poison_messages_are_dead_lettered_with_their_reason_and_block_nothing(make_api, pg):
+async def test_poison_messages_are_dead_lettered_with_their_reason_and_block_nothing(make_api, connect_db):
     api = await make_api()
+    pg = await connect_db(api)
     settings = api.client.server.app[SETTINGS]
     cp = unique_id("POISON")
     wrong_type = {  # what ingest would refuse, published behind its back: transactionId is no integer

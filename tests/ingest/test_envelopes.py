@@ -39,8 +39,9 @@ async def test_concurrent_requests_share_envelopes_and_every_event_is_applied_on
     await eventually(lambda: pg.fetchval("SELECT count(*) = 64 FROM ingest.events WHERE event_id = ANY($1::text[])", event_ids))
 
 
-async def test_a_poison_event_in_an_envelope_is_dead_lettered_alone(make_api, pg):
+async def test_a_poison_event_in_an_envelope_is_dead_lettered_alone(make_api, connect_db):
     api = await make_api()
+    pg = await connect_db(api)
     settings = api.client.server.app[SETTINGS]
     cp = unique_id("ENVPOISON")
     good = [ev.booted(cp) | {"eventId": f"good-{uuid.uuid4()}", "receivedAt": "2026-11-25T10:00:00Z"},
@@ -50,9 +51,9 @@ async def test_a_poison_event_in_an_envelope_is_dead_lettered_alone(make_api, pg
     broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
     await broker.connect()
     try:
-        await broker.publish(EVENTS.key, envelope.ROUTING_KEY, envelope.pack([orjson.dumps(e) for e in (good[0], poison, good[1])]),
-                             message_id=str(uuid.uuid4()), content_type=envelope.CONTENT_TYPE)
-        await broker.publish(EVENTS.key, envelope.ROUTING_KEY, b'{"events": "not a list"}',
+        await broker.publish_envelope(EVENTS.key, envelope.EVENTS_ROUTING_KEY,
+                                      [(e["eventId"], orjson.dumps(e)) for e in (good[0], poison, good[1])])
+        await broker.publish(EVENTS.key, envelope.EVENTS_ROUTING_KEY, b'{"messages": "not a list"}',
                              message_id="broken-envelope", content_type=envelope.CONTENT_TYPE)
     finally:
         await broker.close()

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import aio_pika
-import orjson
 
 from shared.broker import Broker
 from shared.config import Settings
+from shared.consumer import decode
 from shared.domain import DomainMessage, payload
 from shared.jsonutil import dumps
 from shared.topology import DOMAIN
@@ -101,7 +101,7 @@ class DomainListener:
         return self
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
-        self.received.append((message.message_id, orjson.loads(message.body)))
+        self.received.extend((m.message_id, m.body) for m in decode(message))
 
     def bodies_for(self, session_id: str) -> list[dict]:
         return [body for _, body in self.received if body.get("sessionId") == session_id]
