@@ -134,7 +134,7 @@ def add_consumer(
         consumer = Consumer(
             broker=app[BROKER], pool=app[POOL], queue=queue, schema=schema, handler=per_message, batch_handler=batch_handler,
             prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size, after_commit=after_commit,
-            inbox=inbox,
+            inbox=inbox, linger=settings.consumer_linger_seconds,
         )
         await consumer.start()
         app[CONSUMERS].append(consumer)

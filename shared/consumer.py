@@ -90,13 +90,15 @@ class Consumer:
         batch_size: int,
         after_commit: AfterCommit | None = None,
         inbox: bool = True,
+        linger: float = 0.0,
     ) -> None:
         self.broker, self.pool, self.queue, self.schema = broker, pool, queue, schema
         self.inbox = inbox
         if (handler is None) == (batch_handler is None):
             raise ValueError("give a consumer exactly one of handler and batch_handler")
         self.handler, self.batch_handler = handler, batch_handler
-        self.prefetch, self.batch_size = prefetch, batch_size
+        self.prefetch, self.batch_size, self.linger = prefetch, batch_size, linger
+        self._stopping = False
         self.after_commit = after_commit
         self.name = queue.name(broker.prefix)
         self._incoming: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
@@ -140,24 +142,27 @@ class Consumer:
 
     async def _work(self) -> None:
         """Take deliveries as they come, a batch of up to `batch_size` messages at a time (an
-        envelope counts as its messages), and apply each batch in one transaction."""
+        envelope counts as its messages), and apply each batch in one transaction. A batch that
+        is not full waits up to `linger` seconds for more: under load that turns many small
+        transactions into few large ones, at the price of that much latency."""
+        loop = asyncio.get_running_loop()
         while True:
-            first = await self._incoming.get()
-            if first is None:
+            raw = await self._incoming.get()
+            if raw is None:
                 return
             batch: list[Delivery] = []
             size, stopping = 0, False
-            raw = first
+            deadline = loop.time() + self.linger
             while True:
                 delivery = await self._take(raw)
                 if delivery is not None:
                     batch.append(delivery)
                     size += len(delivery.messages)
-                if size >= self.batch_size or self._incoming.empty():
+                if size >= self.batch_size:
                     break
-                raw = self._incoming.get_nowait()
+                raw = await self._next(deadline - loop.time())
                 if raw is None:
-                    stopping = True
+                    stopping = self._stopping
                     break
             try:
                 if batch:
@@ -166,6 +171,22 @@ class Consumer:
                 log.exception("consumer batch failed unexpectedly", extra={"queue": self.name})
             if stopping:
                 return
+
+    async def _next(self, wait: float) -> AbstractIncomingMessage | None:
+        """The next delivery if one comes within `wait` seconds, else None (None also on stop)."""
+        if not self._incoming.empty():
+            raw = self._incoming.get_nowait()
+        elif wait <= 0:
+            return None
+        else:
+            try:
+                async with asyncio.timeout(wait):
+                    raw = await self._incoming.get()
+            except TimeoutError:
+                return None
+        if raw is None:
+            self._stopping = True
+        return raw
 
     async def _take(self, raw: AbstractIncomingMessage) -> Delivery | None:
         """Decode one delivery; one that cannot be decoded is dead-lettered at once."""

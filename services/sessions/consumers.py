@@ -27,9 +27,7 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     await store.record_chargers(conn, batch)
     await store.record_connector_statuses(conn, batch)
     if batch.transactions:
-        ids = await store.ensure_sessions(conn, batch)
-        await store.record_starts(conn, batch, ids)
-        await store.record_ends(conn, batch, ids)
+        ids = await store.record_transactions(conn, batch)
         _, known = await store.record_samples(conn, batch, ids)
         if known:
             metrics.DUPLICATES.labels("meter_sample").inc(known)

@@ -8,14 +8,14 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions import metrics, store
-from shared.outbox import enqueue_domain
+from shared.outbox import enqueue_domain_many
 
 
 async def refinalize(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, forced: Sequence[UUID] = ()) -> list[asyncpg.Record]:
     """Derive the sessions from their facts; publish those whose finalization changed (or was forced)."""
     rows = await store.derive_sessions(conn, session_ids, forced=forced)
+    await enqueue_domain_many(conn, store.SCHEMA, [store.finalized_message(row) for row in rows])
     for row in rows:
-        await enqueue_domain(conn, store.SCHEMA, store.finalized_message(row))
         kind = "forced" if row["session_id"] in forced else "first" if row["first_finalization"] else "refinalized"
         metrics.FINALIZED.labels(row["energy_source"], kind).inc()
     return rows

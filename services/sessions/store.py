@@ -79,61 +79,57 @@ async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> i
     return int(result.rsplit(" ", 1)[-1])
 
 
-async def ensure_sessions(conn: asyncpg.Connection, batch: Batch) -> dict[TransactionKey, UUID]:
-    """A session row for every transaction the batch mentions, locked for this transaction.
+# A start (end) fact replaces the stored one when it is earlier by (ts, eventId).
+_START_EARLIER = (
+    "EXCLUDED.started_at IS NOT NULL AND (s.started_at IS NULL "
+    "OR (EXCLUDED.started_at, EXCLUDED.start_event_id) < (s.started_at, s.start_event_id))"
+)
+_END_EARLIER = (
+    "EXCLUDED.ended_at IS NOT NULL AND (s.ended_at IS NULL "
+    "OR (EXCLUDED.ended_at, EXCLUDED.end_event_id) < (s.ended_at, s.end_event_id))"
+)
+_START_COLUMNS = ("connector_id", "id_tag", "meter_start_wh", "started_at", "start_event_id")
+_END_COLUMNS = ("ended_at", "end_event_id", "meter_stop_wh", "reason", "end_id_tag")
+
+
+def _keep_earlier(condition: str, columns: tuple[str, ...]) -> str:
+    return ", ".join(f"{col} = CASE WHEN {condition} THEN EXCLUDED.{col} ELSE s.{col} END" for col in columns)
+
+
+_RECORD_TRANSACTIONS = f"""
+    INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, first_seen_at, connector_hint,
+        {", ".join(_START_COLUMNS)}, {", ".join(_END_COLUMNS)})
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::int[],
+        $5::int[], $6::text[], $7::bigint[], $8::timestamptz[], $9::text[],
+        $10::timestamptz[], $11::text[], $12::bigint[], $13::text[], $14::text[])
+    ON CONFLICT (charge_point_id, transaction_id) DO UPDATE SET
+        first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
+        connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint),
+        {_keep_earlier(_START_EARLIER, _START_COLUMNS)},
+        {_keep_earlier(_END_EARLIER, _END_COLUMNS)}
+    RETURNING session_id, charge_point_id, transaction_id
+"""
+
+
+async def record_transactions(conn: asyncpg.Connection, batch: Batch) -> dict[TransactionKey, UUID]:
+    """A session row for every transaction the batch mentions, locked for this transaction, with
+    its start and end facts: the earliest TransactionStarted and TransactionEnded by (ts, eventId).
     Keys are sorted so competing consumers lock in the same order."""
     keys = sorted(batch.transactions)
     txs = [batch.transactions[k] for k in keys]
+    starts = [t.start[2] if t.start else None for t in txs]
+    ends = [t.end[2] if t.end else None for t in txs]
     rows = await conn.fetch(
-        """
-        INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, first_seen_at, connector_hint)
-        SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::int[])
-        ON CONFLICT (charge_point_id, transaction_id) DO UPDATE SET
-            first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
-            connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint)
-        RETURNING session_id, charge_point_id, transaction_id
-        """,
+        _RECORD_TRANSACTIONS,
         [k[0] for k in keys], [k[1] for k in keys], [t.first_seen_at for t in txs], [t.connector_hint for t in txs],
+        [e.connectorId if e else None for e in starts], [e.idTag if e else None for e in starts],
+        [e.meterStartWh if e else None for e in starts], [t.start[0] if t.start else None for t in txs],
+        [t.start[1] if t.start else None for t in txs],
+        [t.end[0] if t.end else None for t in txs], [t.end[1] if t.end else None for t in txs],
+        [e.meterStopWh if e else None for e in ends], [e.reason if e else None for e in ends],
+        [e.idTag if e else None for e in ends],
     )
     return {(r["charge_point_id"], r["transaction_id"]): r["session_id"] for r in rows}
-
-
-async def record_starts(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> None:
-    """The start fact of a session is its earliest TransactionStarted by (ts, eventId)."""
-    starts = [(ids[k], *tx.start) for k, tx in batch.transactions.items() if tx.start]
-    if not starts:
-        return
-    await conn.execute(
-        """
-        UPDATE sessions.sessions s SET connector_id = f.connector_id, id_tag = f.id_tag,
-            meter_start_wh = f.meter_start_wh, started_at = f.ts, start_event_id = f.event_id
-        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::text[], $6::bigint[])
-            AS f(session_id, ts, event_id, connector_id, id_tag, meter_start_wh)
-        WHERE s.session_id = f.session_id
-          AND (s.started_at IS NULL OR (f.ts, f.event_id) < (s.started_at, s.start_event_id))
-        """,
-        [s[0] for s in starts], [s[1] for s in starts], [s[2] for s in starts],
-        [s[3].connectorId for s in starts], [s[3].idTag for s in starts], [s[3].meterStartWh for s in starts],
-    )
-
-
-async def record_ends(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> None:
-    """The end fact of a session is its earliest TransactionEnded by (ts, eventId)."""
-    ends = [(ids[k], *tx.end) for k, tx in batch.transactions.items() if tx.end]
-    if not ends:
-        return
-    await conn.execute(
-        """
-        UPDATE sessions.sessions s SET ended_at = f.ts, end_event_id = f.event_id, meter_stop_wh = f.meter_stop_wh,
-            reason = f.reason, end_id_tag = f.id_tag
-        FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::bigint[], $5::text[], $6::text[])
-            AS f(session_id, ts, event_id, meter_stop_wh, reason, id_tag)
-        WHERE s.session_id = f.session_id
-          AND (s.ended_at IS NULL OR (f.ts, f.event_id) < (s.ended_at, s.end_event_id))
-        """,
-        [e[0] for e in ends], [e[1] for e in ends], [e[2] for e in ends],
-        [e[3].meterStopWh for e in ends], [e[3].reason for e in ends], [e[3].idTag for e in ends],
-    )
 
 
 async def record_samples(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> tuple[int, int]:

@@ -87,13 +87,12 @@ async def test_submitted_settlement_refuses_force_and_freezes_late_samples(api, 
         await settlement(publisher, session["sessionId"], "Pending", "2026-11-25T11:00:01Z")
         await settlement(publisher, session["sessionId"], "Submitted", "2026-11-25T11:05:00Z")
         await settlement(publisher, session["sessionId"], "Pending", "2026-11-25T11:00:01Z")  # old news, again
+    # a force tried before the status arrives would rightly re-finalize: wait until sessions has it
+    await eventually(lambda: pg.fetchval("SELECT settlement_status = 'Submitted' FROM sessions.sessions WHERE session_id = $1",
+                                         uuid.UUID(session["sessionId"])))
 
-    async def refused():
-        status, body = await finalize(api, session["sessionId"], "?force=true")
-        return (status, body) if status == 409 else None
-
-    status, body = await eventually(refused)
-    assert body["title"] == "Settlement in progress" and "Submitted" in body["detail"]
+    status, body = await finalize(api, session["sessionId"], "?force=true")
+    assert status == 409 and body["title"] == "Settlement in progress" and "Submitted" in body["detail"]
     late = await send(api, ev.sample(cp, 1, "9000", LATE))
     await applied(pg, late)
     status, body = await api.admin("GET", f"/v1/sessions/{session['sessionId']}")
