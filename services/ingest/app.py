@@ -3,6 +3,7 @@ before we answer 202), the raw archive, and charger registration. Every route is
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -53,14 +54,15 @@ async def receive_events(request: web.Request) -> web.Response:
         metrics.EVENTS.labels("invalid", "rejected").inc()
         raise
     unique = list({event.event_id: event for event in accepted}.values())
+    by_type = Counter(event.type_label for event in unique)
     try:
         await request.app[PUBLISHER].publish(unique)
     except Exception:
-        for event in unique:
-            metrics.EVENTS.labels(event.type_label, "unavailable").inc()
+        for label, count in by_type.items():
+            metrics.EVENTS.labels(label, "unavailable").inc(count)
         raise
-    for event in unique:
-        metrics.EVENTS.labels(event.type_label, "accepted").inc()
+    for label, count in by_type.items():
+        metrics.EVENTS.labels(label, "accepted").inc(count)
     if not is_batch:
         event = accepted[0]
         return json_response({"accepted": True, "type": event.type, "eventId": event.event_id}, status=202)

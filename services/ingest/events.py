@@ -10,11 +10,12 @@ import pydantic
 
 from shared.events import EVENT_TYPES, ChargerEvent, derive_event_id, parse_event, routing_key
 from shared.http import Problem, errors_of
+from shared.jsonutil import format_ts
 
 MAX_BATCH = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Accepted:
     event_id: str
     type: str
@@ -27,11 +28,12 @@ class Accepted:
         return self.type if self.type in EVENT_TYPES else "unknown"
 
 
-def _identify(raw: dict[str, Any], event: ChargerEvent, received_at: datetime) -> Accepted:
+def _identify(raw: dict[str, Any], event: ChargerEvent, received_at: str) -> Accepted:
     event_id = event.eventId or derive_event_id(raw)
     body = event.model_dump(mode="json", exclude_none=True)
-    body.update(eventId=event_id, ts=(event.ts or received_at).isoformat().replace("+00:00", "Z"),
-                receivedAt=received_at.isoformat().replace("+00:00", "Z"))
+    body["eventId"] = event_id
+    body["ts"] = format_ts(event.ts) if event.ts is not None else received_at
+    body["receivedAt"] = received_at
     return Accepted(event_id, event.type, routing_key(event), body, orjson.dumps(body))
 
 
@@ -43,7 +45,7 @@ def accept_events(data: Any) -> tuple[list[Accepted], bool]:
     if is_batch and not 1 <= len(raws) <= MAX_BATCH:
         raise Problem(400, "Invalid batch", f"a batch holds 1 to {MAX_BATCH} events, this one {len(raws)}",
                       errors=[{"loc": [], "msg": f"expected 1 to {MAX_BATCH} events"}])
-    received_at = datetime.now(UTC)
+    received_at = format_ts(datetime.now(UTC))
     accepted, errors = [], []
     for index, raw in enumerate(raws):
         prefix = (index,) if is_batch else ()

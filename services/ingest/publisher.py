@@ -19,9 +19,12 @@ _ALONE = {"CommandAck": "charger.CommandAck"}  # types a consumer binds to by na
 
 
 class EventPublisher:
-    """`publish(events)` returns once the broker has confirmed every event, or raises PublishFailed."""
+    """`publish(events)` returns once the broker has confirmed every event, or raises PublishFailed.
+    At most `max_in_flight` envelopes wait for their confirm at a time. Two measured best: with one,
+    a request often waited for the confirm before its own (a higher p99 at a steady 1,000 events/s);
+    with four, envelopes were smaller and the broker busier for no more throughput."""
 
-    def __init__(self, broker: Broker, *, max_in_flight: int = 1, max_events: int = 1000) -> None:
+    def __init__(self, broker: Broker, *, max_in_flight: int = 2, max_events: int = 1000) -> None:
         self.broker = broker
         self.max_in_flight, self.max_events = max_in_flight, max_events
         self._pending: deque[tuple[list[Accepted], asyncio.Future]] = deque()
