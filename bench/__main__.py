@@ -174,6 +174,7 @@ async def measure_growth(system: System, database_url: str, run: str, args: argp
         offset += args.chargers
         result["layout"] = f"{report['runs'][0]['layout']}, {before} sessions already in the tables"
         result["sessionsInTables"] = before
+        result["peakRssBytes"] = system.peak_rss()
         report["runs"].append(result)
         print(json.dumps({k: result[k] for k in ("layout", "endToEndEventsPerSecond", "cpuSecondsPer1000Events", "correct")}), file=sys.stderr)
     return offset

@@ -89,7 +89,7 @@ async def publish_consume_round_trips(amqp_url: str, concurrency: int = 32) -> f
             if future is not None and not future.done():
                 future.set_result(None)
 
-        await queue.consume(on_message)
+        consumer_tag = await queue.consume(on_message)
         count, stop, started = 0, time.monotonic() + DURATION, time.monotonic()
 
         async def worker() -> None:
@@ -107,6 +107,7 @@ async def publish_consume_round_trips(amqp_url: str, concurrency: int = 32) -> f
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         rate = count / (time.monotonic() - started)
+        await queue.cancel(consumer_tag)
         await consumer.queue_delete(name)
     return rate
 
