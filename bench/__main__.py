@@ -20,7 +20,7 @@ import asyncpg
 
 from bench import baseline
 from bench.load import Charger, SendResult, Sender, events_of, make_chargers, percentiles, send_batches, send_paced, send_single
-from bench.system import System
+from bench.system import System, machine_cpu_seconds
 from shared.topology import delete_topology
 
 API_KEY, ADMIN = "bench-gateway-key", "bench-admin-token"
@@ -120,7 +120,7 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         await conn.close()
         # paced mode posts open loop, so its requests queue for a connection beyond this many
         sender = Sender(system.base_url("ingest"), API_KEY, 256 if mode == "paced" else max(concurrency, 64))
-        cpu_before = system.cpu_seconds()
+        cpu_before, machine_before = system.cpu_seconds(), machine_cpu_seconds()
         sent = SendResult()
         try:
             if mode == "single":
@@ -132,7 +132,7 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         finally:
             await sender.close()
         done = await wait_for_settlements(database_url, settled_before + chargers, timeout=120)
-        cpu_after = system.cpu_seconds()
+        cpu_after, machine_after = system.cpu_seconds(), machine_cpu_seconds()
         checked = await verify(admin, plans_for, sent) if check else {"errors": [], "errorCount": 0, "lag": {}}
     total_events = sum(len(p) for p in plans)
     cpu = sum(cpu_after.values()) - sum(cpu_before.values())
@@ -145,6 +145,7 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         "endToEndLag": checked["lag"],
         "cpuSecondsPer1000Events": round(cpu / total_events * 1000, 3),
         "cpuSecondsByProcess": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
+        "otherCpuSecondsPer1000Events": {k: round((machine_after[k] - machine_before[k]) / total_events * 1000, 3) for k in machine_after},
         "retried503": sent.failures,
         "correct": checked["errorCount"] == 0,
         "errors": checked["errors"],

@@ -14,6 +14,28 @@ import aiohttp
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def _process_cpu_seconds(pid: int | str) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_cpu_seconds() -> dict[str, float]:
+    """CPU seconds so far of Postgres, RabbitMQ and this process (the load generator), so a run can
+    show where the machine's CPU went besides the CPMS. Processes that end in between are missed."""
+    seconds = {"postgres": 0.0, "rabbitmq": 0.0, "generator": _process_cpu_seconds(os.getpid())}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                command = f.read().strip()
+            kind = "postgres" if command.startswith("postgres") else "rabbitmq" if command == "beam.smp" else None
+            if kind:
+                seconds[kind] += _process_cpu_seconds(pid)
+        except OSError:  # gone meanwhile
+            continue
+    return seconds
+
+
 @dataclass
 class Process:
     name: str
@@ -21,9 +43,7 @@ class Process:
     popen: subprocess.Popen
 
     def cpu_seconds(self) -> float:
-        with open(f"/proc/{self.popen.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return _process_cpu_seconds(self.popen.pid)
 
     def peak_rss_bytes(self) -> int:
         with open(f"/proc/{self.popen.pid}/status") as f:

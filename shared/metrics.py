@@ -29,7 +29,7 @@ CONSUMER_BATCH_SECONDS = Histogram(
 )
 CONSUMER_BATCH_SIZE = Histogram(
     "cpms_consumer_batch_size", "Messages applied per transaction", ["queue"],
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
 )
 OUTBOX_PUBLISHED = Counter("cpms_outbox_published_total", "Outbox messages published and confirmed", ["schema"])
 OUTBOX_BACKLOG = Gauge("cpms_outbox_backlog_messages", "Outbox messages not yet published", ["schema"])
