@@ -47,7 +47,6 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
         site, tariff = sites.get(session.chargePointId), tariffs.get(session.sessionId)
         reason = _not_priced_reason(session, site, tariff)
         if reason is not None:
-            metrics.SESSIONS_NOT_PRICED.labels(reason).inc()
             revisions.append(store.Revision(session.sessionId, session.revision, session.energyWh, reason))
             continue
         if session.energyWh < 0:
@@ -55,7 +54,6 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
         cost = session_cost(session.energyWh, tariff["price_per_kwh"], tariff["currency"])
         prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff, cost))
 
-    metrics.REPRICING_REFUSED.inc(len(refused))
     await store.record_revisions(conn, revisions)
     for revision in revisions:
         settlement = settlements.get(revision.session_id)
@@ -68,6 +66,9 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     await store.record_prices(conn, prices)
     await store.create_settlements(conn, [p for p in prices if p.session_id not in settlements])
     await store.reprice_settlements(conn, [p for p in prices if p.session_id in settlements])
+    metrics.REPRICING_REFUSED.inc(len(refused))
+    for revision in revisions[len(refused):]:
+        metrics.SESSIONS_NOT_PRICED.labels(revision.not_priced_reason).inc()
     metrics.SESSIONS_PRICED.inc(len(prices))
 
 
