@@ -20,7 +20,7 @@ import asyncpg
 
 from bench import baseline
 from bench.load import Charger, SendResult, Sender, events_of, make_chargers, percentiles, send_batches, send_paced, send_single
-from bench.system import System, machine_cpu_seconds
+from bench.system import System, machine_cpu_between, machine_cpu_seconds
 from shared.topology import delete_topology
 
 API_KEY, ADMIN = "bench-gateway-key", "bench-admin-token"
@@ -152,7 +152,9 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         "endToEndLag": checked["lag"],
         "cpuSecondsPer1000Events": round(cpu / total_events * 1000, 3),
         "cpuSecondsByProcess": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
-        "otherCpuSecondsPer1000Events": {k: round((machine_after[k] - machine_before[k]) / total_events * 1000, 3) for k in machine_after},
+        "otherCpuSecondsPer1000Events": {
+            k: round(v / total_events * 1000, 3) for k, v in machine_cpu_between(machine_before, machine_after).items()
+        },
         "retried503": sent.failures,
         "correct": checked["errorCount"] == 0,
         "errors": checked["errors"],

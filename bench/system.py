@@ -20,20 +20,30 @@ def _process_cpu_seconds(pid: int | str) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def machine_cpu_seconds() -> dict[str, float]:
-    """CPU seconds so far of Postgres, RabbitMQ and this process (the load generator), so a run can
-    show where the machine's CPU went besides the CPMS. Processes that end in between are missed."""
-    seconds = {"postgres": 0.0, "rabbitmq": 0.0, "generator": _process_cpu_seconds(os.getpid())}
+def machine_cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU seconds so far of every Postgres and RabbitMQ process and of this one (the load
+    generator), by pid; `machine_cpu_between` turns two of these into the CPU each kind took."""
+    seconds = {os.getpid(): ("generator", _process_cpu_seconds(os.getpid()))}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/comm") as f:
                 command = f.read().strip()
             kind = "postgres" if command.startswith("postgres") else "rabbitmq" if command == "beam.smp" else None
             if kind:
-                seconds[kind] += _process_cpu_seconds(pid)
+                seconds[int(pid)] = (kind, _process_cpu_seconds(pid))
         except OSError:  # gone meanwhile
             continue
     return seconds
+
+
+def machine_cpu_between(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds by kind between two samples. A process that ended in between is left out (its
+    last seconds are lost), one that started counts whole: Postgres starts and ends a backend per
+    connection."""
+    taken = {"postgres": 0.0, "rabbitmq": 0.0, "generator": 0.0}
+    for pid, (kind, seconds) in after.items():
+        taken[kind] += seconds - before.get(pid, (kind, 0.0))[1]
+    return taken
 
 
 @dataclass
