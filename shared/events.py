@@ -13,6 +13,8 @@ from typing import Annotated, Any, ClassVar, Literal
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from shared import envelope
+
 ChargePointId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:*@+-]+$")]
 ShortText = Annotated[str, StringConstraints(max_length=255)]
 IdTag = Annotated[str, StringConstraints(min_length=1, max_length=20)]
@@ -159,4 +161,6 @@ def derive_event_id(raw: dict[str, Any]) -> str:
 
 
 def routing_key(event: ChargerEvent) -> str:
-    return f"charger.{event.type}"
+    """Where ingest publishes an event: in the envelopes of `charger.events`, except the types a
+    consumer binds to by name (the commands service takes `charger.CommandAck` alone)."""
+    return "charger.CommandAck" if isinstance(event, CommandAck) else envelope.EVENTS_ROUTING_KEY

@@ -7,46 +7,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from typing import Any
 
 import asyncpg
 import orjson
 
-from shared import jsonutil, metrics
+from shared import metrics
 from shared.broker import Broker, PublishFailed
 from shared.db import is_connection_error
 from shared.domain import DomainMessage, payload
-from shared.topology import DOMAIN, Exchange
+from shared.topology import DOMAIN
 
 log = logging.getLogger(__name__)
 
 
-async def enqueue(
-    conn: asyncpg.Connection, schema: str, exchange: Exchange, routing_key: str, payload: dict[str, Any],
-    *, message_id: str | None = None,
-) -> str:
-    """Add a message to `schema`'s outbox inside the caller's transaction; returns its message id."""
-    message_id = message_id or str(uuid.uuid4())
-    await conn.execute(
-        f'INSERT INTO "{schema}".outbox (exchange, routing_key, message_id, body) VALUES ($1, $2, $3, $4::jsonb)',
-        # The pool's jsonb codec encodes the value itself: hand it plain JSON data, not JSON text.
-        exchange.key, routing_key, message_id, jsonutil.loads(jsonutil.dumps(payload)),
-    )
-    return message_id
-
-
-async def enqueue_domain(conn: asyncpg.Connection, schema: str, message: DomainMessage) -> str:
+async def enqueue_domain(conn: asyncpg.Connection, schema: str, message: DomainMessage) -> None:
     """Add a domain message to `schema`'s outbox inside the caller's transaction."""
-    return await enqueue(conn, schema, DOMAIN, message.routing_key, payload(message))
+    await enqueue_domain_many(conn, schema, [message])
 
 
 async def enqueue_domain_many(conn: asyncpg.Connection, schema: str, messages: list[DomainMessage]) -> None:
-    """Add several domain messages to `schema`'s outbox in one statement, in the caller's transaction."""
+    """Add domain messages to `schema`'s outbox in one statement, inside the caller's transaction."""
     if not messages:
         return
     await conn.execute(
         f'INSERT INTO "{schema}".outbox (exchange, routing_key, message_id, body) '
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])",
+        # The pool's jsonb codec encodes each body itself: hand it plain JSON data, not JSON text.
         [DOMAIN.key] * len(messages), [m.routing_key for m in messages], [str(uuid.uuid4()) for _ in messages],
         [payload(m) for m in messages],
     )

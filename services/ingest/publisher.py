@@ -4,18 +4,12 @@ request and nothing waits; under load the broker stores one message per group, n
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 
 from services.ingest import metrics
 from services.ingest.events import Accepted
-from shared import envelope
 from shared.broker import Broker, PublishFailed
 from shared.topology import EVENTS
-
-log = logging.getLogger(__name__)
-
-_ALONE = {"CommandAck": "charger.CommandAck"}  # types a consumer binds to by name travel apart
 
 
 class EventPublisher:
@@ -62,7 +56,7 @@ class EventPublisher:
         lanes: dict[str, list[tuple[str, bytes]]] = {}
         for events, _ in group:
             for event in events:
-                lanes.setdefault(_ALONE.get(event.type, envelope.EVENTS_ROUTING_KEY), []).append((event.event_id, event.encoded))
+                lanes.setdefault(event.routing_key, []).append((event.event_id, event.encoded))
         try:
             await asyncio.gather(*(self._publish_envelope(key, bodies) for key, bodies in lanes.items()))
         except Exception as exc:
