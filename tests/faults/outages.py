@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -34,24 +35,22 @@ async def postgres(action: str) -> None:
 
 
 async def broker_answers(amqp_url: str) -> None:
-    async def probe() -> bool:
-        try:
-            connection = await aio_pika.connect(amqp_url, timeout=2)
-        except Exception:
-            return False
-        await connection.close()
-        return True
-
-    await eventually(probe, timeout=60, interval=0.2)
+    await _answers(lambda: aio_pika.connect(amqp_url, timeout=2))
 
 
 async def database_answers(database_url: str) -> None:
+    await _answers(lambda: asyncpg.connect(database_url, timeout=2))
+
+
+async def _answers(connect: Callable[[], Awaitable[Any]]) -> None:
+    """Wait until a connection made with `connect` succeeds (then close it)."""
+
     async def probe() -> bool:
         try:
-            conn = await asyncpg.connect(database_url, timeout=2)
+            connection = await connect()
         except Exception:
             return False
-        await conn.close()
+        await connection.close()
         return True
 
     await eventually(probe, timeout=60, interval=0.2)
