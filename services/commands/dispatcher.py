@@ -160,9 +160,8 @@ class Dispatcher:
                         await self._attempt(command, owner)
             except GatewayUnavailable as exc:
                 tries = retrying.statistics.get("attempt_number", 1)
-                await self._record(lambda conn: store.record_failed(
-                    conn, command_id, None, owner=owner, result=None,
-                    error=f"time to live ran out after {tries} attempt(s); last error: {exc.outcome.error}"))
+                error = f"time to live ran out after {tries} attempt(s); last error: {exc.outcome.error}"
+                await self._record(lambda conn: store.record_failed(conn, command_id, None, owner=owner, result=None, error=error))
         except LostClaim:
             log.info("command taken over elsewhere", extra={"command_id": str(command_id)})
         except asyncio.CancelledError:

@@ -11,7 +11,7 @@ from services.sessions.finalization import refinalize
 from services.sessions.models import FinalizeQuery
 from shared.app import POOL, add_consumer, add_outbox_relay, outbox_relay
 from shared.http import Problem, json_response, parse_query
-from shared.pagination import PageQuery, decode_cursor, encode_cursor, page
+from shared.pagination import PageQuery, decode_cursor, page
 from shared.topology import SESSIONS_BILLING, SESSIONS_CHARGER_EVENTS, SESSIONS_REGISTRY
 
 SCHEMA = store.SCHEMA

@@ -11,7 +11,7 @@ from tests.ingest import gateway_events as ev
 from tests.support import TcpProxy, eventually, unique_id
 
 
-async def test_503_with_retry_after_when_the_broker_does_not_confirm(make_api, settings, connect_db):
+async def test_503_with_retry_after_when_the_broker_does_not_confirm(make_api, settings):
     amqp = urlsplit(settings.amqp_url)
     proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
     await proxy.start()
@@ -20,7 +20,6 @@ async def test_503_with_retry_after_when_the_broker_does_not_confirm(make_api, s
             services=["ingest"], publish_timeout_seconds=0.5,
             amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/",
         )
-        pg = await connect_db(api)
         cp = unique_id()
         assert (await api.gateway("POST", "/v1/gateway/events", ev.booted(cp)))[0] == 202
         proxy.freeze()  # the broker goes silent: no confirm will come
