@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 import uuid
 
 import aio_pika
 import asyncpg
+import orjson
+
+from bench.http_client import KeepAliveClient
+from bench.system import process_cpu_seconds
 
 DURATION = 3.0
 
@@ -112,10 +118,47 @@ async def publish_consume_round_trips(amqp_url: str, concurrency: int = 32) -> f
     return rate
 
 
-async def measure(database_url: str, amqp_url: str) -> dict[str, float]:
+async def bare_http(event: dict, port: int = 18199, concurrency: int = 32) -> tuple[float, float]:
+    """Requests/s and server CPU ms per request of the HTTP framework alone (`bench.bare_http`),
+    sent single events by the load generator's own client, as many in flight as the single-event
+    run: the floor of ingest's cost per request."""
+    server = subprocess.Popen([sys.executable, "-m", "bench.bare_http", str(port)], stderr=subprocess.DEVNULL)
+    client = KeepAliveClient(f"http://127.0.0.1:{port}", concurrency)
+    body, headers = orjson.dumps(event), {"Content-Type": "application/json"}
+    try:
+        for _ in range(100):  # until it listens
+            try:
+                await client.request("POST", "/v1/gateway/events", body, headers)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        count, cpu_before = 0, process_cpu_seconds(server.pid)
+        stop, started = time.monotonic() + DURATION, time.monotonic()
+
+        async def worker() -> None:
+            nonlocal count
+            while time.monotonic() < stop:
+                status, _ = await client.request("POST", "/v1/gateway/events", body, headers)
+                if status != 202:
+                    raise RuntimeError(f"bare HTTP server answered {status}")
+                count += 1
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds, cpu = time.monotonic() - started, process_cpu_seconds(server.pid) - cpu_before
+        return count / seconds, cpu / count * 1000
+    finally:
+        await client.close()
+        server.terminate()
+        server.wait(timeout=10)
+
+
+async def measure(database_url: str, amqp_url: str, event: dict) -> dict[str, float]:
+    requests_per_second, cpu_ms_per_request = await bare_http(event)
     return {
         "postgresSingleRowCommitsPerSecond": round(await postgres_single_row_commits(database_url)),
         "postgresBatchedRowsPerSecond": round(await postgres_batched_rows(database_url)),
         "confirmedPublishesPerSecond": round(await confirmed_publishes(amqp_url)),
         "publishConsumeRoundTripsPerSecond": round(await publish_consume_round_trips(amqp_url)),
+        "bareHttpRequestsPerSecond": round(requests_per_second),
+        "bareHttpServerCpuMsPerRequest": round(cpu_ms_per_request, 4),
     }

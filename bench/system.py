@@ -14,7 +14,7 @@ import aiohttp
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def _process_cpu_seconds(pid: int | str) -> float:
+def process_cpu_seconds(pid: int | str) -> float:
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
@@ -23,14 +23,14 @@ def _process_cpu_seconds(pid: int | str) -> float:
 def machine_cpu_seconds() -> dict[int, tuple[str, float]]:
     """CPU seconds so far of every Postgres and RabbitMQ process and of this one (the load
     generator), by pid; `machine_cpu_between` turns two of these into the CPU each kind took."""
-    seconds = {os.getpid(): ("generator", _process_cpu_seconds(os.getpid()))}
+    seconds = {os.getpid(): ("generator", process_cpu_seconds(os.getpid()))}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/comm") as f:
                 command = f.read().strip()
             kind = "postgres" if command.startswith("postgres") else "rabbitmq" if command == "beam.smp" else None
             if kind:
-                seconds[int(pid)] = (kind, _process_cpu_seconds(pid))
+                seconds[int(pid)] = (kind, process_cpu_seconds(pid))
         except OSError:  # gone meanwhile
             continue
     return seconds
@@ -53,7 +53,7 @@ class Process:
     popen: subprocess.Popen
 
     def cpu_seconds(self) -> float:
-        return _process_cpu_seconds(self.popen.pid)
+        return process_cpu_seconds(self.popen.pid)
 
     def peak_rss_bytes(self) -> int:
         with open(f"/proc/{self.popen.pid}/status") as f:
