@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
 from tenacity import AsyncRetrying, stop_after_delay, wait_exponential_jitter
 
-from shared import envelope
+from shared import envelope, metrics
 from shared.topology import DEAD_LETTER, EXCHANGES, QUEUES, Queue, declare_topology
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,13 @@ class Broker:
             timestamp=datetime.now(UTC),
             headers=dict(headers or {}),
         )
+        started = time.perf_counter()
         try:
             async with asyncio.timeout(self.publish_timeout):
                 await exchanges[exchange_key].publish(message, routing_key=routing_key)
         except Exception as exc:  # a nack, a return, a closed channel, a timeout: all mean "not promised"
             raise PublishFailed(f"{type(exc).__name__}: {exc}") from exc
+        metrics.BROKER_CONFIRM_SECONDS.labels(exchange_key).observe(time.perf_counter() - started)
 
     async def publish_envelope(self, exchange_key: str, routing_key: str, messages: list[tuple[str, bytes]]) -> None:
         """Publish (message id, JSON body) pairs as one envelope and wait for the confirm."""

@@ -31,6 +31,10 @@ CONSUMER_BATCH_SIZE = Histogram(
     "cpms_consumer_batch_size", "Messages applied per transaction", ["queue"],
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048),
 )
+BROKER_CONFIRM_SECONDS = Histogram(
+    "cpms_broker_confirm_duration_seconds", "Time from publishing a persistent message to the broker's confirm", ["exchange"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 OUTBOX_PUBLISHED = Counter("cpms_outbox_published_total", "Outbox messages published and confirmed", ["schema"])
 OUTBOX_BACKLOG = Gauge("cpms_outbox_backlog_messages", "Outbox messages not yet published", ["schema"])
 QUEUE_DEPTH = Gauge("cpms_queue_messages_ready", "Messages ready in a queue, read from the broker", ["queue"])

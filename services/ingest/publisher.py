@@ -23,6 +23,7 @@ class EventPublisher:
         self.max_in_flight, self.max_events = max_in_flight, max_events
         self._pending: deque[tuple[list[Accepted], asyncio.Future]] = deque()
         self._sending: set[asyncio.Task] = set()
+        self._in_flight = 0
         self._flush_scheduled = False
 
     async def publish(self, events: list[Accepted]) -> None:
@@ -37,37 +38,43 @@ class EventPublisher:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
-        while self._pending and len(self._sending) < self.max_in_flight:
+        while self._pending and self._in_flight < self.max_in_flight:
             group, size = [], 0
             while self._pending and (not group or size + len(self._pending[0][0]) <= self.max_events):
                 entry = self._pending.popleft()
                 group.append(entry)
                 size += len(entry[0])
+            self._in_flight += 1
             task = asyncio.create_task(self._send(group))
             self._sending.add(task)
-            task.add_done_callback(self._sent)
-
-    def _sent(self, task: asyncio.Task) -> None:
-        self._sending.discard(task)
-        if self._pending and not self._flush_scheduled:
-            self._flush()
+            task.add_done_callback(self._sending.discard)
 
     async def _send(self, group: list[tuple[list[Accepted], asyncio.Future]]) -> None:
         lanes: dict[str, list[tuple[str, bytes]]] = {}
         for events, _ in group:
             for event in events:
                 lanes.setdefault(event.routing_key, []).append((event.event_id, event.encoded))
+        failure: PublishFailed | None = None
+        publishes = [self._publish_envelope(key, bodies) for key, bodies in lanes.items()]
         try:
-            await asyncio.gather(*(self._publish_envelope(key, bodies) for key, bodies in lanes.items()))
+            if len(publishes) == 1:  # the usual case: awaited directly, without a task of its own
+                await publishes[0]
+            else:
+                await asyncio.gather(*publishes)
         except Exception as exc:
             failure = exc if isinstance(exc, PublishFailed) else PublishFailed(f"{type(exc).__name__}: {exc}")
-            for _, future in group:
-                if not future.done():
-                    future.set_exception(failure)
-            return
+        finally:
+            # The slot is free: send what waited for it now, before this group's requests wake
+            # (their answers take turns of the loop that the next envelope need not wait for).
+            self._in_flight -= 1
+            self._flush()
         for _, future in group:
-            if not future.done():
+            if future.done():
+                continue
+            if failure is None:
                 future.set_result(None)
+            else:
+                future.set_exception(failure)
 
     async def _publish_envelope(self, routing_key: str, events: list[tuple[str, bytes]]) -> None:
         await self.broker.publish_envelope(EVENTS.key, routing_key, events)
