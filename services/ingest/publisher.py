@@ -50,13 +50,13 @@ class EventPublisher:
             task.add_done_callback(self._sending.discard)
 
     async def _send(self, group: list[tuple[list[Accepted], asyncio.Future]]) -> None:
-        lanes: dict[str, list[tuple[str, bytes]]] = {}
-        for events, _ in group:
-            for event in events:
-                lanes.setdefault(event.routing_key, []).append((event.event_id, event.encoded))
         failure: PublishFailed | None = None
-        publishes = [self._publish_envelope(key, bodies) for key, bodies in lanes.items()]
         try:
+            lanes: dict[str, list[tuple[str, bytes]]] = {}
+            for events, _ in group:
+                for event in events:
+                    lanes.setdefault(event.routing_key, []).append((event.event_id, event.encoded))
+            publishes = [self._publish_envelope(key, bodies) for key, bodies in lanes.items()]
             if len(publishes) == 1:  # the usual case: awaited directly, without a task of its own
                 await publishes[0]
             else:
