@@ -29,6 +29,11 @@ def is_connection_error(exc: BaseException) -> bool:
     ) or (isinstance(exc, TimeoutError))
 
 
+def rows_affected(status: str) -> int:
+    """The row count of a command's status tag, e.g. 3 for "INSERT 0 3" or "UPDATE 3"."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("jsonb", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog")
     await conn.set_type_codec("json", encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog")

@@ -7,6 +7,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.consumer import Message
+from shared.db import rows_affected
 from shared.domain import ChargerActiveChanged, ChargerRegistered
 from shared.outbox import enqueue_domain
 
@@ -109,7 +110,7 @@ async def archive_events(conn: asyncpg.Connection, messages: list[Message]) -> i
         [datetime.fromisoformat(m.body["ts"]) for m in messages], [datetime.fromisoformat(m.body["receivedAt"]) for m in messages],
         [m.body for m in messages],
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 async def count_archived(conn: asyncpg.Connection) -> int:

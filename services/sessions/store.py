@@ -13,6 +13,7 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions.facts import Batch, TransactionKey
+from shared.db import rows_affected
 from shared.domain import SessionFinalized, SessionPriced, SettlementStatusChanged
 
 SCHEMA = "sessions"
@@ -76,7 +77,7 @@ async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> i
         [k[0] for k in keys], [k[1] for k in keys], [s.status for s in statuses], [s.error_code for s in statuses],
         [s.ts for s in statuses], [s.event_id for s in statuses],
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 # A start (end) fact replaces the stored one when it is earlier by (ts, eventId).
@@ -146,7 +147,7 @@ async def record_samples(conn: asyncpg.Connection, batch: Batch, ids: dict[Trans
         [r[0] for r in rows], [r[1].event_id for r in rows], [r[1].position for r in rows],
         [r[1].ts for r in rows], [r[1].measurand for r in rows], [r[1].value_wh for r in rows],
     )
-    stored = int(result.rsplit(" ", 1)[-1])
+    stored = rows_affected(result)
     return stored, len(rows) - stored
 
 
@@ -275,7 +276,7 @@ async def record_prices(conn: asyncpg.Connection, prices: Sequence[SessionPriced
         [p.sessionId for p in prices], [p.tariffId for p in prices], [p.costAmount for p in prices],
         [p.costCurrency for p in prices], [p.pricedAt for p in prices], [p.revision for p in prices],
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 def settlement_order(at: datetime, status: str) -> tuple[datetime, int]:
@@ -298,7 +299,7 @@ async def record_settlement_statuses(conn: asyncpg.Connection, statuses: Sequenc
         """,
         [u.sessionId for u in statuses], [u.status for u in statuses], [u.at for u in statuses], list(_SETTLEMENT_ORDER),
     )
-    return int(result.rsplit(" ", 1)[-1])
+    return rows_affected(result)
 
 
 # --- reads ---------------------------------------------------------------------------------------
