@@ -230,11 +230,12 @@ async def main() -> None:
     from shared.db import ensure_database
 
     await ensure_database(database_url)
+    meter_sample = events_of(make_chargers(run, 1)[0], 1, datetime.now(UTC))[3]  # after boot, status and start
     report: dict = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
                     "memoryGiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
         "postgresAutovacuum": await postgres_setting(database_url, "autovacuum"),
-        "limits": await baseline.measure(database_url, AMQP, events_of(make_chargers(run, 1)[0], 1, datetime.now(UTC))[3]),
+        "limits": await baseline.measure(database_url, AMQP, meter_sample),
         "runs": [],
     }
     print(json.dumps({"limits": report["limits"]}), file=sys.stderr)
