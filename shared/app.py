@@ -45,6 +45,7 @@ CONSUMERS = web.AppKey("consumers", list)
 RELAYS = web.AppKey("relays", dict)
 DEPTHS_READ_AT = web.AppKey("depths_read_at", list)
 OPENAPI = web.AppKey("openapi", bytes)
+SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # set by a service that can hold events while the broker is away
 
 
 def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Application:
@@ -100,12 +101,16 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
     await broker.close()
 
 
-def add_outbox_relay(app: web.Application, schema: str) -> None:
-    """Publish `schema`'s outbox from this process. Add it before the consumers that fill it."""
+def add_outbox_relay(
+    app: web.Application, schema: str, *, table: str = "outbox", on_backlog: Callable[[int], None] | None = None,
+) -> None:
+    """Publish `schema`'s outbox (or `table` of the same shape) from this process. Add it before
+    the consumers that fill it. `outbox_relay(app, schema, table)` finds it."""
 
     async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-        relay = OutboxRelay(broker=app[BROKER], pool=app[POOL], schema=schema, poll_seconds=app[SETTINGS].outbox_poll_seconds)
-        app[RELAYS][schema] = relay
+        relay = OutboxRelay(broker=app[BROKER], pool=app[POOL], schema=schema, table=table, on_backlog=on_backlog,
+                            poll_seconds=app[SETTINGS].outbox_poll_seconds)
+        app[RELAYS][(schema, table)] = relay
         await relay.start()
         yield
         await relay.stop()
@@ -113,28 +118,29 @@ def add_outbox_relay(app: web.Application, schema: str) -> None:
     app.cleanup_ctx.append(relay_ctx)
 
 
-def outbox_relay(app: web.Application, schema: str) -> OutboxRelay:
-    return app[RELAYS][schema]
+def outbox_relay(app: web.Application, schema: str, table: str = "outbox") -> OutboxRelay:
+    return app[RELAYS][(schema, table)]
 
 
 def add_consumer(
     app: web.Application, queue: Queue, schema: str, handler: Handler | None = None, *,
     batch_handler: BatchHandler | None = None, wakes_outbox: bool = False,
     bind: Callable[[web.Application], tuple[Handler, AfterCommit]] | None = None, inbox: bool = True,
+    repeats: bool = False,
 ) -> None:
     """Consume `queue` into `schema` with `handler` (per message) or `batch_handler`; `wakes_outbox`
     publishes the schema's outbox right after each commit. `bind(app)` gives a handler and an
-    after-commit hook made from what earlier start-up steps put on the app. `inbox=False`: see Consumer."""
+    after-commit hook made from what earlier start-up steps put on the app. `inbox` and `repeats`: see Consumer."""
 
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         per_message, after_commit = bind(app) if bind else (handler, None)
         if wakes_outbox:
-            after_commit = app[RELAYS][schema].wake
+            after_commit = outbox_relay(app, schema).wake
         consumer = Consumer(
             broker=app[BROKER], pool=app[POOL], queue=queue, schema=schema, handler=per_message, batch_handler=batch_handler,
             prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size, after_commit=after_commit,
-            inbox=inbox, linger=settings.consumer_linger_seconds,
+            inbox=inbox, repeats=repeats, linger=settings.consumer_linger_seconds,
         )
         await consumer.start()
         app[CONSUMERS].append(consumer)
@@ -159,7 +165,9 @@ async def _database_ok(pool: asyncpg.Pool) -> bool:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 when the database and broker answer and every consumer and relay runs; else 503 naming what failed."""
+    """200 when the database and broker answer and every consumer and relay runs; else 503 naming
+    what failed. A process that takes the gateway's events can hold them in its spool while the
+    broker is away: it answers 200 with `degraded`, so a load balancer keeps the gateway on it."""
     app = request.app
     checks = {
         "database": POOL in app and await _database_ok(app[POOL]),
@@ -169,11 +177,15 @@ async def readyz(request: web.Request) -> web.Response:
     }
     for name, ok in checks.items():
         metrics.DEPENDENCY_UP.labels(name).set(1 if ok else 0)
-    ready = all(checks.values())
-    body = {"status": "ok" if ready else "unavailable", "checks": {k: "ok" if v else "failing" for k, v in checks.items()}}
-    if not ready:
-        body["failing"] = [k for k, v in checks.items() if not v]
-    return json_response(body, status=200 if ready else 503)
+    failing = [k for k, ok in checks.items() if not ok]
+    body: dict = {"status": "ok", "checks": {k: "ok" if v else "failing" for k, v in checks.items()}}
+    if not failing:
+        return json_response(body)
+    if app.get(SPOOLS_EVENTS) and checks["database"] and not checks["broker"]:
+        body.update(status="degraded", degraded=failing)
+        return json_response(body)
+    body.update(status="unavailable", failing=failing)
+    return json_response(body, status=503)
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
@@ -186,10 +198,12 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
     if BROKER in app and time.monotonic() - read_at[0] > 5:  # a scrape must not hammer the broker
         read_at[0] = time.monotonic()
         try:
-            for name, depth in (await app[BROKER].queue_depths()).items():
+            async with asyncio.timeout(2):  # a silent broker must not hold up the scrape
+                depths = await app[BROKER].queue_depths()
+            for name, depth in depths.items():
                 metrics.QUEUE_DEPTH.labels(name).set(depth)
-        except Exception:
-            log.warning("could not read queue depths", exc_info=True)
+        except Exception as exc:
+            log.warning("could not read queue depths", extra={"error": repr(exc)})
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -3,6 +3,7 @@ ack after commit. A redelivered message finds its id in the inbox and changes no
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -32,6 +33,7 @@ class Message:
     routing_key: str
     body: dict[str, Any]
     headers: Mapping[str, Any] = field(default_factory=dict)
+    repeat: bool = False  # its id was applied before (only handed over with `repeats=True`)
 
 
 Handler = Callable[[asyncpg.Connection, Message], Awaitable[None]]
@@ -75,7 +77,9 @@ class Delivery:
 class Consumer:
     """Applies the messages of one queue inside one transaction per batch, with `handler(conn, message)`
     for each, or `batch_handler(conn, messages)` for all of them at once. `inbox=False` is for a
-    handler whose writes are keyed by the message id already, so its own table is its inbox."""
+    handler whose writes are keyed by the message id already, so its own table is its inbox.
+    `repeats=True` hands the batch handler the messages the inbox already holds too, marked
+    `repeat`: for newest-wins facts, where a charger's identical event sent again is its latest word."""
 
     def __init__(
         self,
@@ -91,9 +95,12 @@ class Consumer:
         after_commit: AfterCommit | None = None,
         inbox: bool = True,
         linger: float = 0.0,
+        repeats: bool = False,
     ) -> None:
         self.broker, self.pool, self.queue, self.schema = broker, pool, queue, schema
-        self.inbox = inbox
+        self.inbox, self.repeats = inbox, repeats
+        if repeats and (batch_handler is None or not inbox):
+            raise ValueError("repeats are for a batch handler behind an inbox")
         if (handler is None) == (batch_handler is None):
             raise ValueError("give a consumer exactly one of handler and batch_handler")
         self.handler, self.batch_handler = handler, batch_handler
@@ -262,6 +269,9 @@ class Consumer:
                 )
                 fresh = {r["message_id"] for r in rows}
                 to_apply = [m for message_id, m in unique.items() if message_id in fresh]
+                if self.repeats:
+                    firsts = {id(m) for m in to_apply}
+                    to_apply = [m if id(m) in firsts else dataclasses.replace(m, repeat=True) for m in messages]
             else:
                 fresh, to_apply = set(unique), list(unique.values())
             if self.batch_handler is not None:

@@ -60,7 +60,7 @@ class SessionFinalized(DomainMessage):
 
 
 class SessionPriced(DomainMessage):
-    """billing: the price of a session at a given finalization revision."""
+    """billing: the price of a session at a given finalization revision, and the energy it is for."""
     routing_key: ClassVar[str] = "session.priced"
     sessionId: UUID
     tariffId: UUID
@@ -68,18 +68,24 @@ class SessionPriced(DomainMessage):
     costCurrency: str
     pricedAt: AwareDatetime
     revision: int
+    energyWh: Decimal | None = None
 
 
 SettlementStatus = Literal["Pending", "Submitted", "Confirmed", "Failed"]
+MONEY_HAS_MOVED: tuple[SettlementStatus, ...] = ("Submitted", "Confirmed")  # decided by billing alone
 
 
 class SettlementStatusChanged(DomainMessage):
-    """billing: a settlement was created or changed status (routing key `settlement.<status>`)."""
+    """billing: a settlement was created or changed status, with what it bills. Billing owns "money
+    has moved" (Submitted or Confirmed): from then on the session shows these figures."""
     routing_key: ClassVar[str] = "settlement.status-changed"
     settlementId: UUID
     sessionId: UUID
     status: SettlementStatus
     at: AwareDatetime
+    amount: Decimal | None = None
+    currency: str | None = None
+    energyWh: Decimal | None = None
 
 
 class CommandRequested(DomainMessage):

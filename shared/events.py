@@ -1,157 +1,175 @@
 """Charger events as the reference OCPP gateway sends them, and as ingest publishes them.
 
-The models accept the gateway's exact JSON: zero meter readings omitted, sample values as the
-charger's strings, defaults for measurand and unit. `parse_event` picks the model by `type`;
-an unknown type is kept as `UnknownEvent` (accepted and archived, applied nowhere)."""
+Ingest refuses only what cannot be attributed (CONTRACT section 1, "Lossless ingest") and passes
+everything else on as sent, with what it added: `eventId`, `receivedAt`, `receiveOrder` (the
+charger's events in the order ingest received them), `effectiveTs` (the time the services use:
+the charger's `ts`, or the receipt time when that is missing, unreadable or implausible) and
+`anomalies`. So the models below are lenient: a field a charger got wrong reads as None, and the
+consumer leaves it out of the state it would have changed."""
 from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints
 
 from shared import envelope
 
 ChargePointId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:*@+-]+$")]
-ShortText = Annotated[str, StringConstraints(max_length=255)]
 IdTag = Annotated[str, StringConstraints(min_length=1, max_length=20)]
 
-ConnectorStatus = Literal[
+CONNECTOR_STATUSES = frozenset({
     "Available", "Preparing", "Charging", "SuspendedEVSE", "SuspendedEV",
     "Finishing", "Reserved", "Unavailable", "Faulted",
-]
-ChargePointErrorCode = Literal[
+})
+ERROR_CODES = frozenset({
     "ConnectorLockFailure", "EVCommunicationError", "GroundFailure", "HighTemperature", "InternalError",
     "LocalListConflict", "NoError", "OtherError", "OverCurrentFailure", "PowerMeterFailure",
     "PowerSwitchFailure", "ReaderFailure", "ResetFailure", "UnderVoltage", "OverVoltage", "WeakSignal",
-]
+})
+ID_TAG_MAX = 20  # OCPP 1.6 IdToken: CiString20
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 ENERGY_INTERVAL = "Energy.Active.Import.Interval"
 _WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+MAX_ENERGY_WH = Decimal(10) ** 15  # beyond any real meter: a reading this large is a charger's mistake
+
+
+def _text(value: Any) -> str | None:
+    """A text field as the services keep it: strings as sent, anything else (a charger's mistake,
+    flagged by ingest) as absent."""
+    return value if isinstance(value, str) else None
+
+
+Text = Annotated[str | None, BeforeValidator(_text)]
+# What ingest refuses when it is not a JSON integer: a message that has one anyway is poison.
+Integer = Annotated[int, Strict()]
 
 
 class ChargerEvent(BaseModel):
     """Fields every event has. Fields the gateway adds that we do not know are kept as they came."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    type: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    chargePointId: ChargePointId
-    ts: AwareDatetime | None = None
-    eventId: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    type: str
+    chargePointId: str
+    ts: Any = Field(None, description="RFC 3339 as the charger or gateway sent it")
+    eventId: Text = None
+    # set by ingest
+    receivedAt: AwareDatetime | None = None
+    receiveOrder: int = 0
+    effectiveTs: AwareDatetime | None = None
+    anomalies: tuple[str, ...] = ()
 
-    @field_validator("ts", mode="before")
-    @classmethod
-    def _rfc3339_text(cls, value: Any) -> Any:
-        if value is not None and not isinstance(value, str):
-            raise ValueError("ts must be an RFC 3339 string such as 2026-11-25T10:00:00Z")
-        return value
+    @property
+    def at(self) -> datetime:
+        """When it happened, as the services order it: `effectiveTs` (ingest always sets it)."""
+        when = self.effectiveTs or self.receivedAt
+        return when.astimezone(UTC) if when is not None else datetime.now(UTC)
 
-    @field_validator("ts")
-    @classmethod
-    def _utc(cls, value: datetime | None) -> datetime | None:
-        return value.astimezone(UTC) if value is not None else None
+    @property
+    def clock_skew_seconds(self) -> float | None:
+        """The charger's offset from our clock this event shows, when its ts was plausible."""
+        if self.ts is None or self.receivedAt is None or self.effectiveTs is None or TS_ANOMALIES & set(self.anomalies):
+            return None
+        return (self.effectiveTs - self.receivedAt).total_seconds()
 
 
 class UnknownEvent(ChargerEvent):
-    known: ClassVar[bool] = False
+    pass
 
 
 class ChargerBooted(ChargerEvent):
-    type: Literal["ChargerBooted"]
-    vendor: ShortText
-    model: ShortText
-    firmwareVersion: ShortText | None = None
-    ocppVersion: ShortText = "1.6"
+    vendor: Text = None
+    model: Text = None
+    firmwareVersion: Text = None
+    ocppVersion: Text = None
 
 
 class ChargerHeartbeat(ChargerEvent):
-    type: Literal["ChargerHeartbeat"]
+    pass
 
 
 class ConnectorStatusChanged(ChargerEvent):
-    type: Literal["ConnectorStatusChanged"]
-    connectorId: Annotated[int, Field(ge=0, le=1000)]
-    status: ConnectorStatus
-    errorCode: ChargePointErrorCode = "NoError"
+    connectorId: Integer | None = None
+    status: Text = Field(None, description="an OCPP 1.6 ChargePointStatus; another value is flagged and applied nowhere")
+    errorCode: Text = None
 
 
 class TransactionStarted(ChargerEvent):
-    type: Literal["TransactionStarted"]
-    connectorId: Annotated[int, Field(ge=0, le=1000)]
-    transactionId: int
-    idTag: IdTag | None = None
-    meterStartWh: Annotated[int, Field(ge=0)] = 0
-
-
-class Sample(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
-    measurand: ShortText = ENERGY_REGISTER
-    unit: ShortText = "Wh"
-    value: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    context: ShortText | None = None
-    phase: ShortText | None = None
-    location: ShortText | None = None
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _decimal_string(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("value must be a number or a numeric string")
-        if isinstance(value, int | float):
-            value = str(value)
-        if isinstance(value, str):
-            try:
-                if not Decimal(value).is_finite():
-                    raise ValueError("value must be finite")
-            except InvalidOperation:
-                raise ValueError("value must be a number or a numeric string") from None
-        return value
-
-    def energy_wh(self) -> Decimal | None:
-        """The reading in Wh when it is an energy measurand in Wh or kWh; else None."""
-        factor = _WH_PER_UNIT.get(self.unit)
-        if factor is None or self.measurand not in (ENERGY_REGISTER, ENERGY_INTERVAL):
-            return None
-        return Decimal(self.value) * factor
+    connectorId: Integer | None = None
+    transactionId: Integer
+    idTag: Text = None
+    meterStartWh: Integer = 0
 
 
 class MeterSample(ChargerEvent):
-    type: Literal["MeterSample"]
-    transactionId: int | None = None
-    connectorId: Annotated[int, Field(ge=0, le=1000)] | None = None
-    samples: Annotated[list[Sample], Field(min_length=1, max_length=1000)]
+    transactionId: Integer | None = None
+    connectorId: Integer | None = None
+    samples: list[Any] = Field(default_factory=list, description="[{measurand, unit, value, context?, phase?, location?}]")
 
 
 class TransactionEnded(ChargerEvent):
-    type: Literal["TransactionEnded"]
-    transactionId: int
-    meterStopWh: Annotated[int, Field(ge=0)] | None = None
-    reason: ShortText | None = None
-    idTag: IdTag | None = None
+    transactionId: Integer
+    meterStopWh: Integer | None = None
+    reason: Text = None
+    idTag: Text = None
 
 
 class CommandAck(ChargerEvent):
-    type: Literal["CommandAck"]
-    commandType: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    uniqueId: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    commandType: Text = None
+    uniqueId: Text = None
 
 
 EVENT_TYPES: dict[str, type[ChargerEvent]] = {
-    cls.model_fields["type"].annotation.__args__[0]: cls  # the Literal's one value
+    cls.__name__: cls
     for cls in (ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged, TransactionStarted,
                 MeterSample, TransactionEnded, CommandAck)
 }
 
+# Anomalies that mean the event's ts was not used.
+TS_ANOMALIES = frozenset({"unreadable_ts", "implausible_ts"})
 
-def parse_event(data: Any) -> ChargerEvent:
-    """Validate one event; raises pydantic.ValidationError naming the field."""
-    kind = data.get("type") if isinstance(data, dict) else None
-    model = EVENT_TYPES.get(kind, UnknownEvent) if isinstance(kind, str) else UnknownEvent  # a list or object is no key
-    return model.model_validate(data)
+
+def type_label(kind: Any) -> str:
+    """The metric label of an event type: unknown types are unbounded, so they share one."""
+    return kind if kind in EVENT_TYPES else "unknown"
+
+
+def parse_event(data: dict[str, Any]) -> ChargerEvent:
+    """Read one published event; raises pydantic.ValidationError only for what ingest refuses."""
+    return EVENT_TYPES.get(data.get("type"), UnknownEvent).model_validate(data)
+
+
+def sample_energy_wh(sample: Any) -> tuple[str, Decimal] | None:
+    """(measurand, Wh) of a sample that is a total energy reading in Wh or kWh, else None. Per-phase
+    readings are left out (the ladder works on the charger's totals), and so is a value that is not
+    a finite number within a meter's range."""
+    if not isinstance(sample, dict) or sample.get("phase"):
+        return None
+    measurand = sample.get("measurand") or ENERGY_REGISTER
+    factor = _WH_PER_UNIT.get(sample.get("unit") or "Wh")
+    if factor is None or measurand not in (ENERGY_REGISTER, ENERGY_INTERVAL):
+        return None
+    value = sample_number(sample.get("value"))
+    if value is None:
+        return None
+    return measurand, value * factor
+
+
+def sample_number(value: Any) -> Decimal | None:
+    """A sample value as a number (the charger's string or a JSON number), None when it is not one."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        return None
+    try:
+        number = Decimal(value.strip() if isinstance(value, str) else str(value))
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or abs(number) >= MAX_ENERGY_WH:
+        return None
+    return number
 
 
 def derive_event_id(raw: dict[str, Any]) -> str:
@@ -160,7 +178,7 @@ def derive_event_id(raw: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
-def routing_key(event: ChargerEvent) -> str:
+def routing_key(kind: str) -> str:
     """Where ingest publishes an event: in the envelopes of `charger.events`, except the types a
     consumer binds to by name (the commands service takes `charger.CommandAck` alone)."""
-    return "charger.CommandAck" if isinstance(event, CommandAck) else envelope.EVENTS_ROUTING_KEY
+    return "charger.CommandAck" if kind == "CommandAck" else envelope.EVENTS_ROUTING_KEY

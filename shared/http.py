@@ -60,15 +60,21 @@ def errors_of(exc: pydantic.ValidationError, loc_prefix: tuple = ()) -> list[dic
     return [{"loc": [*loc_prefix, *err["loc"]], "msg": err["msg"]} for err in exc.errors(include_url=False, include_input=False)]
 
 
-async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, after the content-type and size checks (415, 413, 400)."""
+async def read_json_as_sent(request: web.Request) -> tuple[Any, bytes]:
+    """The request body as JSON and as its bytes, after the content-type and size checks (415,
+    413, 400). NUL characters are left in: the caller decides what to do with them."""
     if request.content_type != "application/json":
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = await request.read()  # aiohttp raises 413 past client_max_size
     try:
-        data = orjson.loads(raw)
+        return orjson.loads(raw), raw
     except orjson.JSONDecodeError as exc:
         raise Problem(400, "Invalid JSON", f"the body is not valid JSON: {exc}") from None
+
+
+async def read_json(request: web.Request) -> Any:
+    """The request body as JSON (415, 413, 400 as `read_json_as_sent`; 400 for a NUL in any string)."""
+    data, raw = await read_json_as_sent(request)
     reject_nul(raw, data)
     return data
 

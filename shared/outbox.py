@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 
 import asyncpg
 import orjson
@@ -20,31 +21,39 @@ from shared.topology import DOMAIN
 log = logging.getLogger(__name__)
 
 
-async def enqueue_domain(conn: asyncpg.Connection, schema: str, message: DomainMessage) -> None:
-    """Add a domain message to `schema`'s outbox inside the caller's transaction."""
-    await enqueue_domain_many(conn, schema, [message])
+async def enqueue_domain(conn: asyncpg.Connection, schema: str, message: DomainMessage) -> str:
+    """Add a domain message to `schema`'s outbox inside the caller's transaction; returns its id."""
+    return (await enqueue_domain_many(conn, schema, [message]))[0]
 
 
-async def enqueue_domain_many(conn: asyncpg.Connection, schema: str, messages: list[DomainMessage]) -> None:
-    """Add domain messages to `schema`'s outbox in one statement, inside the caller's transaction."""
+async def enqueue_domain_many(conn: asyncpg.Connection, schema: str, messages: list[DomainMessage]) -> list[str]:
+    """Add domain messages to `schema`'s outbox in one statement, inside the caller's transaction;
+    returns their message ids."""
     if not messages:
-        return
+        return []
+    message_ids = [str(uuid.uuid4()) for _ in messages]
     await conn.execute(
         f'INSERT INTO "{schema}".outbox (exchange, routing_key, message_id, body) '
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[])",
         # The pool's jsonb codec encodes each body itself: hand it plain JSON data, not JSON text.
-        [DOMAIN.key] * len(messages), [m.routing_key for m in messages], [str(uuid.uuid4()) for _ in messages],
-        [payload(m) for m in messages],
+        [DOMAIN.key] * len(messages), [m.routing_key for m in messages], message_ids, [payload(m) for m in messages],
     )
+    return message_ids
 
 
 class OutboxRelay:
-    """Publishes a schema's outbox in id order. `wake()` after a commit makes it run at once;
-    otherwise it polls, which also covers rows written by other processes."""
+    """Publishes a schema's outbox (or another table of the same shape, such as ingest's spool) in
+    id order. `wake()` after a commit makes it run at once; otherwise it polls, which also covers
+    rows written by other processes. `on_backlog(n)` hears how many rows wait, after every round
+    that found rows or failed (default: the `cpms_outbox_backlog_messages` gauge)."""
 
-    def __init__(self, *, broker: Broker, pool: asyncpg.Pool, schema: str, poll_seconds: float, batch_size: int = 500) -> None:
-        self.broker, self.pool, self.schema = broker, pool, schema
+    def __init__(
+        self, *, broker: Broker, pool: asyncpg.Pool, schema: str, poll_seconds: float, batch_size: int = 500,
+        table: str = "outbox", on_backlog: Callable[[int], None] | None = None,
+    ) -> None:
+        self.broker, self.pool, self.schema, self.table = broker, pool, schema, table
         self.poll_seconds, self.batch_size = poll_seconds, batch_size
+        self.on_backlog = on_backlog or metrics.OUTBOX_BACKLOG.labels(schema).set
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stopping = False
@@ -74,8 +83,9 @@ class OutboxRelay:
                 published = await self.relay_once()
             except Exception as exc:
                 if not (is_connection_error(exc) or isinstance(exc, PublishFailed)):
-                    log.exception("outbox relay failed", extra={"schema": self.schema})
+                    log.exception("outbox relay failed", extra={"schema": self.schema, "table": self.table})
                 published = 0
+                await self._report_backlog()
                 await asyncio.sleep(1.0)
             if published == self.batch_size:
                 continue  # more is waiting
@@ -85,11 +95,18 @@ class OutboxRelay:
                 pass
             self._wakeup.clear()
 
+    async def _report_backlog(self) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                self.on_backlog(await conn.fetchval(f'SELECT count(*) FROM "{self.schema}"."{self.table}"'))
+        except Exception:  # the database is away too: the last figure stands
+            log.debug("could not count the backlog", exc_info=True)
+
     async def relay_once(self) -> int:
-        """Publish one batch; returns how many messages were published."""
+        """Publish one batch, oldest first; returns how many messages were published."""
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
-                f'SELECT id, exchange, routing_key, message_id, body FROM "{self.schema}".outbox '
+                f'SELECT id, exchange, routing_key, message_id, body FROM "{self.schema}"."{self.table}" '
                 "ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
             )
@@ -102,8 +119,9 @@ class OutboxRelay:
                     self.broker.publish_envelope(exchange, routing_key, messages)
                     for (exchange, routing_key), messages in groups.items()
                 ))
-                await conn.execute(f'DELETE FROM "{self.schema}".outbox WHERE id = ANY($1::bigint[])', [r["id"] for r in rows])
-            backlog = await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox') if len(rows) == self.batch_size else 0
-        metrics.OUTBOX_PUBLISHED.labels(self.schema).inc(len(rows))
-        metrics.OUTBOX_BACKLOG.labels(self.schema).set(backlog)
+                await conn.execute(f'DELETE FROM "{self.schema}"."{self.table}" WHERE id = ANY($1::bigint[])', [r["id"] for r in rows])
+            backlog = await conn.fetchval(f'SELECT count(*) FROM "{self.schema}"."{self.table}"') if len(rows) == self.batch_size else 0
+        if rows:
+            metrics.OUTBOX_PUBLISHED.labels(self.schema if self.table == "outbox" else f"{self.schema}.{self.table}").inc(len(rows))
+        self.on_backlog(backlog)
         return len(rows)

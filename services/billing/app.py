@@ -159,8 +159,11 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
 
 
 async def mark_submitted(request: web.Request) -> web.Response:
-    body = await parse_body(request, MarkSubmitted)
-    return await _transition(request, settlements.Request("Submitted", chain=body.chain, tx_hash=body.txHash, external_ref=body.externalRef))
+    body = await parse_decimal_body(request, MarkSubmitted)
+    return await _transition(request, settlements.Request(
+        "Submitted", chain=body.chain, tx_hash=body.txHash, external_ref=body.externalRef,
+        amount=body.amount, currency=body.currency,
+    ))
 
 
 async def mark_confirmed(request: web.Request) -> web.Response:

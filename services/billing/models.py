@@ -82,10 +82,13 @@ class AssignSite(BaseModel):
 
 
 class MarkSubmitted(BaseModel):
+    """`amount`/`currency`, when given, are what the operator minted: they must be the settlement's."""
     model_config = ConfigDict(extra="forbid")
     chain: Token
     txHash: Token
     externalRef: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    amount: Price | None = None
+    currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")] | None = None
 
 
 class MarkFailed(BaseModel):

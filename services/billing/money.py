@@ -45,3 +45,10 @@ def price_decimals(price: Decimal) -> int:
     """Decimal places a price really needs (trailing zeros do not count)."""
     exponent = price.normalize().as_tuple().exponent
     return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def price_text(price: Decimal, currency: str) -> str:
+    """A price as the API shows it: at least the currency's minor-unit digits ("0.30" for 0.3 USD),
+    more when it has them ("0.3456")."""
+    digits = max(minor_unit(currency), price_decimals(price)) if currency in MINOR_UNITS else price_decimals(price)
+    return str(price.quantize(Decimal(1).scaleb(-digits)))

@@ -3,6 +3,7 @@ exact cost, and the one settlement that follows the price while nothing has been
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -13,6 +14,7 @@ from shared.domain import SessionFinalized
 
 log = logging.getLogger(__name__)
 
+_LAST_MICROSECOND = timedelta(microseconds=999_999)
 NOT_PRICED = {
     "missing_energy": "its energy is Missing",
     "no_start": "its start was never reported",
@@ -41,7 +43,7 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     sites = await store.sites_of_chargers(conn, sorted({s.chargePointId for s in open_}))
     tariffs = await _tariffs_at_start(conn, open_, sites)
 
-    revisions = [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused]
+    revisions: list[store.Revision] = []
     prices: list[store.Price] = []
     for session in open_:
         site, tariff = sites.get(session.chargePointId), tariffs.get(session.sessionId)
@@ -54,6 +56,8 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
         cost = session_cost(session.energyWh, tariff["price_per_kwh"], tariff["currency"])
         prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff, cost))
 
+    await store.record_refused_revisions(
+        conn, [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused])
     await store.record_revisions(conn, revisions)
     for revision in revisions:
         settlement = settlements.get(revision.session_id)
@@ -67,7 +71,7 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     await store.create_settlements(conn, [p for p in prices if p.session_id not in settlements])
     await store.reprice_settlements(conn, [p for p in prices if p.session_id in settlements])
     metrics.REPRICING_REFUSED.inc(len(refused))
-    for revision in revisions[len(refused):]:
+    for revision in revisions:
         metrics.SESSIONS_NOT_PRICED.labels(revision.not_priced_reason).inc()
     metrics.SESSIONS_PRICED.inc(len(prices))
 
@@ -77,8 +81,15 @@ async def _tariffs_at_start(
 ) -> dict[UUID, asyncpg.Record]:
     """The tariff of each session's site in force at the session's start, where there is one."""
     wanted = [s for s in sessions if s.startedAt is not None and s.chargePointId in sites]
-    found = await store.tariffs_in_force(conn, [(sites[s.chargePointId]["site_id"], s.startedAt) for s in wanted])
+    found = await store.tariffs_in_force(conn, [(sites[s.chargePointId]["site_id"], start_instant(s.startedAt)) for s in wanted])
     return {s.sessionId: tariff for s, tariff in zip(wanted, found, strict=True) if tariff is not None}
+
+
+def start_instant(started_at: datetime) -> datetime:
+    """The instant a start is priced at. Chargers and the reference gateway stamp whole seconds,
+    so a start at 10:00:00 happened somewhere in that second: it is priced by the tariff in force
+    at the end of it (CONTRACT section 4), and a tariff created at 10:00:00.4 applies."""
+    return started_at + _LAST_MICROSECOND if started_at.microsecond == 0 else started_at
 
 
 def _not_priced_reason(session: SessionFinalized, site: asyncpg.Record | None, tariff: asyncpg.Record | None) -> str | None:

@@ -3,6 +3,7 @@ transition just made (a no-op) rather than asking for a new one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 
 import asyncpg
@@ -27,6 +28,8 @@ class Request:
     tx_hash: str | None = None
     external_ref: str | None = None
     error: str | None = None
+    amount: Decimal | None = None  # what the operator minted, when they say
+    currency: str | None = None
 
 
 def _repeats(current: asyncpg.Record, request: Request) -> bool:
@@ -38,13 +41,19 @@ def _repeats(current: asyncpg.Record, request: Request) -> bool:
 
 
 def conflict(current: asyncpg.Record, detail: str) -> Problem:
-    return Problem(409, "Settlement conflict", detail, extra={"currentStatus": current["status"]})
+    return Problem(409, "Settlement conflict", detail, extra={
+        "currentStatus": current["status"], "amount": current["amount"], "currency": current["currency"],
+    })
 
 
 def is_noop(current: asyncpg.Record, request: Request) -> bool:
     """True when `request` repeats the state the settlement is in; raises a 409 problem when the
     transition is not in the graph (or a retry reuses the transaction that failed)."""
     status = current["status"]
+    if (request.amount is not None and request.amount != current["amount"]) or (
+            request.currency is not None and request.currency != current["currency"]):
+        raise conflict(current, f"the settlement is for {current['amount']} {current['currency']}, "
+                                f"not {request.amount or current['amount']} {request.currency or current['currency']}: nothing was changed")
     if status == request.status:
         if _repeats(current, request):
             return True

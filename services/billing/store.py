@@ -11,6 +11,7 @@ from uuid import UUID
 import asyncpg
 
 from shared.domain import ChargerSiteAssigned, SessionPriced, SettlementStatusChanged
+from services.billing.money import price_text
 from shared.outbox import enqueue_domain, enqueue_domain_many
 
 SCHEMA = "billing"
@@ -22,7 +23,7 @@ def render_site(row: asyncpg.Record) -> dict:
 
 def render_tariff(row: asyncpg.Record) -> dict:
     return {
-        "tariffId": row["tariff_id"], "siteId": row["site_id"], "pricePerKwh": row["price_per_kwh"],
+        "tariffId": row["tariff_id"], "siteId": row["site_id"], "pricePerKwh": price_text(row["price_per_kwh"], row["currency"]),
         "currency": row["currency"], "isActive": row["active_until"] is None, "createdAt": row["created_at"],
     }
 
@@ -110,7 +111,8 @@ async def list_tariffs(
 
 
 async def tariffs_in_force(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID, datetime]]) -> list[asyncpg.Record | None]:
-    """For each (site, time), the site's tariff in force at that time, or None."""
+    """For each (site, time), the site's tariff in force at that time, or None. Give a
+    whole-second time as the end of its second (`start_instant`)."""
     rows = await conn.fetch(
         """
         SELECT DISTINCT ON (w.i) w.i, t.* FROM unnest($1::uuid[], $2::timestamptz[]) WITH ORDINALITY AS w(site_id, at, i)
@@ -186,6 +188,22 @@ class Revision:
     not_priced_reason: str
 
 
+async def record_refused_revisions(conn: asyncpg.Connection, revisions: Sequence[Revision]) -> None:
+    """Revisions that came after money moved: the price and its energy stay, the new energy is noted."""
+    if not revisions:
+        return
+    await conn.execute(
+        """
+        UPDATE billing.session_prices p SET revision = r.revision, latest_energy_wh = r.energy_wh,
+            not_priced_reason = r.reason, updated_at = clock_timestamp()
+        FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::text[]) AS r(session_id, revision, energy_wh, reason)
+        WHERE p.session_id = r.session_id
+        """,
+        [r.session_id for r in revisions], [r.revision for r in revisions],
+        [r.energy_wh for r in revisions], [r.not_priced_reason for r in revisions],
+    )
+
+
 async def record_revisions(conn: asyncpg.Connection, revisions: Sequence[Revision]) -> None:
     if not revisions:
         return
@@ -233,7 +251,8 @@ async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> No
     priced_at = {r["session_id"]: r["priced_at"] for r in rows}
     await enqueue_domain_many(conn, SCHEMA, [
         SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost,
-                      costCurrency=p.tariff["currency"], pricedAt=priced_at[p.session_id], revision=p.revision)
+                      costCurrency=p.tariff["currency"], pricedAt=priced_at[p.session_id], revision=p.revision,
+                      energyWh=p.energy_wh)
         for p in prices
     ])
 
@@ -259,6 +278,7 @@ async def get_settlement(conn: asyncpg.Connection, settlement_id: UUID) -> async
 def _status_changed(row: asyncpg.Record) -> SettlementStatusChanged:
     return SettlementStatusChanged(
         settlementId=row["settlement_id"], sessionId=row["session_id"], status=row["status"], at=row["updated_at"],
+        amount=row["amount"], currency=row["currency"], energyWh=row["energy_wh"],
     )
 
 
@@ -268,12 +288,13 @@ async def create_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) 
         return
     rows = await conn.fetch(
         "INSERT INTO billing.settlements (settlement_id, session_id, charge_point_id, site_id, amount, currency, wallet, "
-        "status, created_at, updated_at) "
+        "energy_wh, status, created_at, updated_at) "
         "SELECT gen_random_uuid(), n.*, 'Pending', clock_timestamp(), clock_timestamp() "
-        "FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::numeric[], $5::text[], $6::text[]) "
-        "AS n(session_id, charge_point_id, site_id, amount, currency, wallet) RETURNING *",
+        "FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::numeric[], $5::text[], $6::text[], $7::numeric[]) "
+        "AS n(session_id, charge_point_id, site_id, amount, currency, wallet, energy_wh) RETURNING *",
         [p.session_id for p in prices], [p.charge_point_id for p in prices], [p.site["site_id"] for p in prices],
         [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.site["payout_wallet"] for p in prices],
+        [p.energy_wh for p in prices],
     )
     await enqueue_domain_many(conn, SCHEMA, [_status_changed(r) for r in rows])
 
@@ -285,12 +306,13 @@ async def reprice_settlements(conn: asyncpg.Connection, prices: Sequence[Price])
     await conn.execute(
         """
         UPDATE billing.settlements s SET site_id = n.site_id, wallet = n.wallet, amount = n.amount, currency = n.currency,
-            updated_at = clock_timestamp()
-        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::text[]) AS n(session_id, site_id, wallet, amount, currency)
+            energy_wh = n.energy_wh, updated_at = clock_timestamp()
+        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::text[], $6::numeric[])
+            AS n(session_id, site_id, wallet, amount, currency, energy_wh)
         WHERE s.session_id = n.session_id AND s.status = 'Pending'
         """,
         [p.session_id for p in prices], [p.site["site_id"] for p in prices], [p.site["payout_wallet"] for p in prices],
-        [p.cost for p in prices], [p.tariff["currency"] for p in prices],
+        [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.energy_wh for p in prices],
     )
 
 

@@ -2,8 +2,6 @@
 CommandAck events the gateway reports through ingest."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import asyncpg
 
 from services.commands import metrics, store
@@ -26,8 +24,11 @@ def dispatch_requested(dispatcher: Dispatcher) -> Handler:
 
 async def command_acked(conn: asyncpg.Connection, message: Message) -> None:
     ack = CommandAck.model_validate(message.body)
+    if ack.uniqueId is None or ack.commandType is None:
+        metrics.ACKS.labels("unusable").inc()  # flagged by ingest and archived; nothing to link it to
+        return
     linked = await store.record_ack(
         conn, charge_point_id=ack.chargePointId, unique_id=ack.uniqueId, command_type=ack.commandType,
-        acked_at=ack.ts or datetime.now(UTC), event_id=ack.eventId or message.message_id,
+        acked_at=ack.at, event_id=ack.eventId or message.message_id,
     )
     metrics.ACKS.labels("linked" if linked else "stored").inc()

@@ -1,5 +1,5 @@
-"""Ingest: the gateway's door. Charger handshake auth, event intake (published with confirms
-before we answer 202), the raw archive, and charger registration. Every route is listed here."""
+"""Ingest: the gateway's door. Charger handshake auth, event intake (published with confirms, or
+spooled, before we answer 202), the raw archive, and charger registration. Every route is listed here."""
 from __future__ import annotations
 
 import math
@@ -9,15 +9,18 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from services.ingest import consumers, metrics, secrets, store
-from services.ingest.events import accept_events
+from services.ingest.events import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
-from shared.app import BROKER, POOL, SETTINGS, add_consumer, add_outbox_relay, outbox_relay
-from shared.http import Problem, json_response, parse_body, read_json
+from shared.app import BROKER, POOL, SETTINGS, SPOOLS_EVENTS, add_consumer, add_outbox_relay, outbox_relay
+from shared.broker import PublishFailed
+from shared.http import Problem, json_response, parse_body, read_json_as_sent
 from shared.topology import INGEST_ARCHIVE
 
 SCHEMA = store.SCHEMA
 PUBLISHER = web.AppKey("publisher", EventPublisher)
+RECEIVE_CLOCK = web.AppKey("receive_clock", ReceiveClock)
+SPOOL = "spool"
 
 
 async def authorize_charger(request: web.Request) -> web.Response:
@@ -47,9 +50,11 @@ async def authorize_charger(request: web.Request) -> web.Response:
 
 
 async def receive_events(request: web.Request) -> web.Response:
-    """One event or a batch; 202 only once the broker has confirmed every one of them."""
+    """One event or a batch; 202 once every one of them is durably held: confirmed by the broker,
+    or, when it cannot confirm in time, committed to the spool (503 only when neither can)."""
+    data, raw = await read_json_as_sent(request)
     try:
-        accepted, is_batch = accept_events(await read_json(request))
+        accepted, is_batch = accept_events(data, request.app[RECEIVE_CLOCK], has_nul=b"\\u0000" in raw)
     except Problem:
         metrics.EVENTS.labels("invalid", "rejected").inc()
         raise
@@ -57,12 +62,14 @@ async def receive_events(request: web.Request) -> web.Response:
     by_type = Counter(event.type_label for event in unique)
     try:
         await request.app[PUBLISHER].publish(unique)
-    except Exception:
-        for label, count in by_type.items():
-            metrics.EVENTS.labels(label, "unavailable").inc(count)
-        raise
+        result = "accepted"
+    except PublishFailed:
+        result = await _spool(request.app, unique, by_type)
     for label, count in by_type.items():
-        metrics.EVENTS.labels(label, "accepted").inc(count)
+        metrics.EVENTS.labels(label, result).inc(count)
+    for event in unique:
+        for anomaly in event.anomalies:
+            metrics.ANOMALIES.labels(event.type_label, anomaly).inc()
     if not is_batch:
         event = accepted[0]
         return json_response({"accepted": True, "type": event.type, "eventId": event.event_id}, status=202)
@@ -70,6 +77,21 @@ async def receive_events(request: web.Request) -> web.Response:
         {"accepted": len(unique), "duplicates": len(accepted) - len(unique), "eventIds": [e.event_id for e in accepted]},
         status=202,
     )
+
+
+async def _spool(app: web.Application, events: list[Accepted], by_type: Counter) -> str:
+    """Hold events the broker did not confirm; the spool relay publishes them when it is back."""
+    try:
+        async with app[POOL].acquire() as conn:
+            await store.spool_events(conn, [(e.routing_key, e.event_id, e.encoded) for e in events])
+    except Exception:
+        for label, count in by_type.items():
+            metrics.EVENTS.labels(label, "unavailable").inc(count)
+        raise Problem(503, "Service unavailable", "neither the message broker nor the database can hold the events; retry later",
+                      headers={"Retry-After": "1"}) from None
+    metrics.SPOOLED.inc(len(events))
+    outbox_relay(app, SCHEMA, SPOOL).wake()
+    return "spooled"
 
 
 async def register_charger(request: web.Request) -> web.Response:
@@ -112,6 +134,8 @@ async def _publisher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def setup(app: web.Application) -> None:
+    app[RECEIVE_CLOCK] = ReceiveClock()
+    app[SPOOLS_EVENTS] = True
     app.cleanup_ctx.append(_publisher_ctx)
     app.router.add_post("/v1/gateway/chargers/{chargePointId}/auth", authorize_charger)
     app.router.add_post("/v1/gateway/events", receive_events)
@@ -119,4 +143,5 @@ def setup(app: web.Application) -> None:
     app.router.add_put("/v1/chargers/{chargePointId}/secret", rotate_secret)
     app.router.add_put("/v1/chargers/{chargePointId}/active", set_active)
     add_outbox_relay(app, SCHEMA)
+    add_outbox_relay(app, SCHEMA, table=SPOOL, on_backlog=metrics.SPOOL_DEPTH.set)
     add_consumer(app, INGEST_ARCHIVE, SCHEMA, batch_handler=consumers.archive, inbox=False)  # keyed by eventId

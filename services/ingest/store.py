@@ -1,6 +1,7 @@
-"""SQL of the ingest schema: chargers, handshake failures, the raw event archive."""
+"""SQL of the ingest schema: chargers, handshake failures, the spool, the raw event archive."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from shared.consumer import Message
 from shared.db import rows_affected
 from shared.domain import ChargerActiveChanged, ChargerRegistered
 from shared.outbox import enqueue_domain
+from shared.topology import EVENTS
 
 SCHEMA = "ingest"
 _CHARGER_COLUMNS = "charge_point_id, is_active, site_id, created_at, updated_at"
@@ -97,21 +99,35 @@ async def clear_failures(conn: asyncpg.Connection, charge_point_id: str) -> None
     await conn.execute("DELETE FROM ingest.auth_failures WHERE charge_point_id = $1", charge_point_id)
 
 
+async def spool_events(conn: asyncpg.Connection, events: Sequence[tuple[str, str, bytes]]) -> None:
+    """Hold (routing key, event id, encoded body) for the spool relay, in receive order, in one statement."""
+    await conn.execute(
+        "INSERT INTO ingest.spool (exchange, routing_key, message_id, body) "
+        "SELECT $1, k, i, b::jsonb FROM unnest($2::text[], $3::text[], $4::text[]) AS e(k, i, b)",
+        EVENTS.key, [e[0] for e in events], [e[1] for e in events], [e[2].decode() for e in events],
+    )
+
+
+def _event_time(body: dict, name: str) -> datetime:
+    value = body.get(name)
+    return datetime.fromisoformat(value) if isinstance(value, str) else datetime.now(UTC)
+
+
 async def archive_events(conn: asyncpg.Connection, messages: list[Message]) -> int:
-    """Store a batch of events in one statement; an eventId already archived is skipped (the
-    table is the archive consumer's inbox). Returns how many were new."""
+    """Store a batch of events in one statement, as they were sent plus what ingest added; an
+    eventId already archived is skipped (the table is the archive consumer's inbox). `ts` is the
+    effective time. Returns how many were new."""
     result = await conn.execute(
         """
-        INSERT INTO ingest.events (event_id, type, charge_point_id, ts, received_at, body)
-        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::jsonb[])
+        INSERT INTO ingest.events (event_id, type, charge_point_id, ts, received_at, receive_order, anomalies, body)
+        SELECT e.event_id, e.type, e.charge_point_id, e.ts, e.received_at, e.receive_order,
+               ARRAY(SELECT jsonb_array_elements_text(coalesce(e.body->'anomalies', '[]'))), e.body
+        FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[], $6::bigint[], $7::jsonb[])
+            AS e(event_id, type, charge_point_id, ts, received_at, receive_order, body)
         ON CONFLICT (event_id) DO NOTHING
         """,
         [m.message_id for m in messages], [m.body["type"] for m in messages], [m.body["chargePointId"] for m in messages],
-        [datetime.fromisoformat(m.body["ts"]) for m in messages], [datetime.fromisoformat(m.body["receivedAt"]) for m in messages],
-        [m.body for m in messages],
+        [_event_time(m.body, "effectiveTs") for m in messages], [_event_time(m.body, "receivedAt") for m in messages],
+        [m.body.get("receiveOrder", 0) for m in messages], [m.body for m in messages],
     )
     return rows_affected(result)
-
-
-async def count_archived(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval("SELECT count(*) FROM ingest.events")

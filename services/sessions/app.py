@@ -54,8 +54,8 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 async def finalize_session(request: web.Request) -> web.Response:
-    """Without force: the finalized session as it is (409 while it has not ended). With force:
-    recompute from the facts and publish a new revision (an unended session is closed as it stands)."""
+    """An Active session (the charger went silent) is closed now, as it stands; a finalized one is
+    returned unchanged, or recomputed with force. 409 once money has moved."""
     session_id = _session_id(request)
     force = parse_query(request, FinalizeQuery).force
     async with request.app[POOL].acquire() as conn, conn.transaction():
@@ -63,15 +63,13 @@ async def finalize_session(request: web.Request) -> web.Response:
         if force and row["settlement_status"] in store.LOCKED_SETTLEMENTS:
             raise Problem(409, "Settlement in progress",
                           f"the session's settlement is {row['settlement_status']}: money has moved, it cannot be re-finalized")
-        if not force and row["status"] != "Finalized":
-            raise Problem(409, "Session not ended",
-                          "the charger has not reported the end of this transaction; use force=true to finalize it as it stands")
-        if force:
-            if row["status"] != "Finalized":
-                await store.close_session(conn, session_id)
+        changed = force or row["status"] != "Finalized"
+        if row["status"] != "Finalized":
+            await store.close_session(conn, session_id)
+        if changed:
             await refinalize(conn, [session_id], forced=[session_id])
             row = await store.session(conn, session_id)
-    if force:
+    if changed:
         outbox_relay(request.app, SCHEMA).wake()
     return json_response({"session": store.render_session(row), "force": force})
 
@@ -110,6 +108,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get("/v1/sessions/{sessionId}", get_session)
     app.router.add_post("/v1/sessions/{sessionId}/finalize", finalize_session)
     add_outbox_relay(app, SCHEMA)
-    add_consumer(app, SESSIONS_CHARGER_EVENTS, SCHEMA, batch_handler=consumers.apply_charger_events, wakes_outbox=True)
+    add_consumer(app, SESSIONS_CHARGER_EVENTS, SCHEMA, batch_handler=consumers.apply_charger_events, wakes_outbox=True,
+                 repeats=True)
     add_consumer(app, SESSIONS_REGISTRY, SCHEMA, consumers.apply_registry)
     add_consumer(app, SESSIONS_BILLING, SCHEMA, batch_handler=consumers.apply_billing)

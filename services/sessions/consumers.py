@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]) -> None:
     """One batch of charger events, a few set-based statements, then the touched sessions re-derived."""
     started = time.perf_counter()
-    batch = reduce_events([(m.message_id, m.body) for m in messages])
+    batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
     await store.record_chargers(conn, batch)
     await store.record_connector_statuses(conn, batch)
     if batch.transactions:

@@ -1,21 +1,23 @@
 """Turning a batch of charger events into the facts the store applies, reduced per charger,
 connector and transaction so each table takes one set-based statement per batch.
 
-Every reduction picks by a total order on (ts, eventId) or by set union, never by arrival, so
-the facts a batch leaves behind do not depend on the order its events came in."""
+One charger's events are ordered by (effective ts, receive order, eventId): CONTRACT section 1's
+order, with the eventId to make it total. Every reduction picks by that order or by set union,
+never by arrival, so the facts a batch leaves behind do not depend on the order its events came in."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from shared.events import (
-    ENERGY_INTERVAL, ENERGY_REGISTER, ChargerBooted, ChargerEvent, ChargerHeartbeat, ConnectorStatusChanged,
-    EVENT_TYPES, MeterSample, TransactionEnded, TransactionStarted, parse_event,
+    CONNECTOR_STATUSES, ENERGY_INTERVAL, ENERGY_REGISTER, ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged,
+    MeterSample, TransactionEnded, TransactionStarted, parse_event, sample_energy_wh, type_label,
 )
 
 TransactionKey = tuple[str, int]  # (chargePointId, transactionId)
+Order = tuple[datetime, int, str]  # (effective ts, receive order, eventId)
 # CommandAck belongs to the commands service; unknown types change no state anywhere.
 _APPLIED = (ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged, TransactionStarted, MeterSample, TransactionEnded)
 _MEASURANDS = {ENERGY_REGISTER: "Register", ENERGY_INTERVAL: "Interval"}
@@ -25,13 +27,13 @@ _MEASURANDS = {ENERGY_REGISTER: "Register", ENERGY_INTERVAL: "Interval"}
 class ChargerSeen:
     last_seen_at: datetime
     last_heartbeat_at: datetime | None = None
-    boot: tuple[datetime, str, ChargerBooted] | None = None
+    boot: tuple[Order, ChargerBooted] | None = None
+    clock_skew: tuple[int, float] | None = None  # (receive order, seconds) of the newest plausible ts
 
 
 @dataclass(frozen=True)
 class ConnectorStatus:
-    ts: datetime
-    event_id: str
+    order: Order
     status: str
     error_code: str
 
@@ -41,6 +43,7 @@ class EnergySample:
     event_id: str
     position: int
     ts: datetime
+    receive_order: int
     measurand: str  # "Register" | "Interval"
     value_wh: Decimal
 
@@ -49,8 +52,8 @@ class EnergySample:
 class Transaction:
     first_seen_at: datetime
     connector_hint: int | None = None
-    start: tuple[datetime, str, TransactionStarted] | None = None
-    end: tuple[datetime, str, TransactionEnded] | None = None
+    start: tuple[Order, TransactionStarted] | None = None
+    end: tuple[Order, TransactionEnded] | None = None
     samples: list[EnergySample] = field(default_factory=list)
 
 
@@ -64,74 +67,76 @@ class Batch:
 
 
 def _earliest(current: tuple | None, candidate: tuple) -> tuple:
-    return candidate if current is None or candidate[:2] < current[:2] else current
+    return candidate if current is None or candidate[0] < current[0] else current
 
 
 def _min(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else min(a, b)
 
 
-def event_time(event: ChargerEvent, body: dict[str, Any]) -> datetime:
-    """The charger's ts; ingest always sets it, a hand-published event may not."""
-    if event.ts is not None:
-        return event.ts
-    received = body.get("receivedAt")
-    return datetime.fromisoformat(received).astimezone(UTC) if received else datetime.now(UTC)
-
-
-def energy_samples(event: MeterSample, event_id: str, ts: datetime) -> list[EnergySample]:
-    """The energy readings of a MeterSample in Wh. Per-phase readings are left out: the ladder
-    works on the charger's totals, and a phase value is only a part of one."""
+def energy_samples(event: MeterSample, event_id: str) -> list[EnergySample]:
+    """The energy readings of a MeterSample in Wh; what is no total energy reading in a number is left out."""
     found = []
     for position, sample in enumerate(event.samples):
-        measurand = _MEASURANDS.get(sample.measurand)
-        value = sample.energy_wh()
-        if measurand is None or value is None or sample.phase:
-            continue
-        found.append(EnergySample(event_id, position, ts, measurand, value))
+        reading = sample_energy_wh(sample)
+        if reading is not None:
+            measurand, value = reading
+            found.append(EnergySample(event_id, position, event.at, event.receiveOrder, _MEASURANDS[measurand], value))
     return found
 
 
-def reduce_events(bodies: list[tuple[str, dict[str, Any]]]) -> Batch:
-    """(message id, event body) pairs -> the batch's facts. Raises pydantic.ValidationError for an
-    event that is not valid (the consumer dead-letters it)."""
+def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
+    """(message id, event body, repeat) triples -> the batch's facts. A repeat (an eventId the
+    inbox already holds) only counts for the newest-wins facts: its receive order may be newer.
+    Raises pydantic.ValidationError for an event ingest would have refused (the consumer dead-letters it)."""
     batch = Batch()
-    for message_id, body in bodies:
+    for message_id, body, repeat in messages:
         event = parse_event(body)
         event_id = event.eventId or message_id
-        ts = event_time(event, body)
+        ts = event.at
+        order = (ts, event.receiveOrder, event_id)
         if not isinstance(event, _APPLIED):
-            label = event.type if event.type in EVENT_TYPES else "unknown"  # unknown types are unbounded
-            batch.ignored[label] = batch.ignored.get(label, 0) + 1
+            if not repeat:
+                label = type_label(event.type)
+                batch.ignored[label] = batch.ignored.get(label, 0) + 1
             continue
         cp = event.chargePointId
         seen = batch.chargers.get(cp)
         if seen is None:
             seen = batch.chargers[cp] = ChargerSeen(last_seen_at=ts)
         seen.last_seen_at = max(seen.last_seen_at, ts)
-        batch.applied[event.type] = batch.applied.get(event.type, 0) + 1
+        skew = event.clock_skew_seconds
+        if skew is not None and (seen.clock_skew is None or event.receiveOrder > seen.clock_skew[0]):
+            seen.clock_skew = (event.receiveOrder, skew)
+        if not repeat:
+            batch.applied[event.type] = batch.applied.get(event.type, 0) + 1
 
         if isinstance(event, ChargerHeartbeat):
             seen.last_heartbeat_at = max(seen.last_heartbeat_at or ts, ts)
         elif isinstance(event, ChargerBooted):
-            if seen.boot is None or (ts, event_id) > seen.boot[:2]:
-                seen.boot = (ts, event_id, event)
+            if seen.boot is None or order > seen.boot[0]:
+                seen.boot = (order, event)
         elif isinstance(event, ConnectorStatusChanged):
+            if event.connectorId is None or event.status not in CONNECTOR_STATUSES:
+                continue  # flagged by ingest; nothing here can be applied to a connector
             key = (cp, event.connectorId)
             current = batch.connectors.get(key)
-            if current is None or (ts, event_id) > (current.ts, current.event_id):
-                batch.connectors[key] = ConnectorStatus(ts, event_id, event.status, event.errorCode)
+            if current is None or order > current.order:
+                batch.connectors[key] = ConnectorStatus(order, event.status, event.errorCode or "NoError")
         elif isinstance(event, MeterSample) and not event.transactionId:
             pass  # not a transaction's sample: it only tells us the charger is alive
+        elif repeat:
+            if isinstance(event, MeterSample):  # sent again: its readings are the charger's latest word
+                _transaction(batch, (cp, event.transactionId), ts).samples.extend(energy_samples(event, event_id))
         else:
             tx = _transaction(batch, (cp, event.transactionId), ts)
             if isinstance(event, TransactionStarted):
-                tx.start = _earliest(tx.start, (ts, event_id, event))
+                tx.start = _earliest(tx.start, (order, event))
             elif isinstance(event, TransactionEnded):
-                tx.end = _earliest(tx.end, (ts, event_id, event))
+                tx.end = _earliest(tx.end, (order, event))
             else:
                 tx.connector_hint = _min(tx.connector_hint, event.connectorId)
-                tx.samples.extend(energy_samples(event, event_id, ts))
+                tx.samples.extend(energy_samples(event, event_id))
     return batch
 
 

@@ -18,4 +18,10 @@ async def refinalize(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, f
     for row in rows:
         kind = "forced" if row["session_id"] in forced else "first" if row["first_finalization"] else "refinalized"
         metrics.FINALIZED.labels(row["energy_source"], kind).inc()
+        if row["settlement_status"] in store.LOCKED_SETTLEMENTS:
+            # Money has moved: billing keeps what it billed; what changed shows as unbilled energy.
+            metrics.REFINALIZED_AFTER_BILLING.inc()
+            found = (row["energy_wh"] or 0) - (row["previous_energy_wh"] or 0)
+            if found > 0:
+                metrics.UNBILLED_ENERGY.inc(float(found))
     return rows

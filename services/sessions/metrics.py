@@ -16,3 +16,10 @@ HANDLER_SECONDS = Histogram(
 )
 REGISTRY_UPDATES = Counter("cpms_sessions_registry_messages_total", "Registry messages applied", ["type"])
 BILLING_UPDATES = Counter("cpms_sessions_billing_messages_total", "Billing messages taken, by effect", ["type", "result"])
+REFINALIZED_AFTER_BILLING = Counter(
+    "cpms_sessions_refinalized_after_billing_total",
+    "Re-finalizations of sessions whose money had moved (billing keeps the billed figures)",
+)
+UNBILLED_ENERGY = Counter(
+    "cpms_sessions_unbilled_energy_wh_total", "Energy found after a session's money had moved (shown as unbilledEnergyWh)"
+)

@@ -24,6 +24,7 @@ class Charger(ResponseModel):
     siteId: UUID | None
     lastSeenAt: datetime | None
     lastHeartbeatAt: datetime | None
+    clockSkewSeconds: float | None
     createdAt: datetime
     updatedAt: datetime
 
@@ -49,6 +50,8 @@ class Session(ResponseModel):
     energySource: EnergySource | None
     isEstimated: bool
     finalizedAt: datetime | None
+    closedBy: str | None
+    unbilledEnergyWh: float | None
     tariffId: UUID | None
     costAmount: DecimalString | None
     costCurrency: str | None

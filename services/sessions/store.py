@@ -14,45 +14,52 @@ import asyncpg
 
 from services.sessions.facts import Batch, TransactionKey
 from shared.db import rows_affected
-from shared.domain import SessionFinalized, SessionPriced, SettlementStatusChanged
+from shared.domain import MONEY_HAS_MOVED, SessionFinalized, SessionPriced, SettlementStatusChanged
 
 SCHEMA = "sessions"
-LOCKED_SETTLEMENTS = ("Submitted", "Confirmed")  # money has moved: the session's energy is final
+LOCKED_SETTLEMENTS = MONEY_HAS_MOVED  # the session's billed energy and cost are final
 _SETTLEMENT_ORDER = ("Pending", "Failed", "Submitted", "Confirmed")
 
 _BOOT_NEWER = (
     "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
-    "OR (EXCLUDED.booted_at, EXCLUDED.boot_event_id) > (c.booted_at, c.boot_event_id))"
+    "OR (EXCLUDED.booted_at, EXCLUDED.boot_order, EXCLUDED.boot_event_id) > (c.booted_at, c.boot_order, c.boot_event_id))"
 )
-_BOOT_COLUMNS = ("vendor", "model", "firmware_version", "ocpp_version", "booted_at", "boot_event_id")
+_BOOT_COLUMNS = ("vendor", "model", "firmware_version", "ocpp_version", "booted_at", "boot_order", "boot_event_id")
+_SKEW_NEWER = "EXCLUDED.clock_skew_order IS NOT NULL AND (c.clock_skew_order IS NULL OR EXCLUDED.clock_skew_order > c.clock_skew_order)"
 
 
 # --- charger events -----------------------------------------------------------------------------
 
 async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
-    """lastSeenAt / lastHeartbeatAt only move forward; the newest boot's fields win."""
+    """lastSeenAt / lastHeartbeatAt only move forward; the newest boot's fields win, and the
+    clock skew of the newest event with a plausible ts."""
     rows = []
     for cp in sorted(batch.chargers):
         seen = batch.chargers[cp]
-        boot = seen.boot[2] if seen.boot else None
+        order, boot = seen.boot if seen.boot else ((None, None, None), None)
+        skew_order, skew = seen.clock_skew if seen.clock_skew else (None, None)
         rows.append((
             cp, seen.last_seen_at, seen.last_heartbeat_at,
             boot.vendor if boot else None, boot.model if boot else None,
             boot.firmwareVersion if boot else None, boot.ocppVersion if boot else None,
-            seen.boot[0] if seen.boot else None, seen.boot[1] if seen.boot else None,
+            order[0], order[1] or 0, order[2], skew, skew_order,
         ))
     if not rows:
         return
     boot_updates = ", ".join(f"{col} = CASE WHEN {_BOOT_NEWER} THEN EXCLUDED.{col} ELSE c.{col} END" for col in _BOOT_COLUMNS)
+    skew_updates = ", ".join(f"{col} = CASE WHEN {_SKEW_NEWER} THEN EXCLUDED.{col} ELSE c.{col} END"
+                             for col in ("clock_skew_seconds", "clock_skew_order"))
     await conn.execute(
         f"""
-        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_heartbeat_at, {", ".join(_BOOT_COLUMNS)})
+        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_heartbeat_at, {", ".join(_BOOT_COLUMNS)},
+                                            clock_skew_seconds, clock_skew_order)
         SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-                             $7::text[], $8::timestamptz[], $9::text[])
+                             $7::text[], $8::timestamptz[], $9::bigint[], $10::text[], $11::float8[], $12::bigint[])
         ON CONFLICT (charge_point_id) DO UPDATE SET
             last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
             last_heartbeat_at = GREATEST(c.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
             {boot_updates},
+            {skew_updates},
             updated_at = now()
         """,
         *map(list, zip(*rows)),
@@ -60,37 +67,37 @@ async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
 
 
 async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> int:
-    """Keep the newest status per connector by (ts, eventId); returns how many rows changed."""
+    """Keep the newest status per connector by (ts, receive order, eventId); returns how many rows changed."""
     if not batch.connectors:
         return 0
     keys = sorted(batch.connectors)
     statuses = [batch.connectors[k] for k in keys]
     result = await conn.execute(
         """
-        INSERT INTO sessions.connectors AS c (charge_point_id, connector_id, status, error_code, status_at, event_id)
-        SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
+        INSERT INTO sessions.connectors AS c (charge_point_id, connector_id, status, error_code, status_at, receive_order, event_id)
+        SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[])
         ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
             status = EXCLUDED.status, error_code = EXCLUDED.error_code,
-            status_at = EXCLUDED.status_at, event_id = EXCLUDED.event_id
-        WHERE (EXCLUDED.status_at, EXCLUDED.event_id) > (c.status_at, c.event_id)
+            status_at = EXCLUDED.status_at, receive_order = EXCLUDED.receive_order, event_id = EXCLUDED.event_id
+        WHERE (EXCLUDED.status_at, EXCLUDED.receive_order, EXCLUDED.event_id) > (c.status_at, c.receive_order, c.event_id)
         """,
         [k[0] for k in keys], [k[1] for k in keys], [s.status for s in statuses], [s.error_code for s in statuses],
-        [s.ts for s in statuses], [s.event_id for s in statuses],
+        [s.order[0] for s in statuses], [s.order[1] for s in statuses], [s.order[2] for s in statuses],
     )
     return rows_affected(result)
 
 
-# A start (end) fact replaces the stored one when it is earlier by (ts, eventId).
+# A start (end) fact replaces the stored one when it is earlier by (ts, receive order, eventId).
 _START_EARLIER = (
-    "EXCLUDED.started_at IS NOT NULL AND (s.started_at IS NULL "
-    "OR (EXCLUDED.started_at, EXCLUDED.start_event_id) < (s.started_at, s.start_event_id))"
+    "EXCLUDED.started_at IS NOT NULL AND (s.started_at IS NULL OR (EXCLUDED.started_at, EXCLUDED.start_order, "
+    "EXCLUDED.start_event_id) < (s.started_at, s.start_order, s.start_event_id))"
 )
 _END_EARLIER = (
-    "EXCLUDED.ended_at IS NOT NULL AND (s.ended_at IS NULL "
-    "OR (EXCLUDED.ended_at, EXCLUDED.end_event_id) < (s.ended_at, s.end_event_id))"
+    "EXCLUDED.ended_at IS NOT NULL AND (s.ended_at IS NULL OR (EXCLUDED.ended_at, EXCLUDED.end_order, "
+    "EXCLUDED.end_event_id) < (s.ended_at, s.end_order, s.end_event_id))"
 )
-_START_COLUMNS = ("connector_id", "id_tag", "meter_start_wh", "started_at", "start_event_id")
-_END_COLUMNS = ("ended_at", "end_event_id", "meter_stop_wh", "reason", "end_id_tag")
+_START_COLUMNS = ("connector_id", "id_tag", "meter_start_wh", "started_at", "start_order", "start_event_id")
+_END_COLUMNS = ("ended_at", "end_order", "end_event_id", "meter_stop_wh", "reason", "end_id_tag")
 
 
 def _keep_earlier(condition: str, columns: tuple[str, ...]) -> str:
@@ -101,8 +108,8 @@ _RECORD_TRANSACTIONS = f"""
     INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, first_seen_at, connector_hint,
         {", ".join(_START_COLUMNS)}, {", ".join(_END_COLUMNS)})
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::int[],
-        $5::int[], $6::text[], $7::bigint[], $8::timestamptz[], $9::text[],
-        $10::timestamptz[], $11::text[], $12::bigint[], $13::text[], $14::text[])
+        $5::int[], $6::text[], $7::bigint[], $8::timestamptz[], $9::bigint[], $10::text[],
+        $11::timestamptz[], $12::bigint[], $13::text[], $14::bigint[], $15::text[], $16::text[])
     ON CONFLICT (charge_point_id, transaction_id) DO UPDATE SET
         first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
         connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint),
@@ -118,36 +125,40 @@ async def record_transactions(conn: asyncpg.Connection, batch: Batch) -> dict[Tr
     Keys are sorted so competing consumers lock in the same order."""
     keys = sorted(batch.transactions)
     txs = [batch.transactions[k] for k in keys]
-    starts = [t.start[2] if t.start else None for t in txs]
-    ends = [t.end[2] if t.end else None for t in txs]
+    starts = [t.start if t.start else ((None, 0, None), None) for t in txs]
+    ends = [t.end if t.end else ((None, 0, None), None) for t in txs]
     rows = await conn.fetch(
         _RECORD_TRANSACTIONS,
         [k[0] for k in keys], [k[1] for k in keys], [t.first_seen_at for t in txs], [t.connector_hint for t in txs],
-        [e.connectorId if e else None for e in starts], [e.idTag if e else None for e in starts],
-        [e.meterStartWh if e else None for e in starts], [t.start[0] if t.start else None for t in txs],
-        [t.start[1] if t.start else None for t in txs],
-        [t.end[0] if t.end else None for t in txs], [t.end[1] if t.end else None for t in txs],
-        [e.meterStopWh if e else None for e in ends], [e.reason if e else None for e in ends],
-        [e.idTag if e else None for e in ends],
+        [e.connectorId if e else None for _, e in starts], [e.idTag if e else None for _, e in starts],
+        [e.meterStartWh if e else None for _, e in starts],
+        [o[0] for o, _ in starts], [o[1] for o, _ in starts], [o[2] for o, _ in starts],
+        [o[0] for o, _ in ends], [o[1] for o, _ in ends], [o[2] for o, _ in ends],
+        [e.meterStopWh if e else None for _, e in ends], [e.reason if e else None for _, e in ends],
+        [e.idTag if e else None for _, e in ends],
     )
     return {(r["charge_point_id"], r["transaction_id"]): r["session_id"] for r in rows}
 
 
 async def record_samples(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> tuple[int, int]:
-    """Store the energy samples; returns (stored, already known)."""
+    """Store the energy samples; a sample already stored keeps its newest receive order (a
+    charger's resend is its latest word). Returns (stored, already known)."""
     rows = [(ids[k], s) for k, tx in batch.transactions.items() for s in tx.samples]
     if not rows:
         return 0, 0
-    result = await conn.execute(
+    inserted = await conn.fetch(
         """
-        INSERT INTO sessions.meter_samples (session_id, event_id, position, ts, measurand, value_wh)
-        SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::text[], $6::numeric[])
-        ON CONFLICT DO NOTHING
+        INSERT INTO sessions.meter_samples AS m (session_id, event_id, position, ts, receive_order, measurand, value_wh)
+        SELECT * FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::bigint[], $6::text[], $7::numeric[])
+        ON CONFLICT (session_id, event_id, position) DO UPDATE SET receive_order = EXCLUDED.receive_order
+        WHERE EXCLUDED.receive_order > m.receive_order
+        RETURNING xmax = 0 AS inserted
         """,
         [r[0] for r in rows], [r[1].event_id for r in rows], [r[1].position for r in rows],
-        [r[1].ts for r in rows], [r[1].measurand for r in rows], [r[1].value_wh for r in rows],
+        [r[1].ts for r in rows], [r[1].receive_order for r in rows], [r[1].measurand for r in rows],
+        [r[1].value_wh for r in rows],
     )
-    stored = rows_affected(result)
+    stored = sum(1 for r in inserted if r["inserted"])
     return stored, len(rows) - stored
 
 
@@ -156,23 +167,22 @@ async def record_samples(conn: asyncpg.Connection, batch: Batch, ids: dict[Trans
 # The energy ladder of CONTRACT section 2 for the sessions in $1, in one statement. A session is
 # finalized once it has an end fact (or an operator closed it); until then nothing is derived.
 # It changes (new revision, finalizedAt, an outbox message) only when what it would publish
-# differs from what it last published, or when $2 forces it. A session whose settlement is no
-# longer Pending keeps its finalization unless forced (the route refuses to force once money moved).
+# differs from what it last published, or when $2 forces it. Once money has moved the session
+# is still derived (billing refuses the new revision; the difference shows as unbilledEnergyWh).
 _DERIVE = """
 WITH ended AS (
     SELECT * FROM sessions.sessions
     WHERE session_id = ANY($1::uuid[]) AND (ended_at IS NOT NULL OR closed_at IS NOT NULL)
-      AND (session_id = ANY($2::uuid[]) OR settlement_status IS NULL OR settlement_status = 'Pending')
 ), register AS (
     SELECT DISTINCT ON (session_id) session_id, value_wh FROM sessions.meter_samples
     WHERE session_id IN (SELECT session_id FROM ended) AND measurand = 'Register'
-    ORDER BY session_id, ts DESC, value_wh DESC
+    ORDER BY session_id, ts DESC, receive_order DESC, value_wh DESC
 ), interval_sum AS (
     SELECT session_id, sum(value_wh) AS total FROM sessions.meter_samples
     WHERE session_id IN (SELECT session_id FROM ended) AND measurand = 'Interval'
     GROUP BY session_id
 ), rungs AS (
-    SELECT e.session_id, e.finalized_digest, e.session_id = ANY($2::uuid[]) AS forced,
+    SELECT e.session_id, e.finalized_digest, e.session_id = ANY($2::uuid[]) AS forced, e.energy_wh AS previous_energy_wh,
         jsonb_build_array(e.started_at, e.ended_at, coalesce(e.connector_id, e.connector_hint)) AS facts,
         CASE WHEN e.meter_stop_wh >= coalesce(e.meter_start_wh, 0) THEN e.meter_stop_wh - coalesce(e.meter_start_wh, 0) END AS by_stop,
         CASE WHEN r.value_wh >= coalesce(e.meter_start_wh, 0) THEN r.value_wh - coalesce(e.meter_start_wh, 0) END AS by_register,
@@ -181,7 +191,7 @@ WITH ended AS (
     LEFT JOIN register r USING (session_id)
     LEFT JOIN interval_sum i USING (session_id)
 ), derived AS (
-    SELECT session_id, forced, finalized_digest, facts,
+    SELECT session_id, forced, finalized_digest, facts, previous_energy_wh,
         coalesce(by_stop, by_register, by_interval) AS energy_wh,
         CASE WHEN by_stop IS NOT NULL THEN 'StopTransaction'
              WHEN by_register IS NOT NULL THEN 'MeterValues.Register'
@@ -203,7 +213,7 @@ UPDATE sessions.sessions s SET
     finalized_digest = c.digest
 FROM changes c
 WHERE s.session_id = c.session_id AND c.refinalized
-RETURNING s.*, c.finalized_digest IS NULL AS first_finalization
+RETURNING s.*, c.finalized_digest IS NULL AS first_finalization, c.previous_energy_wh
 """
 
 
@@ -211,7 +221,7 @@ async def derive_sessions(
     conn: asyncpg.Connection, session_ids: Sequence[UUID], *, forced: Sequence[UUID] = (),
 ) -> list[asyncpg.Record]:
     """Recompute the sessions' finalization from their facts; returns the rows this call
-    (re-)finalized, each with `first_finalization`."""
+    (re-)finalized, each with `first_finalization` and `previous_energy_wh`."""
     if not session_ids:
         return []
     return await conn.fetch(_DERIVE, list(session_ids), list(forced))
@@ -268,13 +278,14 @@ async def record_prices(conn: asyncpg.Connection, prices: Sequence[SessionPriced
     result = await conn.execute(
         """
         UPDATE sessions.sessions s SET tariff_id = p.tariff_id, cost_amount = p.amount, cost_currency = p.currency,
-            priced_at = p.priced_at, priced_revision = p.revision
-        FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::timestamptz[], $6::int[])
-            AS p(session_id, tariff_id, amount, currency, priced_at, revision)
+            priced_at = p.priced_at, priced_revision = p.revision, priced_energy_wh = p.energy_wh
+        FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::timestamptz[], $6::int[], $7::numeric[])
+            AS p(session_id, tariff_id, amount, currency, priced_at, revision, energy_wh)
         WHERE s.session_id = p.session_id AND (s.priced_revision IS NULL OR s.priced_revision < p.revision)
         """,
         [p.sessionId for p in prices], [p.tariffId for p in prices], [p.costAmount for p in prices],
         [p.costCurrency for p in prices], [p.pricedAt for p in prices], [p.revision for p in prices],
+        [p.energyWh for p in prices],
     )
     return rows_affected(result)
 
@@ -286,18 +297,24 @@ def settlement_order(at: datetime, status: str) -> tuple[datetime, int]:
 
 
 async def record_settlement_statuses(conn: asyncpg.Connection, statuses: Sequence[SettlementStatusChanged]) -> int:
-    """The settlement status of each session by `settlement_order` (one message per session);
-    returns how many sessions changed."""
+    """The settlement status of each session by `settlement_order` (one message per session), and
+    once money has moved the figures billing billed; returns how many sessions changed."""
     if not statuses:
         return 0
     result = await conn.execute(
         """
-        UPDATE sessions.sessions s SET settlement_status = u.status, settlement_at = u.at
-        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) AS u(session_id, status, at)
+        UPDATE sessions.sessions s SET settlement_status = u.status, settlement_at = u.at,
+            billed_energy_wh = CASE WHEN u.status = ANY($5::text[]) THEN coalesce(u.energy_wh, s.priced_energy_wh, s.energy_wh)
+                                    ELSE s.billed_energy_wh END,
+            billed_amount = CASE WHEN u.status = ANY($5::text[]) THEN coalesce(u.amount, s.cost_amount) ELSE s.billed_amount END,
+            billed_currency = CASE WHEN u.status = ANY($5::text[]) THEN coalesce(u.currency, s.cost_currency) ELSE s.billed_currency END
+        FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $6::numeric[], $7::numeric[], $8::text[])
+            AS u(session_id, status, at, energy_wh, amount, currency)
         WHERE s.session_id = u.session_id AND (s.settlement_at IS NULL OR u.at > s.settlement_at OR (u.at = s.settlement_at
               AND array_position($4::text[], u.status) > coalesce(array_position($4::text[], s.settlement_status), 0)))
         """,
         [u.sessionId for u in statuses], [u.status for u in statuses], [u.at for u in statuses], list(_SETTLEMENT_ORDER),
+        list(LOCKED_SETTLEMENTS), [u.energyWh for u in statuses], [u.amount for u in statuses], [u.currency for u in statuses],
     )
     return rows_affected(result)
 
@@ -350,7 +367,23 @@ def energy_json(value: Decimal | None) -> int | float | None:
     return float(round(value, 3))
 
 
+def billed(row: asyncpg.Record) -> bool:
+    """Money has moved: billing says so, and the session shows what was billed."""
+    return row["settlement_status"] in LOCKED_SETTLEMENTS and row["billed_energy_wh"] is not None
+
+
+def closed_by(row: asyncpg.Record) -> str | None:
+    if row["ended_at"] is not None:
+        return "Charger"
+    return "Operator" if row["closed_at"] is not None else None
+
+
 def render_session(row: asyncpg.Record) -> dict[str, Any]:
+    energy, cost, currency, unbilled = row["energy_wh"], row["cost_amount"], row["cost_currency"], None
+    if billed(row):
+        energy, cost, currency = row["billed_energy_wh"], row["billed_amount"], row["billed_currency"]
+        if row["energy_wh"] is not None and energy is not None and row["energy_wh"] != energy:
+            unbilled = row["energy_wh"] - energy
     return {
         "sessionId": row["session_id"],
         "chargePointId": row["charge_point_id"],
@@ -363,13 +396,15 @@ def render_session(row: asyncpg.Record) -> dict[str, Any]:
         "meterStartWh": row["meter_start_wh"] or 0,
         "meterStopWh": row["meter_stop_wh"],
         "reason": row["reason"],
-        "energyWh": energy_json(row["energy_wh"]),
+        "energyWh": energy_json(energy),
         "energySource": row["energy_source"],
         "isEstimated": row["is_estimated"],
         "finalizedAt": row["finalized_at"],
+        "closedBy": closed_by(row),
+        "unbilledEnergyWh": energy_json(unbilled),
         "tariffId": row["tariff_id"],
-        "costAmount": row["cost_amount"],
-        "costCurrency": row["cost_currency"],
+        "costAmount": cost,
+        "costCurrency": currency,
         "pricedAt": row["priced_at"],
     }
 
@@ -385,6 +420,7 @@ def render_charger(row: asyncpg.Record) -> dict[str, Any]:
         "siteId": row["site_id"],
         "lastSeenAt": row["last_seen_at"],
         "lastHeartbeatAt": row["last_heartbeat_at"],
+        "clockSkewSeconds": round(row["clock_skew_seconds"], 3) if row["clock_skew_seconds"] is not None else None,
         "createdAt": row["created_at"],
         "updatedAt": row["updated_at"],
     }

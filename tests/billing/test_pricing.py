@@ -24,7 +24,7 @@ async def test_030_usd_for_12345_wh_is_370_with_a_pending_settlement(billing, do
     priced = await domain_tap.wait_for("session.priced", sessionId=session_id)
     assert priced == [{
         "sessionId": session_id, "tariffId": tariff["tariffId"], "costAmount": "3.70", "costCurrency": "USD",
-        "pricedAt": priced[0]["pricedAt"], "revision": 1,
+        "pricedAt": priced[0]["pricedAt"], "revision": 1, "energyWh": "12345",
     }]
     created = await domain_tap.wait_for("settlement.", sessionId=session_id)
     assert created[0]["status"] == "Pending" and created[0]["settlementId"] == settlement["settlementId"]

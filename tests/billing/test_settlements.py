@@ -150,7 +150,9 @@ async def test_confirm_and_fail_at_once_never_both_win(billing, new_settlement):
     ("submitted", {"chain": "XRPL", "txHash": ""}),
     ("submitted", {"chain": "XRPL", "txHash": "has space"}),
     ("submitted", {"chain": "XRPL", "txHash": 42}),
-    ("submitted", {"chain": "XRPL", "txHash": "TX", "amount": "1.00"}),
+    ("submitted", {"chain": "XRPL", "txHash": "TX", "amount": "lots"}),
+    ("submitted", {"chain": "XRPL", "txHash": "TX", "currency": "usd"}),
+    ("submitted", {"chain": "XRPL", "txHash": "TX", "memo": "extra"}),
     ("failed", {}),
     ("failed", {"error": "   "}),
 ])

@@ -11,7 +11,7 @@ from tests.ingest import gateway_events as ev
 from tests.support import TcpProxy, eventually, unique_id
 
 
-async def test_503_with_retry_after_when_the_broker_does_not_confirm(make_api, settings):
+async def test_events_the_broker_does_not_confirm_are_spooled_and_published_when_it_is_back(make_api, settings, connect_db):
     amqp = urlsplit(settings.amqp_url)
     proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
     await proxy.start()
@@ -20,23 +20,70 @@ async def test_503_with_retry_after_when_the_broker_does_not_confirm(make_api, s
             services=["ingest"], publish_timeout_seconds=0.5,
             amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/",
         )
+        pg = await connect_db(api)
         cp = unique_id()
         assert (await api.gateway("POST", "/v1/gateway/events", ev.booted(cp)))[0] == 202
         proxy.freeze()  # the broker goes silent: no confirm will come
         status, body = await api.gateway("POST", "/v1/gateway/events", [ev.heartbeat(cp), ev.status(cp, 1, "Available")])
-        assert status == 503, body
-        assert body["status"] == 503 and api.last_response.headers["Retry-After"]
-        status, _ = await api.gateway("POST", "/v1/gateway/events", ev.heartbeat(cp, ts="2026-11-25T10:09:00Z"))
-        assert status == 503
+        assert status == 202, body  # a promise: the spool holds them
+        status, single = await api.gateway("POST", "/v1/gateway/events", ev.heartbeat(cp, ts="2026-11-25T10:09:00Z"))
+        assert status == 202, single
+        spooled = await pg.fetch("SELECT message_id, body FROM ingest.spool ORDER BY id")
+        assert [r["message_id"] for r in spooled] == [*body["eventIds"], single["eventId"]]
+        assert [r["body"]["receiveOrder"] for r in spooled] == sorted(r["body"]["receiveOrder"] for r in spooled)
+        _, metrics = await eventually(lambda: _metric_at_least(api, "cpms_ingest_spool_events", 3))
+        status, ready = await api.anonymous("GET", "/readyz")
+        assert status == 200 and ready["status"] in ("ok", "degraded")
         proxy.thaw()
-        # the gateway still owns the refused events and sends them again: accepted now
-        status, body = await api.gateway("POST", "/v1/gateway/events", [ev.heartbeat(cp), ev.status(cp, 1, "Available")])
-        assert status == 202, body
+        # the relay publishes the spool, same eventIds; the archive holds each event once
+        await eventually(lambda: pg.fetchval("SELECT count(*) = 0 FROM ingest.spool"), timeout=30)
+        archived = await eventually(lambda: _archived(pg, cp, 4), timeout=30)
+        assert sorted(archived) == sorted([*body["eventIds"], single["eventId"], archived[0]])
+        await eventually(lambda: _metric_at_least(api, "cpms_ingest_events_spooled_total", 3))
     finally:
         await proxy.close()
 
 
-async def test_readiness_names_the_broker_when_it_is_gone(make_api, settings):
+async def _archived(pg, cp: str, count: int) -> list[str] | None:
+    ids = [r["event_id"] for r in await pg.fetch(
+        "SELECT event_id FROM ingest.events WHERE charge_point_id = $1 ORDER BY receive_order", cp)]
+    return ids if len(ids) == count else None
+
+
+async def _metric_at_least(api, name: str, wanted: float):
+    _, text = await api.anonymous("GET", "/metrics")
+    for line in text.splitlines():
+        if line.startswith(name + " ") and float(line.split()[1]) >= wanted:
+            return True, text
+    return None
+
+
+async def test_503_only_when_neither_the_broker_nor_the_database_can_hold_the_events(make_api, settings):
+    amqp, pgurl = urlsplit(settings.amqp_url), urlsplit(settings.database_url)
+    broker_proxy, db_proxy = TcpProxy(amqp.hostname, amqp.port or 5672), TcpProxy(pgurl.hostname, pgurl.port or 5432)
+    await broker_proxy.start()
+    await db_proxy.start()
+    try:
+        api = await make_api(
+            services=["ingest"], publish_timeout_seconds=0.5,
+            amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{broker_proxy.port}/",
+            database_url=f"postgresql://postgres@127.0.0.1:{db_proxy.port}{pgurl.path}",
+        )
+        cp = unique_id()
+        assert (await api.gateway("POST", "/v1/gateway/events", ev.booted(cp)))[0] == 202
+        await broker_proxy.close()
+        await db_proxy.close()
+        status, body = await api.gateway("POST", "/v1/gateway/events", ev.heartbeat(cp))
+        assert status == 503, body
+        assert body["status"] == 503 and api.last_response.headers["Retry-After"]
+        status, ready = await api.anonymous("GET", "/readyz")
+        assert status == 503 and {"broker", "database"} <= set(ready["failing"])
+    finally:
+        await broker_proxy.close()
+        await db_proxy.close()
+
+
+async def test_readiness_stays_up_degraded_while_the_spool_can_hold_events(make_api, settings):
     amqp = urlsplit(settings.amqp_url)
     proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
     await proxy.start()
@@ -44,11 +91,30 @@ async def test_readiness_names_the_broker_when_it_is_gone(make_api, settings):
         api = await make_api(services=["ingest"], amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/")
         assert (await api.anonymous("GET", "/readyz"))[0] == 200
         await proxy.close()  # connection cut, and no way back in
-        status, body = await eventually(lambda: _not_ready(api))
-        assert status == 503 and "broker" in body["failing"]
+        status, body = await eventually(lambda: _degraded(api))
+        assert status == 200 and "broker" in body["degraded"] and body["checks"]["broker"] == "failing"
         assert (await api.anonymous("GET", "/livez"))[0] == 200
     finally:
         await proxy.close()
+
+
+async def test_readiness_names_the_broker_when_a_process_without_a_spool_loses_it(make_api, settings):
+    amqp = urlsplit(settings.amqp_url)
+    proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
+    await proxy.start()
+    try:
+        api = await make_api(services=["sessions"], amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/")
+        assert (await api.anonymous("GET", "/readyz"))[0] == 200
+        await proxy.close()
+        status, body = await eventually(lambda: _not_ready(api))
+        assert status == 503 and "broker" in body["failing"]
+    finally:
+        await proxy.close()
+
+
+async def _degraded(api):
+    status, body = await api.anonymous("GET", "/readyz")
+    return (status, body) if status == 200 and "broker" in body.get("degraded", []) else None
 
 
 async def _not_ready(api):
@@ -65,10 +131,11 @@ async def test_migrations_run_twice_change_nothing(database_url, pg):
         first, second = await asyncio.gather(
             db.migrate(pool, schema, SERVICE.migrations), db.migrate(pool, schema, SERVICE.migrations)
         )
-        assert sorted([first, second], key=len) == [[], ["000_messaging.sql", "001_chargers_and_archive.sql"]]
+        assert sorted([first, second], key=len) == [
+            [], ["000_messaging.sql", "001_chargers_and_archive.sql", "002_spool_and_receive_order.sql"]]
         assert await db.migrate(pool, schema, SERVICE.migrations) == []
         tables = await pg.fetch("SELECT table_name FROM information_schema.tables WHERE table_schema = $1", schema)
-        assert {t["table_name"] for t in tables} == {"schema_migrations", "inbox", "outbox", "chargers", "auth_failures", "events"}
+        assert {t["table_name"] for t in tables} == {"schema_migrations", "inbox", "outbox", "chargers", "auth_failures", "events", "spool"}
     finally:
         await pg.execute(f'DROP SCHEMA "{schema}" CASCADE')
         await pool.close()

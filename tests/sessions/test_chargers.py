@@ -9,7 +9,7 @@ from tests.sessions.flows import DomainPublisher, applied, send
 from tests.support import eventually, unique_id
 
 CHARGER_FIELDS = {"chargePointId", "isActive", "vendor", "model", "firmwareVersion", "ocppVersion", "siteId",
-                  "lastSeenAt", "lastHeartbeatAt", "createdAt", "updatedAt"}
+                  "lastSeenAt", "lastHeartbeatAt", "clockSkewSeconds", "createdAt", "updatedAt"}
 
 
 async def charger_when(api, cp: str, condition) -> dict:

@@ -62,22 +62,22 @@ async def test_force_recomputes_and_publishes_a_new_revision(api, settings):
     assert [b["revision"] for b in published] == [1, 2]
 
 
-async def test_an_active_session_is_409_without_force_and_closed_as_it_stands_with_force(api, pg):
+async def test_an_active_session_is_closed_by_the_operator_as_it_stands_and_a_later_end_wins(api, pg):
     cp = unique_id()
     await applied(pg, await send(api, ev.started(cp, 1, meter_start=100, ts=START), ev.sample(cp, 1, "600", MID)))
     session = await session_when(api, cp, 1)
     assert session["status"] == "Active" and session["energyWh"] is None and session["finalizedAt"] is None
+    assert session["closedBy"] is None
     status, body = await finalize(api, session["sessionId"])
-    assert status == 409 and body["title"] == "Session not ended"
-    status, body = await finalize(api, session["sessionId"], "?force=1")
-    assert status == 200
+    assert status == 200 and body["force"] is False
     closed = body["session"]
-    assert closed["status"] == "Finalized" and closed["endedAt"] is None
+    assert closed["status"] == "Finalized" and closed["endedAt"] is None and closed["closedBy"] == "Operator"
     assert closed["energyWh"] == 500 and closed["energySource"] == "MeterValues.Register"
+    assert (await finalize(api, session["sessionId"]))[1]["session"] == closed  # done once
     # the real end arriving later re-finalizes from the charger's own reading
     await send(api, ev.ended(cp, 1, meter_stop=900, ts=END))
     ended = await session_when(api, cp, 1, lambda s: s["endedAt"] == END)
-    assert ended["energyWh"] == 800 and ended["energySource"] == "StopTransaction"
+    assert ended["energyWh"] == 800 and ended["energySource"] == "StopTransaction" and ended["closedBy"] == "Charger"
 
 
 async def test_submitted_settlement_refuses_force_and_freezes_late_samples(api, settings, pg):
@@ -95,10 +95,12 @@ async def test_submitted_settlement_refuses_force_and_freezes_late_samples(api, 
     assert status == 409 and body["title"] == "Settlement in progress" and "Submitted" in body["detail"]
     late = await send(api, ev.sample(cp, 1, "9000", LATE))
     await applied(pg, late)
+    # the money that moved is what counts; what came later shows apart
+    unbilled = {**session, "unbilledEnergyWh": 6000}
     status, body = await api.admin("GET", f"/v1/sessions/{session['sessionId']}")
-    assert status == 200 and body == session  # the money that moved is what counts
+    assert status == 200 and {**body, "finalizedAt": None} == {**unbilled, "finalizedAt": None}
     status, body = await finalize(api, session["sessionId"])
-    assert status == 200 and body["session"] == session
+    assert status == 200 and body["session"]["energyWh"] == session["energyWh"] == 2000
 
 
 async def test_pending_settlement_still_refinalizes(api, settings):
@@ -135,7 +137,7 @@ async def test_get_session_and_404s(api):
     assert status == 200 and body == session
     assert set(body) == {"sessionId", "chargePointId", "connectorId", "transactionId", "idTag", "status", "startedAt",
                          "endedAt", "meterStartWh", "meterStopWh", "reason", "energyWh", "energySource", "isEstimated",
-                         "finalizedAt", "tariffId", "costAmount", "costCurrency", "pricedAt"}
+                         "finalizedAt", "closedBy", "unbilledEnergyWh", "tariffId", "costAmount", "costCurrency", "pricedAt"}
     for path in (f"/v1/sessions/{uuid.uuid4()}", "/v1/sessions/not-a-uuid"):
         status, body = await api.admin("GET", path)
         assert status == 404 and body["title"] == "Session not found"

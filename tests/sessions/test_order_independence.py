@@ -1,6 +1,7 @@
 """The final session does not depend on the order events arrive in, nor on how often each arrives:
-one session's events delivered in a random order with random duplicates end up exactly like the
-same events delivered in order, and like the energy ladder computed by hand."""
+one session's events (each at a time of its own) delivered in a random order with random
+duplicates end up exactly like the same events delivered in order, and like the energy ladder
+computed by hand."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,9 @@ def at(minutes: int) -> str:
 @st.composite
 def scenarios(draw) -> dict:
     meter_start = draw(st.sampled_from([0, draw(st.integers(1, 50_000))]))
-    registers = draw(st.lists(st.tuples(st.integers(1, 58), st.integers(0, 60_000), st.booleans()), max_size=5))
+    # one register sample a minute: samples sharing a ts are ordered by receipt (tests/sessions/test_receive_order.py)
+    registers = draw(st.lists(st.tuples(st.integers(1, 58), st.integers(0, 60_000), st.booleans()), max_size=5,
+                              unique_by=lambda t: t[0]))
     # identical events are one event (same derived eventId), so each interval sample gets its own minute
     intervals = draw(st.lists(st.tuples(st.integers(1, 58), st.integers(-50, 5_000)), max_size=4, unique_by=lambda t: t[0]))
     meter_stop = draw(st.one_of(st.none(), st.integers(0, 120_000)))

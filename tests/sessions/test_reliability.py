@@ -7,10 +7,10 @@ import uuid
 import asyncpg
 from prometheus_client import REGISTRY
 
-from services.ingest.events import accept_events
+from services.ingest.events import ReceiveClock, accept_events
 from services.sessions import consumers
 from shared import db
-from shared.app import RELAYS
+from shared.app import outbox_relay
 from shared.broker import Broker, PublishFailed
 from shared.consumer import Consumer
 from shared.jsonutil import dumps
@@ -51,7 +51,7 @@ async def test_a_message_redelivered_after_a_crash_before_its_ack_changes_nothin
     queue = {"queue": SESSIONS_CHARGER_EVENTS.name(prefix)}
     try:
         await consumer.start()
-        [event], _ = accept_events(ev.sample(cp, 1, "700", MID, measurand="Energy.Active.Import.Interval"))
+        [event], _ = accept_events(ev.sample(cp, 1, "700", MID, measurand="Energy.Active.Import.Interval"), ReceiveClock())
         await broker.publish(EVENTS.key, event.routing_key, dumps(event.body), message_id=event.event_id)
         await eventually(lambda: _is_at_least(_metric("cpms_consumer_messages_total", queue | {"result": "duplicate"}), 1))
     finally:
@@ -72,7 +72,7 @@ async def _is_at_least(value: float, minimum: float) -> bool:
 
 
 async def test_session_finalized_is_published_exactly_once_when_the_broker_drops_between_commit_and_publish(api, settings, pg):
-    relay = api.client.server.app[RELAYS]["sessions"]
+    relay = outbox_relay(api.client.server.app, "sessions")
     working = relay.broker
     lost = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=1, delivery_limit=settings.delivery_limit)
     await lost.connect()
