@@ -20,6 +20,7 @@ from shared.config import Settings
 from shared.consumer import AfterCommit, BatchHandler, Consumer, Handler
 from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
 from shared.openapi import OPERATIONS, Fragment, build_document
+from shared.notices import AppliedNotices
 from shared.outbox import OutboxRelay
 from shared.topology import Queue
 
@@ -45,6 +46,8 @@ CONSUMERS = web.AppKey("consumers", list)
 RELAYS = web.AppKey("relays", dict)
 DEPTHS_READ_AT = web.AppKey("depths_read_at", list)
 OPENAPI = web.AppKey("openapi", bytes)
+NOTICES = web.AppKey("notices", AppliedNotices)
+ADDS_NOTICES = web.AppKey("adds_notices", bool)
 SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # set by a service that can hold events while the broker is away
 
 
@@ -120,6 +123,28 @@ def add_outbox_relay(
 
 def outbox_relay(app: web.Application, schema: str, table: str = "outbox") -> OutboxRelay:
     return app[RELAYS][(schema, table)]
+
+
+def add_applied_notices(app: web.Application) -> None:
+    """Let this process's writes wait for the registry copy (read your writes); added once per process."""
+    if ADDS_NOTICES in app:
+        return
+    app[ADDS_NOTICES] = True
+
+    async def notices_ctx(app: web.Application) -> AsyncIterator[None]:
+        notices = app[NOTICES] = AppliedNotices(app[BROKER], timeout=app[SETTINGS].read_your_writes_timeout_seconds)
+        await notices.start()
+        yield
+        await notices.stop()
+
+    app.cleanup_ctx.append(notices_ctx)
+
+
+async def copies_applied(app: web.Application, schema: str, message_ids: list[str]) -> None:
+    """Publish `schema`'s outbox now and wait until the registry copy has applied these messages."""
+    futures = app[NOTICES].expect(message_ids)
+    outbox_relay(app, schema).wake()
+    await app[NOTICES].applied(futures)
 
 
 def add_consumer(

@@ -30,13 +30,14 @@ class Settings(BaseModel):
 
     log_level: str = Field("INFO", alias="CPMS_LOG_LEVEL")
     max_body_bytes: int = Field(1024 * 1024, alias="CPMS_MAX_BODY_BYTES", gt=0)
-    publish_timeout_seconds: float = Field(5.0, alias="CPMS_PUBLISH_TIMEOUT_SECONDS", gt=0)
+    publish_timeout_seconds: float = Field(2.0, alias="CPMS_PUBLISH_TIMEOUT_SECONDS", gt=0)
     db_pool_max_size: int = Field(10, alias="CPMS_DB_POOL_MAX_SIZE", ge=1)
     consumer_prefetch: int = Field(64, alias="CPMS_CONSUMER_PREFETCH", ge=1)
     consumer_batch_size: int = Field(128, alias="CPMS_CONSUMER_BATCH_SIZE", ge=1)
     consumer_linger_seconds: float = Field(0.025, alias="CPMS_CONSUMER_LINGER_SECONDS", ge=0, le=5)
     delivery_limit: int = Field(5, alias="CPMS_DELIVERY_LIMIT", ge=1)
     outbox_poll_seconds: float = Field(0.5, alias="CPMS_OUTBOX_POLL_SECONDS", gt=0)
+    read_your_writes_timeout_seconds: float = Field(5.0, alias="CPMS_READ_YOUR_WRITES_TIMEOUT_SECONDS", ge=0)
 
     auth_max_failures: int = Field(5, alias="CPMS_AUTH_MAX_FAILURES", ge=1)
     auth_failure_window_seconds: float = Field(60.0, alias="CPMS_AUTH_FAILURE_WINDOW_SECONDS", gt=0)

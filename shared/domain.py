@@ -88,6 +88,13 @@ class SettlementStatusChanged(DomainMessage):
     energyWh: Decimal | None = None
 
 
+class RegistryApplied(DomainMessage):
+    """sessions: these registry messages (registration, activation, site) are in its copy now, so
+    the write that caused them can answer (read your writes)."""
+    routing_key: ClassVar[str] = "registry.applied"
+    messageIds: list[str]
+
+
 class CommandRequested(DomainMessage):
     """commands: a command was stored and waits for dispatch to the gateway."""
     routing_key: ClassVar[str] = "command.requested"

@@ -129,9 +129,29 @@ def route_template(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
+MAX_PARAMETER_LENGTH = 1024
+
+
+def unstorable_parameter(request: web.Request) -> Problem | None:
+    """A path or query value no route could store or look up (a NUL, which Postgres text cannot
+    hold, or an absurd length): a 400 naming it, before any handler sees it."""
+    places = [("path", request.match_info.items())]
+    if request.query_string:
+        places.append(("query", request.query.items()))
+    for place, items in places:
+        for name, value in items:
+            if "\x00" in value or len(value) > MAX_PARAMETER_LENGTH:
+                return Problem(400, f"Invalid {place}", f"the {place} parameter {name} cannot be a value of this API",
+                               errors=[{"loc": [place, name],
+                                        "msg": f"must not contain NUL characters nor exceed {MAX_PARAMETER_LENGTH} characters"}])
+    return None
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
     """Every failure leaves as problem+json: never a stack trace, never a bare text body."""
+    if (request.match_info or request.query_string) and (bad := unstorable_parameter(request)) is not None:
+        return bad.response()
     try:
         return await handler(request)
     except Problem as problem:

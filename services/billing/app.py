@@ -17,7 +17,7 @@ from services.billing.models import (
     parse_decimal_body,
 )
 from services.billing.money import to_minor_units
-from shared.app import POOL, SETTINGS, add_consumer, add_outbox_relay, outbox_relay
+from shared.app import POOL, SETTINGS, add_applied_notices, add_consumer, add_outbox_relay, copies_applied, outbox_relay
 from shared.events import ChargePointId
 from shared.http import Problem, json_response, parse_body, parse_query
 from shared.pagination import decode_cursor, page
@@ -108,10 +108,11 @@ async def assign_site(request: web.Request) -> web.Response:
                       errors=[{"loc": ["path", "chargePointId"], "msg": "1 to 64 letters, digits or ._:*@+-"}]) from None
     body = await parse_body(request, AssignSite)
     async with request.app[POOL].acquire() as conn:
-        row = await store.assign_site(conn, charge_point_id, body.siteId)
-    if row is None:
+        written = await store.assign_site(conn, charge_point_id, body.siteId)
+    if written is None:
         raise Problem(404, "Site not found", f"no site {body.siteId}")
-    outbox_relay(request.app, SCHEMA).wake()
+    row, announced = written
+    await copies_applied(request.app, SCHEMA, [announced])  # GET /v1/chargers/{id} shows the site now
     return json_response(store.render_assignment(row))
 
 
@@ -210,6 +211,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post("/v1/settlements/{settlementId}/confirmed", mark_confirmed)
     app.router.add_post("/v1/settlements/{settlementId}/failed", mark_failed)
     add_outbox_relay(app, SCHEMA)
+    add_applied_notices(app)
     add_consumer(app, BILLING_SESSIONS, SCHEMA, batch_handler=consumers.price_finalized_sessions, wakes_outbox=True)
     add_consumer(app, BILLING_CHARGERS, SCHEMA, consumers.assign_registered_charger, wakes_outbox=True)
     app.cleanup_ctx.append(settlement_gauge)

@@ -129,9 +129,10 @@ async def tariffs_in_force(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID
 
 async def assign_site(
     conn: asyncpg.Connection, charge_point_id: str, site_id: UUID, *, as_of: datetime | None = None,
-) -> asyncpg.Record | None:
-    """Assign a charger to an existing site and announce it. With `as_of` (a registration's time),
-    a newer assignment already made wins. None when the site does not exist or nothing changed."""
+) -> tuple[asyncpg.Record, str] | None:
+    """Assign a charger to an existing site and announce it; returns the row and the announcement's
+    id. With `as_of` (a registration's time), a newer assignment already made wins. None when the
+    site does not exist or nothing changed."""
     async with conn.transaction():
         if await conn.fetchval("SELECT 1 FROM billing.sites WHERE site_id = $1 FOR SHARE", site_id) is None:
             return None
@@ -142,11 +143,11 @@ async def assign_site(
             "WHERE $3::timestamptz IS NULL OR charger_sites.assigned_at < EXCLUDED.assigned_at RETURNING *",
             charge_point_id, site_id, as_of,
         )
-        if row is not None:
-            await enqueue_domain(conn, SCHEMA, ChargerSiteAssigned(
-                chargePointId=charge_point_id, siteId=site_id, at=row["assigned_at"],
-            ))
-        return row
+        if row is None:
+            return None
+        return row, await enqueue_domain(conn, SCHEMA, ChargerSiteAssigned(
+            chargePointId=charge_point_id, siteId=site_id, at=row["assigned_at"],
+        ))
 
 
 async def sites_of_chargers(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, asyncpg.Record]:

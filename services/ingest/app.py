@@ -12,7 +12,9 @@ from services.ingest import consumers, metrics, secrets, store
 from services.ingest.events import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
-from shared.app import BROKER, POOL, SETTINGS, SPOOLS_EVENTS, add_consumer, add_outbox_relay, outbox_relay
+from shared.app import (
+    BROKER, POOL, SETTINGS, SPOOLS_EVENTS, add_applied_notices, add_consumer, add_outbox_relay, copies_applied, outbox_relay,
+)
 from shared.broker import PublishFailed
 from shared.http import Problem, json_response, parse_body, read_json_as_sent
 from shared.topology import INGEST_ARCHIVE
@@ -95,13 +97,15 @@ async def _spool(app: web.Application, events: list[Accepted], by_type: Counter)
 
 
 async def register_charger(request: web.Request) -> web.Response:
+    """201 once the charger is registered and every view of it shows it (read your writes)."""
     body = await parse_body(request, RegisterCharger)
     secret_hash = await secrets.hash_secret_async(body.secret)
     async with request.app[POOL].acquire() as conn:
-        row = await store.register_charger(conn, body.chargePointId, secret_hash, body.siteId)
-    if row is None:
+        written = await store.register_charger(conn, body.chargePointId, secret_hash, body.siteId)
+    if written is None:
         raise Problem(409, "Charger exists", f"charger {body.chargePointId} is already registered")
-    outbox_relay(request.app, SCHEMA).wake()
+    row, announced = written
+    await copies_applied(request.app, SCHEMA, [announced])
     return json_response(store.render_charger(row), status=201)
 
 
@@ -110,21 +114,22 @@ async def rotate_secret(request: web.Request) -> web.Response:
     secret_hash = await secrets.hash_secret_async(body.secret)
     async with request.app[POOL].acquire() as conn:
         row = await store.rotate_secret(conn, request.match_info["chargePointId"], secret_hash)
-    return _charger_or_404(row, request)
+    return json_response(store.render_charger(_charger_or_404(row, request)))
 
 
 async def set_active(request: web.Request) -> web.Response:
     body = await parse_body(request, SetActive)
     async with request.app[POOL].acquire() as conn:
-        row = await store.set_active(conn, request.match_info["chargePointId"], body.isActive)
-    outbox_relay(request.app, SCHEMA).wake()
-    return _charger_or_404(row, request)
-
-
-def _charger_or_404(row, request: web.Request) -> web.Response:
-    if row is None:
-        raise Problem(404, "Charger not found", f"no charger {request.match_info['chargePointId']} is registered")
+        written = await store.set_active(conn, request.match_info["chargePointId"], body.isActive)
+    row, announced = _charger_or_404(written, request)
+    await copies_applied(request.app, SCHEMA, [announced])
     return json_response(store.render_charger(row))
+
+
+def _charger_or_404(found, request: web.Request):
+    if found is None:
+        raise Problem(404, "Charger not found", f"no charger {request.match_info['chargePointId']} is registered")
+    return found
 
 
 async def _publisher_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -137,6 +142,7 @@ def setup(app: web.Application) -> None:
     app[RECEIVE_CLOCK] = ReceiveClock()
     app[SPOOLS_EVENTS] = True
     app.cleanup_ctx.append(_publisher_ctx)
+    add_applied_notices(app)
     app.router.add_post("/v1/gateway/chargers/{chargePointId}/auth", authorize_charger)
     app.router.add_post("/v1/gateway/events", receive_events)
     app.router.add_post("/v1/chargers", register_charger)

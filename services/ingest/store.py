@@ -34,8 +34,9 @@ async def secret_hash_of(conn: asyncpg.Connection, charge_point_id: str) -> tupl
 
 async def register_charger(
     conn: asyncpg.Connection, charge_point_id: str, secret_hash: str, site_id: UUID | None, *, replace: bool = False
-) -> asyncpg.Record | None:
-    """Insert a charger (None if it exists and not `replace`) and announce it, in one transaction."""
+) -> tuple[asyncpg.Record, str] | None:
+    """Insert a charger (None if it exists and not `replace`) and announce it, in one transaction;
+    returns the row and the announcement's message id."""
     async with conn.transaction():
         conflict = (
             "ON CONFLICT (charge_point_id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, is_active = true, "
@@ -47,11 +48,11 @@ async def register_charger(
             f"RETURNING {_CHARGER_COLUMNS}",
             charge_point_id, secret_hash, site_id,
         )
-        if row is not None:
-            await enqueue_domain(conn, SCHEMA, ChargerRegistered(
-                chargePointId=charge_point_id, isActive=row["is_active"], siteId=row["site_id"], at=row["updated_at"],
-            ))
-        return row
+        if row is None:
+            return None
+        return row, await enqueue_domain(conn, SCHEMA, ChargerRegistered(
+            chargePointId=charge_point_id, isActive=row["is_active"], siteId=row["site_id"], at=row["updated_at"],
+        ))
 
 
 async def rotate_secret(conn: asyncpg.Connection, charge_point_id: str, secret_hash: str) -> asyncpg.Record | None:
@@ -61,16 +62,18 @@ async def rotate_secret(conn: asyncpg.Connection, charge_point_id: str, secret_h
     )
 
 
-async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: bool) -> asyncpg.Record | None:
+async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: bool) -> tuple[asyncpg.Record, str] | None:
+    """Switch a charger on or off and announce it; returns the row and the announcement's id."""
     async with conn.transaction():
         row = await conn.fetchrow(
             "UPDATE ingest.chargers SET is_active = $2, updated_at = now() WHERE charge_point_id = $1 "
             f"RETURNING {_CHARGER_COLUMNS}",
             charge_point_id, is_active,
         )
-        if row is not None:
-            await enqueue_domain(conn, SCHEMA, ChargerActiveChanged(chargePointId=charge_point_id, isActive=is_active, at=row["updated_at"]))
-        return row
+        if row is None:
+            return None
+        return row, await enqueue_domain(conn, SCHEMA, ChargerActiveChanged(
+            chargePointId=charge_point_id, isActive=is_active, at=row["updated_at"]))
 
 
 async def throttled_for(conn: asyncpg.Connection, charge_point_id: str, *, max_failures: int, window: float) -> float:

@@ -110,5 +110,5 @@ def setup(app: web.Application) -> None:
     add_outbox_relay(app, SCHEMA)
     add_consumer(app, SESSIONS_CHARGER_EVENTS, SCHEMA, batch_handler=consumers.apply_charger_events, wakes_outbox=True,
                  repeats=True)
-    add_consumer(app, SESSIONS_REGISTRY, SCHEMA, consumers.apply_registry)
+    add_consumer(app, SESSIONS_REGISTRY, SCHEMA, consumers.apply_registry, wakes_outbox=True)
     add_consumer(app, SESSIONS_BILLING, SCHEMA, batch_handler=consumers.apply_billing)

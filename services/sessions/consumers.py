@@ -14,8 +14,9 @@ from services.sessions.facts import reduce_events
 from services.sessions.finalization import refinalize
 from shared.consumer import Message
 from shared.domain import (
-    ChargerActiveChanged, ChargerRegistered, ChargerSiteAssigned, SessionPriced, SettlementStatusChanged,
+    ChargerActiveChanged, ChargerRegistered, ChargerSiteAssigned, RegistryApplied, SessionPriced, SettlementStatusChanged,
 )
+from shared.outbox import enqueue_domain
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,8 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
     else:
         log.warning("unexpected registry message ignored", extra={"routing_key": key})
         return
+    # The writer waits for this to answer (read your writes); same transaction as the copy.
+    await enqueue_domain(conn, store.SCHEMA, RegistryApplied(messageIds=[message.message_id]))
     metrics.REGISTRY_UPDATES.labels(key).inc()
     metrics.HANDLER_SECONDS.labels("registry").observe(time.perf_counter() - started)
 

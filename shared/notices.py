@@ -1,0 +1,115 @@
+"""Read your writes across services (CONTRACT section 3): a write whose copy lives in another
+service (a charger's registration, shown by sessions) answers once that copy is applied.
+
+The copy's owner publishes `registry.applied` with the ids of the registry messages it applied,
+in the same transaction (its outbox); every writing process listens on a queue of its own and
+wakes the request waiting for those ids. A notice lost or late only delays the answer, up to
+`CPMS_READ_YOUR_WRITES_TIMEOUT_SECONDS`: the write itself is already committed and announced."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Iterable
+
+from aio_pika.abc import AbstractIncomingMessage
+
+from shared.broker import Broker
+from shared.consumer import PermanentError, decode
+from shared.domain import RegistryApplied
+from shared.topology import DOMAIN, SESSIONS_REGISTRY
+
+log = logging.getLogger(__name__)
+
+
+class AppliedNotices:
+    """`await notices.applied(message_ids)` returns when the registry's copy holds every one."""
+
+    RECENT = 10_000  # notices kept for a request that registers its interest a moment late
+
+    def __init__(self, broker: Broker, *, timeout: float) -> None:
+        self.broker, self.timeout = broker, timeout
+        self._waiting: dict[str, asyncio.Future] = {}
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._channel = None
+
+    async def start(self) -> None:
+        self._channel = await self.broker.consumer_channel(prefetch=256)
+        exchange = await self._channel.get_exchange(DOMAIN.name(self.broker.prefix), ensure=False)
+        # This process's own queue: transient by design (a notice only wakes a waiting request).
+        queue = await self._channel.declare_queue(exclusive=True, auto_delete=True, durable=False)
+        await queue.bind(exchange, routing_key=RegistryApplied.routing_key)
+        await queue.consume(self._on_notice, no_ack=True)
+
+    async def stop(self) -> None:
+        for future in self._waiting.values():
+            future.cancel()
+        if self._channel is not None and not self._channel.is_closed:
+            try:
+                async with asyncio.timeout(5):
+                    await self._channel.close()
+            except Exception:  # the connection is gone already
+                log.debug("notice channel close failed", exc_info=True)
+
+    async def _on_notice(self, raw: AbstractIncomingMessage) -> None:
+        try:
+            messages = decode(raw)
+        except PermanentError:
+            return
+        for message in messages:
+            for message_id in message.body.get("messageIds", []):
+                future = self._waiting.pop(message_id, None)
+                if future is not None and not future.done():
+                    future.set_result(None)
+                self._recent[message_id] = None
+                if len(self._recent) > self.RECENT:
+                    self._recent.popitem(last=False)
+
+    async def _anyone_applies(self) -> bool:
+        """False when no process consumes the registry queue (sessions not running): nobody will answer."""
+        try:
+            async with asyncio.timeout(2):
+                channel = await self.broker.connection.channel()
+                try:
+                    declared = await channel.declare_queue(SESSIONS_REGISTRY.name(self.broker.prefix), passive=True)
+                    return (declared.declaration_result.consumer_count or 0) > 0
+                finally:
+                    await channel.close()
+        except Exception:
+            return False
+
+    def expect(self, message_ids: Iterable[str]) -> list[asyncio.Future]:
+        """Register interest in the notices of these messages (right after the commit)."""
+        loop = asyncio.get_running_loop()
+        futures = []
+        for message_id in message_ids:
+            future = self._waiting.setdefault(message_id, loop.create_future())
+            if message_id in self._recent:
+                self._waiting.pop(message_id)
+                future.set_result(None)
+            futures.append(future)
+        return futures
+
+    async def applied(self, futures: list[asyncio.Future]) -> bool:
+        """Wait for the expected notices; False when they did not come in time (logged)."""
+        if not futures:
+            return True
+        if not self.broker.is_connected or not await self._anyone_applies():
+            self._forget(futures)
+            return False
+        try:
+            async with asyncio.timeout(self.timeout):
+                await asyncio.gather(*futures)
+            return True
+        except TimeoutError:
+            log.warning("the registry copy did not confirm a write in time", extra={"timeout": self.timeout})
+            self._forget(futures)
+            return False
+
+    def _forget(self, futures: list[asyncio.Future]) -> None:
+        for message_id, future in list(self._waiting.items()):
+            if future in futures:
+                del self._waiting[message_id]
+
+
+
