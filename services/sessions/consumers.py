@@ -10,6 +10,7 @@ import asyncpg
 import pydantic
 
 from services.sessions import metrics, store
+from services.sessions.eras import attribute
 from services.sessions.facts import reduce_events
 from services.sessions.finalization import refinalize
 from shared.consumer import Message
@@ -28,11 +29,21 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     await store.record_chargers(conn, batch)
     await store.record_connector_statuses(conn, batch)
     if batch.transactions:
-        ids = await store.record_transactions(conn, batch)
-        _, known = await store.record_samples(conn, batch, ids)
+        keys = sorted(batch.transactions)
+        attribution = attribute(batch.transactions, await store.known_sessions(conn, keys))
+        ids = await store.record_sessions(conn, attribution.sessions)
+        touched = set(ids.values())
+        for older, newer, since in attribution.moves:
+            older_id = ids.get(older) or await store.session_id_of(conn, older)
+            if older_id is not None:
+                await store.move_to_newer_session(conn, older_id, ids[newer], since)
+                touched.add(older_id)
+        _, known = await store.record_samples(conn, attribution.sessions, ids)
         if known:
             metrics.DUPLICATES.labels("meter_sample").inc(known)
-        await refinalize(conn, sorted(ids.values()))
+        metrics.TRANSACTION_ID_CONFLICTS.inc(attribution.conflicts)
+        metrics.TRANSACTION_ID_REUSED.inc(attribution.reused)
+        await refinalize(conn, sorted(touched))
     for kind, count in batch.applied.items():
         metrics.EVENTS.labels(kind, "applied").inc(count)
     for kind, count in batch.ignored.items():

@@ -50,10 +50,13 @@ class EnergySample:
 
 @dataclass
 class Transaction:
+    """What a batch says about one (charger, transactionId); `services.sessions.eras` splits it
+    into sessions when the id was used before."""
+
     first_seen_at: datetime
     connector_hint: int | None = None
-    start: tuple[Order, TransactionStarted] | None = None
-    end: tuple[Order, TransactionEnded] | None = None
+    starts: list[tuple[Order, TransactionStarted]] = field(default_factory=list)
+    ends: list[tuple[Order, TransactionEnded]] = field(default_factory=list)
     samples: list[EnergySample] = field(default_factory=list)
 
 
@@ -64,10 +67,6 @@ class Batch:
     transactions: dict[TransactionKey, Transaction] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)  # event type -> count, for metrics
     ignored: dict[str, int] = field(default_factory=dict)
-
-
-def _earliest(current: tuple | None, candidate: tuple) -> tuple:
-    return candidate if current is None or candidate[0] < current[0] else current
 
 
 def _min(a: Any, b: Any) -> Any:
@@ -131,9 +130,9 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
         else:
             tx = _transaction(batch, (cp, event.transactionId), ts)
             if isinstance(event, TransactionStarted):
-                tx.start = _earliest(tx.start, (order, event))
+                tx.starts.append((order, event))
             elif isinstance(event, TransactionEnded):
-                tx.end = _earliest(tx.end, (order, event))
+                tx.ends.append((order, event))
             else:
                 tx.connector_hint = _min(tx.connector_hint, event.connectorId)
                 tx.samples.extend(energy_samples(event, event_id))

@@ -23,3 +23,11 @@ REFINALIZED_AFTER_BILLING = Counter(
 UNBILLED_ENERGY = Counter(
     "cpms_sessions_unbilled_energy_wh_total", "Energy found after a session's money had moved (shown as unbilledEnergyWh)"
 )
+TRANSACTION_ID_CONFLICTS = Counter(
+    "cpms_sessions_transaction_id_conflicts_total",
+    "TransactionStarted events that repeat a session's transaction id on another connector (flagged on the session)",
+)
+TRANSACTION_ID_REUSED = Counter(
+    "cpms_sessions_transaction_id_reused_total",
+    "Sessions opened for a transaction id the charger had used more than 24 h before",
+)

@@ -34,6 +34,13 @@ class Connector(ResponseModel):
     errorCode: str
     updatedAt: datetime
 
+class StartConflict(ResponseModel):
+    connectorId: int | None
+    idTag: str | None
+    meterStartWh: int
+    startedAt: datetime
+
+
 class Session(ResponseModel):
     sessionId: UUID
     chargePointId: str
@@ -51,6 +58,7 @@ class Session(ResponseModel):
     isEstimated: bool
     finalizedAt: datetime | None
     closedBy: str | None
+    conflicts: list[StartConflict]
     unbilledEnergyWh: float | None
     tariffId: UUID | None
     costAmount: DecimalString | None

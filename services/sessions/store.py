@@ -12,8 +12,11 @@ from uuid import UUID
 
 import asyncpg
 
-from services.sessions.facts import Batch, TransactionKey
+from services.sessions.eras import Known, SessionFacts, SessionKey
+from services.sessions.facts import Batch, Order, TransactionKey
 from shared.db import rows_affected
+from shared.events import TransactionStarted
+from shared.jsonutil import format_ts
 from shared.domain import MONEY_HAS_MOVED, SessionFinalized, SessionPriced, SettlementStatusChanged
 
 SCHEMA = "sessions"
@@ -104,32 +107,63 @@ def _keep_earlier(condition: str, columns: tuple[str, ...]) -> str:
     return ", ".join(f"{col} = CASE WHEN {condition} THEN EXCLUDED.{col} ELSE s.{col} END" for col in columns)
 
 
-_RECORD_TRANSACTIONS = f"""
-    INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, first_seen_at, connector_hint,
+_RECORD_SESSIONS = f"""
+    INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, era, first_seen_at, connector_hint, starts,
         {", ".join(_START_COLUMNS)}, {", ".join(_END_COLUMNS)})
-    SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::int[],
-        $5::int[], $6::text[], $7::bigint[], $8::timestamptz[], $9::bigint[], $10::text[],
-        $11::timestamptz[], $12::bigint[], $13::text[], $14::bigint[], $15::text[], $16::text[])
-    ON CONFLICT (charge_point_id, transaction_id) DO UPDATE SET
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::timestamptz[], $5::int[], $6::jsonb[],
+        $7::int[], $8::text[], $9::bigint[], $10::timestamptz[], $11::bigint[], $12::text[],
+        $13::timestamptz[], $14::bigint[], $15::text[], $16::bigint[], $17::text[], $18::text[])
+    ON CONFLICT (charge_point_id, transaction_id, era) DO UPDATE SET
         first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
         connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint),
+        starts = s.starts || EXCLUDED.starts,
         {_keep_earlier(_START_EARLIER, _START_COLUMNS)},
         {_keep_earlier(_END_EARLIER, _END_COLUMNS)}
-    RETURNING session_id, charge_point_id, transaction_id
+    RETURNING session_id, charge_point_id, transaction_id, era
 """
 
 
-async def record_transactions(conn: asyncpg.Connection, batch: Batch) -> dict[TransactionKey, UUID]:
-    """A session row for every transaction the batch mentions, locked for this transaction, with
-    its start and end facts: the earliest TransactionStarted and TransactionEnded by (ts, eventId).
-    Keys are sorted so competing consumers lock in the same order."""
-    keys = sorted(batch.transactions)
-    txs = [batch.transactions[k] for k in keys]
-    starts = [t.start if t.start else ((None, 0, None), None) for t in txs]
-    ends = [t.end if t.end else ((None, 0, None), None) for t in txs]
+async def known_sessions(conn: asyncpg.Connection, keys: Sequence[TransactionKey]) -> dict[TransactionKey, list[Known]]:
+    """The sessions each (charger, transactionId) already has, locked for this transaction in key order."""
     rows = await conn.fetch(
-        _RECORD_TRANSACTIONS,
-        [k[0] for k in keys], [k[1] for k in keys], [t.first_seen_at for t in txs], [t.connector_hint for t in txs],
+        """
+        SELECT s.charge_point_id, s.transaction_id, s.era, s.started_at, s.first_seen_at, s.connector_id
+        FROM sessions.sessions s JOIN unnest($1::text[], $2::bigint[]) AS k(cp, tx)
+            ON s.charge_point_id = k.cp AND s.transaction_id = k.tx
+        ORDER BY s.charge_point_id, s.transaction_id, s.era FOR UPDATE OF s
+        """,
+        [k[0] for k in keys], [k[1] for k in keys],
+    )
+    known: dict[TransactionKey, list[Known]] = {}
+    for r in rows:
+        known.setdefault((r["charge_point_id"], r["transaction_id"]), []).append(
+            Known(r["era"], r["started_at"], r["first_seen_at"], r["connector_id"]))
+    return known
+
+
+async def session_id_of(conn: asyncpg.Connection, key: SessionKey) -> UUID | None:
+    return await conn.fetchval(
+        "SELECT session_id FROM sessions.sessions WHERE charge_point_id = $1 AND transaction_id = $2 AND era = $3", *key)
+
+
+def _start_record(order: Order, event: TransactionStarted) -> dict[str, Any]:
+    return {"connectorId": event.connectorId, "idTag": event.idTag, "meterStartWh": event.meterStartWh,
+            "startedAt": format_ts(order[0]), "receiveOrder": order[1]}
+
+
+async def record_sessions(conn: asyncpg.Connection, sessions: dict[SessionKey, SessionFacts]) -> dict[SessionKey, UUID]:
+    """A row for every session the batch mentions with its start and end facts: the earliest
+    TransactionStarted and TransactionEnded by (ts, receive order, eventId), and every start by
+    eventId. Keys are sorted so competing consumers lock in the same order."""
+    keys = sorted(sessions)
+    facts = [sessions[k] for k in keys]
+    starts = [f.start or ((None, 0, None), None) for f in facts]
+    ends = [f.end or ((None, 0, None), None) for f in facts]
+    rows = await conn.fetch(
+        _RECORD_SESSIONS,
+        [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys],
+        [f.first_seen_at for f in facts], [f.connector_hint for f in facts],
+        [{o[2]: _start_record(o, e) for o, e in f.starts} for f in facts],
         [e.connectorId if e else None for _, e in starts], [e.idTag if e else None for _, e in starts],
         [e.meterStartWh if e else None for _, e in starts],
         [o[0] for o, _ in starts], [o[1] for o, _ in starts], [o[2] for o, _ in starts],
@@ -137,13 +171,38 @@ async def record_transactions(conn: asyncpg.Connection, batch: Batch) -> dict[Tr
         [e.meterStopWh if e else None for _, e in ends], [e.reason if e else None for _, e in ends],
         [e.idTag if e else None for _, e in ends],
     )
-    return {(r["charge_point_id"], r["transaction_id"]): r["session_id"] for r in rows}
+    return {(r["charge_point_id"], r["transaction_id"], r["era"]): r["session_id"] for r in rows}
 
 
-async def record_samples(conn: asyncpg.Connection, batch: Batch, ids: dict[TransactionKey, UUID]) -> tuple[int, int]:
+async def move_to_newer_session(conn: asyncpg.Connection, older: UUID, newer: UUID, since: datetime) -> None:
+    """A reused transaction id's new session takes over what the older one held from `since` on:
+    samples, and an end fact the older one cannot have had (it came before the new start did)."""
+    await conn.execute(
+        """
+        DELETE FROM sessions.meter_samples o USING sessions.meter_samples n
+        WHERE o.session_id = $1 AND o.ts >= $3 AND n.session_id = $2 AND n.event_id = o.event_id AND n.position = o.position
+        """,
+        older, newer, since,
+    )
+    await conn.execute("UPDATE sessions.meter_samples SET session_id = $2 WHERE session_id = $1 AND ts >= $3", older, newer, since)
+    ended = ", ".join(f"{col} = o.{col}" for col in _END_COLUMNS)
+    await conn.execute(
+        f"""
+        UPDATE sessions.sessions n SET {ended} FROM sessions.sessions o
+        WHERE n.session_id = $2 AND o.session_id = $1 AND o.ended_at >= $3
+          AND (n.ended_at IS NULL OR (o.ended_at, o.end_order, o.end_event_id) < (n.ended_at, n.end_order, n.end_event_id))
+        """,
+        older, newer, since,
+    )
+    cleared = ", ".join(f"{col} = NULL" for col in _END_COLUMNS if col != "end_order")
+    await conn.execute(f"UPDATE sessions.sessions SET {cleared}, end_order = 0 WHERE session_id = $1 AND ended_at >= $2",
+                       older, since)
+
+
+async def record_samples(conn: asyncpg.Connection, sessions: dict[SessionKey, SessionFacts], ids: dict[SessionKey, UUID]) -> tuple[int, int]:
     """Store the energy samples; a sample already stored keeps its newest receive order (a
     charger's resend is its latest word). Returns (stored, already known)."""
-    rows = [(ids[k], s) for k, tx in batch.transactions.items() for s in tx.samples]
+    rows = [(ids[k], s) for k, facts in sessions.items() for s in facts.samples]
     if not rows:
         return 0, 0
     inserted = await conn.fetch(
@@ -372,6 +431,12 @@ def billed(row: asyncpg.Record) -> bool:
     return row["settlement_status"] in LOCKED_SETTLEMENTS and row["billed_energy_wh"] is not None
 
 
+def conflicts(row: asyncpg.Record) -> list[dict[str, Any]]:
+    """Starts of this transaction id on another connector than the session's, oldest first."""
+    others = [s for s in row["starts"].values() if s.get("connectorId") != row["connector_id"]]
+    return sorted(others, key=lambda s: (s["startedAt"], s.get("receiveOrder", 0)))
+
+
 def closed_by(row: asyncpg.Record) -> str | None:
     if row["ended_at"] is not None:
         return "Charger"
@@ -401,6 +466,7 @@ def render_session(row: asyncpg.Record) -> dict[str, Any]:
         "isEstimated": row["is_estimated"],
         "finalizedAt": row["finalized_at"],
         "closedBy": closed_by(row),
+        "conflicts": [{k: v for k, v in c.items() if k != "receiveOrder"} for c in conflicts(row)],
         "unbilledEnergyWh": energy_json(unbilled),
         "tariffId": row["tariff_id"],
         "costAmount": cost,
