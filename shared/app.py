@@ -126,7 +126,8 @@ def outbox_relay(app: web.Application, schema: str, table: str = "outbox") -> Ou
 
 
 def add_applied_notices(app: web.Application) -> None:
-    """Let this process's writes wait for the registry copy (read your writes); added once per process."""
+    """Let this process's writes wait for the copies other services keep (read your writes); added
+    once per process."""
     if ADDS_NOTICES in app:
         return
     app[ADDS_NOTICES] = True
@@ -140,11 +141,11 @@ def add_applied_notices(app: web.Application) -> None:
     app.cleanup_ctx.append(notices_ctx)
 
 
-async def copies_applied(app: web.Application, schema: str, message_ids: list[str]) -> None:
-    """Publish `schema`'s outbox now and wait until the registry copy has applied these messages."""
+async def copies_applied(app: web.Application, schema: str, message_ids: list[str], *, keeper: Queue) -> None:
+    """Publish `schema`'s outbox now and wait until the consumers of `keeper` have applied these messages."""
     futures = app[NOTICES].expect(message_ids)
     outbox_relay(app, schema).wake()
-    await app[NOTICES].applied(futures)
+    await app[NOTICES].applied(futures, keeper)
 
 
 def add_consumer(

@@ -88,10 +88,10 @@ class SettlementStatusChanged(DomainMessage):
     energyWh: Decimal | None = None
 
 
-class RegistryApplied(DomainMessage):
-    """sessions: these registry messages (registration, activation, site) are in its copy now, so
-    the write that caused them can answer (read your writes)."""
-    routing_key: ClassVar[str] = "registry.applied"
+class CopyApplied(DomainMessage):
+    """sessions: these messages of another service (a registration, an activation, a site, a
+    settlement status) are in its copy now, so the write that caused them can answer (read your writes)."""
+    routing_key: ClassVar[str] = "copy.applied"
     messageIds: list[str]
 
 

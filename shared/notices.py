@@ -1,9 +1,10 @@
 """Read your writes across services (CONTRACT section 3): a write whose copy lives in another
-service (a charger's registration, shown by sessions) answers once that copy is applied.
+service (a charger's registration, a settlement's status, shown by sessions) answers once that
+copy is applied.
 
-The copy's owner publishes `registry.applied` with the ids of the registry messages it applied,
-in the same transaction (its outbox); every writing process listens on a queue of its own and
-wakes the request waiting for those ids. A notice lost or late only delays the answer, up to
+The copy's keeper publishes `copy.applied` with the ids of the messages it applied, in the same
+transaction (its outbox); every writing process listens on a queue of its own and wakes the
+request waiting for those ids. A notice lost or late only delays the answer, up to
 `CPMS_READ_YOUR_WRITES_TIMEOUT_SECONDS`: the write itself is already committed and announced."""
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from aio_pika.abc import AbstractIncomingMessage
 
 from shared.broker import Broker
 from shared.consumer import PermanentError, decode
-from shared.domain import RegistryApplied
-from shared.topology import DOMAIN, SESSIONS_REGISTRY
+from shared.domain import CopyApplied
+from shared.topology import DOMAIN, Queue
 
 log = logging.getLogger(__name__)
 
 
 class AppliedNotices:
-    """`await notices.applied(message_ids)` returns when the registry's copy holds every one."""
+    """`await notices.applied(notices.expect(message_ids), keeper)` returns when the copy holds every one."""
 
     RECENT = 10_000  # notices kept for a request that registers its interest a moment late
 
@@ -38,7 +39,7 @@ class AppliedNotices:
         exchange = await self._channel.get_exchange(DOMAIN.name(self.broker.prefix), ensure=False)
         # This process's own queue: transient by design (a notice only wakes a waiting request).
         queue = await self._channel.declare_queue(exclusive=True, auto_delete=True, durable=False)
-        await queue.bind(exchange, routing_key=RegistryApplied.routing_key)
+        await queue.bind(exchange, routing_key=CopyApplied.routing_key)
         await queue.consume(self._on_notice, no_ack=True)
 
     async def stop(self) -> None:
@@ -65,13 +66,13 @@ class AppliedNotices:
                 if len(self._recent) > self.RECENT:
                     self._recent.popitem(last=False)
 
-    async def _anyone_applies(self) -> bool:
-        """False when no process consumes the registry queue (sessions not running): nobody will answer."""
+    async def _anyone_applies(self, keeper: Queue) -> bool:
+        """False when no process consumes the keeper's queue (sessions not running): nobody will answer."""
         try:
             async with asyncio.timeout(2):
                 channel = await self.broker.connection.channel()
                 try:
-                    declared = await channel.declare_queue(SESSIONS_REGISTRY.name(self.broker.prefix), passive=True)
+                    declared = await channel.declare_queue(keeper.name(self.broker.prefix), passive=True)
                     return (declared.declaration_result.consumer_count or 0) > 0
                 finally:
                     await channel.close()
@@ -90,11 +91,12 @@ class AppliedNotices:
             futures.append(future)
         return futures
 
-    async def applied(self, futures: list[asyncio.Future]) -> bool:
-        """Wait for the expected notices; False when they did not come in time (logged)."""
+    async def applied(self, futures: list[asyncio.Future], keeper: Queue) -> bool:
+        """Wait for the expected notices from the consumers of `keeper`; False when they did not
+        come in time (logged)."""
         if not futures:
             return True
-        if not self.broker.is_connected or not await self._anyone_applies():
+        if not self.broker.is_connected or not await self._anyone_applies(keeper):
             self._forget(futures)
             return False
         try:
@@ -102,7 +104,7 @@ class AppliedNotices:
                 await asyncio.gather(*futures)
             return True
         except TimeoutError:
-            log.warning("the registry copy did not confirm a write in time", extra={"timeout": self.timeout})
+            log.warning("a copy did not confirm a write in time", extra={"queue": keeper.key, "timeout": self.timeout})
             self._forget(futures)
             return False
 

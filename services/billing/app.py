@@ -21,7 +21,7 @@ from shared.app import POOL, SETTINGS, add_applied_notices, add_consumer, add_ou
 from shared.events import ChargePointId
 from shared.http import Problem, json_response, parse_body, parse_query
 from shared.pagination import decode_cursor, page
-from shared.topology import BILLING_CHARGERS, BILLING_SESSIONS
+from shared.topology import BILLING_CHARGERS, BILLING_SESSIONS, SESSIONS_BILLING, SESSIONS_REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ async def assign_site(request: web.Request) -> web.Response:
     if written is None:
         raise Problem(404, "Site not found", f"no site {body.siteId}")
     row, announced = written
-    await copies_applied(request.app, SCHEMA, [announced])  # GET /v1/chargers/{id} shows the site now
+    await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # GET /v1/chargers/{id} shows it
     return json_response(store.render_assignment(row))
 
 
@@ -136,7 +136,8 @@ async def get_settlement(request: web.Request) -> web.Response:
 
 
 async def _transition(request: web.Request, wanted: settlements.Request) -> web.Response:
-    """Lock the settlement, check the graph, move it and announce it, in one transaction."""
+    """Lock the settlement, check the graph, move it and announce it, in one transaction; answer
+    once the session's copy of the status is applied."""
     settlement_id = _path_uuid(request, "settlementId", "Settlement")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         current = await store.lock_settlement(conn, settlement_id)
@@ -147,13 +148,14 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
         except Problem:
             metrics.TRANSITIONS.labels(wanted.status, "conflict").inc()
             raise
-        row = current if noop else await store.change_status(
+        row, announced = (current, None) if noop else await store.change_status(
             conn, settlement_id, wanted.status,
             chain=wanted.chain, tx_hash=wanted.tx_hash, external_ref=wanted.external_ref, error=wanted.error,
         )
     metrics.TRANSITIONS.labels(wanted.status, "noop" if noop else "applied").inc()
-    if not noop:
-        outbox_relay(request.app, SCHEMA).wake()
+    if announced is not None:
+        # The session obeys "money has moved" once this answers (a force finalize is 409 from then on).
+        await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_BILLING)
         if wanted.status == "Confirmed":
             metrics.AMOUNT_SETTLED.labels(row["currency"]).inc(to_minor_units(row["amount"], row["currency"]))
     return json_response(store.render_settlement(row))

@@ -320,9 +320,10 @@ async def reprice_settlements(conn: asyncpg.Connection, prices: Sequence[Price])
 async def change_status(
     conn: asyncpg.Connection, settlement_id: UUID, status: str, *,
     chain: str | None = None, tx_hash: str | None = None, external_ref: str | None = None, error: str | None = None,
-) -> asyncpg.Record:
-    """Move a settlement (locked by the caller) to `status` and announce it. Submitting sets the
-    transaction and clears an earlier error; failing keeps the transaction that failed."""
+) -> tuple[asyncpg.Record, str]:
+    """Move a settlement (locked by the caller) to `status` and announce it; returns the row and the
+    announcement's id. Submitting sets the transaction and clears an earlier error; failing keeps
+    the transaction that failed."""
     if status == "Submitted":
         sets, args = "chain = $3, tx_hash = $4, external_ref = $5, error = NULL", [chain, tx_hash, external_ref]
     elif status == "Failed":
@@ -333,8 +334,7 @@ async def change_status(
         f"UPDATE billing.settlements SET status = $2, {sets}, updated_at = clock_timestamp() WHERE settlement_id = $1 RETURNING *",
         settlement_id, status, *args,
     )
-    await enqueue_domain(conn, SCHEMA, _status_changed(row))
-    return row
+    return row, await enqueue_domain(conn, SCHEMA, _status_changed(row))
 
 
 async def list_settlements(

@@ -17,7 +17,7 @@ from shared.app import (
 )
 from shared.broker import PublishFailed
 from shared.http import Problem, json_response, parse_body, read_json_as_sent
-from shared.topology import INGEST_ARCHIVE
+from shared.topology import INGEST_ARCHIVE, SESSIONS_REGISTRY
 
 SCHEMA = store.SCHEMA
 PUBLISHER = web.AppKey("publisher", EventPublisher)
@@ -105,7 +105,7 @@ async def register_charger(request: web.Request) -> web.Response:
     if written is None:
         raise Problem(409, "Charger exists", f"charger {body.chargePointId} is already registered")
     row, announced = written
-    await copies_applied(request.app, SCHEMA, [announced])
+    await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)
     return json_response(store.render_charger(row), status=201)
 
 
@@ -122,7 +122,7 @@ async def set_active(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         written = await store.set_active(conn, request.match_info["chargePointId"], body.isActive)
     row, announced = _charger_or_404(written, request)
-    await copies_applied(request.app, SCHEMA, [announced])
+    await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)
     return json_response(store.render_charger(row))
 
 

@@ -111,4 +111,4 @@ def setup(app: web.Application) -> None:
     add_consumer(app, SESSIONS_CHARGER_EVENTS, SCHEMA, batch_handler=consumers.apply_charger_events, wakes_outbox=True,
                  repeats=True)
     add_consumer(app, SESSIONS_REGISTRY, SCHEMA, consumers.apply_registry, wakes_outbox=True)
-    add_consumer(app, SESSIONS_BILLING, SCHEMA, batch_handler=consumers.apply_billing)
+    add_consumer(app, SESSIONS_BILLING, SCHEMA, batch_handler=consumers.apply_billing, wakes_outbox=True)

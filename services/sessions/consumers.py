@@ -15,7 +15,7 @@ from services.sessions.facts import reduce_events
 from services.sessions.finalization import refinalize
 from shared.consumer import Message
 from shared.domain import (
-    ChargerActiveChanged, ChargerRegistered, ChargerSiteAssigned, RegistryApplied, SessionPriced, SettlementStatusChanged,
+    ChargerActiveChanged, ChargerRegistered, ChargerSiteAssigned, CopyApplied, SessionPriced, SettlementStatusChanged,
 )
 from shared.outbox import enqueue_domain
 
@@ -69,7 +69,7 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
         log.warning("unexpected registry message ignored", extra={"routing_key": key})
         return
     # The writer waits for this to answer (read your writes); same transaction as the copy.
-    await enqueue_domain(conn, store.SCHEMA, RegistryApplied(messageIds=[message.message_id]))
+    await enqueue_domain(conn, store.SCHEMA, CopyApplied(messageIds=[message.message_id]))
     metrics.REGISTRY_UPDATES.labels(key).inc()
     metrics.HANDLER_SECONDS.labels("registry").observe(time.perf_counter() - started)
 
@@ -99,6 +99,7 @@ async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> No
                 statuses[status.sessionId] = status
         else:
             log.warning("unexpected billing message ignored", extra={"routing_key": message.routing_key})
+    await enqueue_domain(conn, store.SCHEMA, CopyApplied(messageIds=[m.message_id for m in messages]))
     for kind, received, changed in (
         ("session.priced", len(prices), await store.record_prices(conn, list(prices.values()))),
         ("settlement.status-changed", len(statuses), await store.record_settlement_statuses(conn, list(statuses.values()))),
