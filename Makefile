@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 BENCH_ARGS ?= --growth 10000,50000
 
-.PHONY: install run test bench migrate clean
+.PHONY: install run test test-faults bench migrate clean
 
 install: $(VENV)/.installed
 
@@ -22,8 +22,14 @@ run: install
 	$(BIN)/cpms seed-charger --id CP-123 --secret devsecret
 	$(BIN)/cpms run all
 
+# Safe on any machine: needs a Postgres and a RabbitMQ it may create databases and queues in.
 test: install
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not faults"
+
+# The fault suite stops and starts this machine's RabbitMQ and Postgres (Debian's pg_ctlcluster,
+# rabbitmqctl): run it only on a machine of your own, or in CI.
+test-faults: install
+	$(BIN)/pytest -m faults
 
 bench: install
 	@$(BIN)/python -m bench $(BENCH_ARGS)

@@ -17,7 +17,7 @@ from services.billing.models import (
     parse_decimal_body,
 )
 from services.billing.money import to_minor_units
-from shared.app import POOL, SETTINGS, add_applied_notices, add_consumer, add_outbox_relay, copies_applied, outbox_relay
+from shared.app import POOL, SETTINGS, add_applied_notices, add_consumer, add_outbox_relay, copies_applied
 from shared.events import ChargePointId
 from shared.http import Problem, json_response, parse_body, parse_query
 from shared.pagination import decode_cursor, page

@@ -56,8 +56,8 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
         cost = session_cost(session.energyWh, tariff["price_per_kwh"], tariff["currency"])
         prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff, cost))
 
-    await store.record_refused_revisions(
-        conn, [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused])
+    await store.record_revisions(
+        conn, [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused], price_stays=True)
     await store.record_revisions(conn, revisions)
     for revision in revisions:
         settlement = settlements.get(revision.session_id)

@@ -189,28 +189,15 @@ class Revision:
     not_priced_reason: str
 
 
-async def record_refused_revisions(conn: asyncpg.Connection, revisions: Sequence[Revision]) -> None:
-    """Revisions that came after money moved: the price and its energy stay, the new energy is noted."""
+async def record_revisions(conn: asyncpg.Connection, revisions: Sequence[Revision], *, price_stays: bool = False) -> None:
+    """Revisions applied without (re)pricing. With `price_stays` (money has moved) the priced
+    energy stays beside the price and the revision's energy is noted as the latest."""
     if not revisions:
         return
+    energy_column = "latest_energy_wh" if price_stays else "energy_wh"
     await conn.execute(
-        """
-        UPDATE billing.session_prices p SET revision = r.revision, latest_energy_wh = r.energy_wh,
-            not_priced_reason = r.reason, updated_at = clock_timestamp()
-        FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::text[]) AS r(session_id, revision, energy_wh, reason)
-        WHERE p.session_id = r.session_id
-        """,
-        [r.session_id for r in revisions], [r.revision for r in revisions],
-        [r.energy_wh for r in revisions], [r.not_priced_reason for r in revisions],
-    )
-
-
-async def record_revisions(conn: asyncpg.Connection, revisions: Sequence[Revision]) -> None:
-    if not revisions:
-        return
-    await conn.execute(
-        """
-        UPDATE billing.session_prices p SET revision = r.revision, energy_wh = r.energy_wh,
+        f"""
+        UPDATE billing.session_prices p SET revision = r.revision, {energy_column} = r.energy_wh,
             not_priced_reason = r.reason, updated_at = clock_timestamp()
         FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::text[]) AS r(session_id, revision, energy_wh, reason)
         WHERE p.session_id = r.session_id

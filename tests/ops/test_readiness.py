@@ -31,7 +31,7 @@ async def test_readiness_turns_503_and_recovers_when_postgres_and_rabbitmq_go_an
 
         for name, proxy in (("database", pg_proxy), ("broker", amqp_proxy)):
             await proxy.close()
-            body = await eventually(lambda: _readiness(api, failing=name), timeout=10)
+            body = await eventually(lambda name=name: _readiness(api, failing=name), timeout=10)
             assert body["checks"][name] == "failing"
             assert body["status"] == ("degraded" if name == "broker" else "unavailable")
             healthz_status, _ = await api.anonymous("GET", "/healthz")

@@ -1,14 +1,7 @@
 -- Events the broker could not confirm in time, committed here before the gateway got its 202;
--- the spool relay publishes them (same eventIds) once the broker is back, oldest first.
--- Same shape as the outbox, so the same relay publishes it.
-CREATE TABLE spool (
-    id          bigserial PRIMARY KEY,
-    exchange    text NOT NULL,
-    routing_key text NOT NULL,
-    message_id  text NOT NULL,
-    body        jsonb NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now()
-);
+-- the spool relay publishes them (same eventIds) once the broker is back, oldest first. It has
+-- the outbox's shape (and shares its id sequence), so the same relay publishes it.
+CREATE TABLE spool (LIKE outbox INCLUDING ALL);
 
 -- The archive keeps each event's receive order and what was wrong with it.
 ALTER TABLE events ADD COLUMN receive_order bigint NOT NULL DEFAULT 0;
