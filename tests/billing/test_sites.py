@@ -159,3 +159,13 @@ async def test_a_bad_assignment_is_400(api, cp, body):
 async def test_billing_routes_need_the_admin_token(api):
     assert (await api.anonymous("GET", "/v1/settlements"))[0] == 401
     assert (await api.gateway("POST", "/v1/sites", {"name": "x"}))[0] == 401
+
+
+async def test_prices_show_at_least_the_currencys_minor_unit_digits(api, billing):
+    site = await billing.site()
+    for sent, currency, shown in ((0.3, "USD", "0.30"), ("0.3456", "USD", "0.3456"), (25, "JPY", "25"),
+                                  ("0.5", "KWD", "0.500"), ("2", "EUR", "2.00")):
+        status, tariff = await api.admin("POST", f"/v1/sites/{site['siteId']}/tariffs", {"pricePerKwh": sent, "currency": currency})
+        assert status == 201 and tariff["pricePerKwh"] == shown, (sent, tariff)
+    _, history = await api.admin("GET", f"/v1/sites/{site['siteId']}/tariffs")
+    assert [t["pricePerKwh"] for t in history["items"]] == ["2.00", "0.500", "25", "0.3456", "0.30"]
