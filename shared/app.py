@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
 from aiohttp import web
@@ -17,26 +15,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import db, jsonutil, metrics
 from shared.broker import Broker
 from shared.config import Settings
-from shared.consumer import AfterCommit, BatchHandler, Consumer, Handler
+from shared.consumer import Consumer
 from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
-from shared.openapi import OPERATIONS, Fragment, build_document
 from shared.notices import AppliedNotices
+from shared.openapi import TEXT, Body, Fragment, Liveness, Operation, Readiness, build_document
 from shared.outbox import OutboxRelay
+from shared.service import Consumes, Relay, ServiceSpec
 from shared.topology import Queue
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    """What a service brings to a process: its schema and migrations, and a `setup(app)` that adds
-    its routes, consumers and background work."""
-
-    name: str
-    schema: str
-    migrations: Path
-    setup: Callable[[web.Application], None]
-    openapi: Fragment | None = None  # its operations, for /openapi.json
 
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -47,11 +34,12 @@ RELAYS = web.AppKey("relays", dict)
 DEPTHS_READ_AT = web.AppKey("depths_read_at", list)
 OPENAPI = web.AppKey("openapi", bytes)
 NOTICES = web.AppKey("notices", AppliedNotices)
-ADDS_NOTICES = web.AppKey("adds_notices", bool)
-SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # set by a service that can hold events while the broker is away
+SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # a service here can hold events while the broker is away
 
 
 def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Application:
+    """One process serving `services`: every route from their descriptions (and the operational
+    ones), their relays, tasks and consumers as cleanup contexts, in the order ServiceSpec fixes."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
@@ -65,16 +53,22 @@ def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Applicati
     app[CONSUMERS] = []
     app[RELAYS] = {}
     app[DEPTHS_READ_AT] = [0.0]
-    app[OPENAPI] = jsonutil.dumps(build_document([s.openapi for s in services if s.openapi] + [OPERATIONS]))
+    app[SPOOLS_EVENTS] = any(s.takes_gateway_events for s in services)
+    fragments = [s.api for s in services] + [OPERATIONS]
+    app[OPENAPI] = jsonutil.dumps(build_document(fragments))
+    for fragment in fragments:
+        for operation in fragment.operations:
+            app.router.add_route(operation.method, operation.path, operation.handler)
     app.cleanup_ctx.append(_database_ctx(services))
     app.cleanup_ctx.append(_broker_ctx)
+    if any(s.waits_for_copies for s in services):
+        app.cleanup_ctx.append(_notices_ctx)
     for service in services:
-        service.setup(app)
-    app.router.add_get("/livez", livez)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/healthz", readyz)
-    app.router.add_get("/metrics", metrics_endpoint)
-    app.router.add_get("/openapi.json", openapi_document)
+        for relay in service.relays:
+            app.cleanup_ctx.append(_relay_ctx(service.schema, relay))
+        app.cleanup_ctx.extend(service.tasks)
+        for consumes in service.consumers:
+            app.cleanup_ctx.append(_consumer_ctx(service.schema, consumes))
     return app
 
 
@@ -104,41 +98,27 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
     await broker.close()
 
 
-def add_outbox_relay(
-    app: web.Application, schema: str, *, table: str = "outbox", on_backlog: Callable[[int], None] | None = None,
-) -> None:
-    """Publish `schema`'s outbox (or `table` of the same shape) from this process. Add it before
-    the consumers that fill it. `outbox_relay(app, schema, table)` finds it."""
-
+def _relay_ctx(schema: str, relay: Relay):
     async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-        relay = OutboxRelay(broker=app[BROKER], pool=app[POOL], schema=schema, table=table, on_backlog=on_backlog,
-                            poll_seconds=app[SETTINGS].outbox_poll_seconds)
-        app[RELAYS][(schema, table)] = relay
-        await relay.start()
+        outbox = OutboxRelay(broker=app[BROKER], pool=app[POOL], schema=schema, table=relay.table, on_backlog=relay.on_backlog,
+                             poll_seconds=app[SETTINGS].outbox_poll_seconds)
+        app[RELAYS][(schema, relay.table)] = outbox
+        await outbox.start()
         yield
-        await relay.stop()
+        await outbox.stop()
 
-    app.cleanup_ctx.append(relay_ctx)
+    return relay_ctx
 
 
 def outbox_relay(app: web.Application, schema: str, table: str = "outbox") -> OutboxRelay:
     return app[RELAYS][(schema, table)]
 
 
-def add_applied_notices(app: web.Application) -> None:
-    """Let this process's writes wait for the copies other services keep (read your writes); added
-    once per process."""
-    if ADDS_NOTICES in app:
-        return
-    app[ADDS_NOTICES] = True
-
-    async def notices_ctx(app: web.Application) -> AsyncIterator[None]:
-        notices = app[NOTICES] = AppliedNotices(app[BROKER], timeout=app[SETTINGS].read_your_writes_timeout_seconds)
-        await notices.start()
-        yield
-        await notices.stop()
-
-    app.cleanup_ctx.append(notices_ctx)
+async def _notices_ctx(app: web.Application) -> AsyncIterator[None]:
+    notices = app[NOTICES] = AppliedNotices(app[BROKER], timeout=app[SETTINGS].read_your_writes_timeout_seconds)
+    await notices.start()
+    yield
+    await notices.stop()
 
 
 async def copies_applied(app: web.Application, schema: str, message_ids: list[str], *, keeper: Queue) -> None:
@@ -148,32 +128,27 @@ async def copies_applied(app: web.Application, schema: str, message_ids: list[st
     await app[NOTICES].applied(futures, keeper)
 
 
-def add_consumer(
-    app: web.Application, queue: Queue, schema: str, handler: Handler | None = None, *,
-    batch_handler: BatchHandler | None = None, wakes_outbox: bool = False,
-    bind: Callable[[web.Application], tuple[Handler, AfterCommit]] | None = None, inbox: bool = True,
-    repeats: bool = False,
-) -> None:
-    """Consume `queue` into `schema` with `handler` (per message) or `batch_handler`; `wakes_outbox`
-    publishes the schema's outbox right after each commit. `bind(app)` gives a handler and an
-    after-commit hook made from what earlier start-up steps put on the app. `inbox` and `repeats`: see Consumer."""
-
+def _consumer_ctx(schema: str, consumes: Consumes):
     async def consumer_ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        per_message, after_commit = bind(app) if bind else (handler, None)
-        if wakes_outbox:
-            after_commit = outbox_relay(app, schema).wake
+        hooks = []
+        if consumes.wakes_outbox:
+            relay = outbox_relay(app, schema)
+            hooks.append(lambda _: relay.wake())
+        if consumes.after_commit is not None:
+            hooks.append(consumes.after_commit(app))
         consumer = Consumer(
-            broker=app[BROKER], pool=app[POOL], queue=queue, schema=schema, handler=per_message, batch_handler=batch_handler,
-            prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size, after_commit=after_commit,
-            inbox=inbox, repeats=repeats, linger=settings.consumer_linger_seconds,
+            broker=app[BROKER], pool=app[POOL], queue=consumes.queue, schema=schema, handler=consumes.handler,
+            prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size,
+            after_commit=(lambda result: [hook(result) for hook in hooks]) if hooks else None,
+            inbox=consumes.inbox, repeats=consumes.repeats, linger=settings.consumer_linger_seconds,
         )
         await consumer.start()
         app[CONSUMERS].append(consumer)
         yield
         await consumer.stop()
 
-    app.cleanup_ctx.append(consumer_ctx)
+    return consumer_ctx
 
 
 async def livez(request: web.Request) -> web.Response:
@@ -236,3 +211,13 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 async def openapi_document(request: web.Request) -> web.Response:
     """The OpenAPI 3.1 description of the operations this process serves."""
     return web.Response(body=request.app[OPENAPI], content_type="application/json")
+
+
+_READINESS = {200: Readiness, 503: Readiness}
+OPERATIONS = Fragment("operations", (
+    Operation("GET", "/livez", livez, "200 while the process runs", "none", {200: Liveness}),
+    Operation("GET", "/readyz", readyz, "Whether the database, the broker, the consumers and the relays work", "none", _READINESS),
+    Operation("GET", "/healthz", readyz, "Alias of /readyz", "none", _READINESS),
+    Operation("GET", "/metrics", metrics_endpoint, "Prometheus text exposition", "none", {200: TEXT}),
+    Operation("GET", "/openapi.json", openapi_document, "This document", "none", {200: Body({"type": "object"})}),
+), "Health, metrics and this description; no key needed")

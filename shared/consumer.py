@@ -14,10 +14,11 @@ import asyncpg
 import orjson
 import pydantic
 from aio_pika.abc import AbstractIncomingMessage
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from shared import envelope, metrics
 from shared.broker import Broker, PublishFailed
-from shared.db import is_connection_error
+from shared.db import TRANSIENT_BACKOFF, is_connection_error
 from shared.topology import Queue, declare_queue
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,19 @@ class Message:
 
 
 Handler = Callable[[asyncpg.Connection, Message], Awaitable[None]]
-BatchHandler = Callable[[asyncpg.Connection, list[Message]], Awaitable[None]]
-AfterCommit = Callable[[], None]
+# Applies a batch inside the consumer's transaction; what it returns goes to the after-commit hook.
+BatchHandler = Callable[[asyncpg.Connection, list[Message]], Awaitable[Any]]
+AfterCommit = Callable[[Any], None]
+
+
+def each(handler: Handler) -> BatchHandler:
+    """A batch handler that applies the messages one by one with `handler`."""
+
+    async def apply(conn: asyncpg.Connection, messages: list[Message]) -> None:
+        for message in messages:
+            await handler(conn, message)
+
+    return apply
 
 
 def _is_transient(exc: BaseException) -> bool:
@@ -75,9 +87,9 @@ class Delivery:
 
 
 class Consumer:
-    """Applies the messages of one queue inside one transaction per batch, with `handler(conn, message)`
-    for each, or `batch_handler(conn, messages)` for all of them at once. `inbox=False` is for a
-    handler whose writes are keyed by the message id already, so its own table is its inbox.
+    """Applies the messages of one queue inside one transaction per batch with `handler(conn,
+    messages)`, and after the commit hands what it returned to `after_commit`. `inbox=False` is for
+    a handler whose writes are keyed by the message id already, so its own table is its inbox.
     `repeats=True` hands the batch handler the messages the inbox already holds too, marked
     `repeat`: for newest-wins facts, where a charger's identical event sent again is its latest word."""
 
@@ -88,8 +100,7 @@ class Consumer:
         pool: asyncpg.Pool,
         queue: Queue,
         schema: str,
-        handler: Handler | None = None,
-        batch_handler: BatchHandler | None = None,
+        handler: BatchHandler,
         prefetch: int,
         batch_size: int,
         after_commit: AfterCommit | None = None,
@@ -99,11 +110,9 @@ class Consumer:
     ) -> None:
         self.broker, self.pool, self.queue, self.schema = broker, pool, queue, schema
         self.inbox, self.repeats = inbox, repeats
-        if repeats and (batch_handler is None or not inbox):
-            raise ValueError("repeats are for a batch handler behind an inbox")
-        if (handler is None) == (batch_handler is None):
-            raise ValueError("give a consumer exactly one of handler and batch_handler")
-        self.handler, self.batch_handler = handler, batch_handler
+        if repeats and not inbox:
+            raise ValueError("repeats are for a consumer behind an inbox")
+        self.handler = handler
         self.prefetch, self.batch_size, self.linger = prefetch, batch_size, linger
         self._stopping = False
         self.after_commit = after_commit
@@ -242,18 +251,17 @@ class Consumer:
             await self._ack(delivery.raw)
 
     async def _apply_with_retry(self, messages: list[Message]) -> None:
-        """Apply; while the database is away, wait and try the same messages again."""
-        delay = 0.1
-        while True:
-            try:
+        """Apply; while the database is away (or a lock conflict), wait and try the same messages
+        again. No bound on the number of tries: giving up would dead-letter good messages."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_is_transient), wait=TRANSIENT_BACKOFF, before_sleep=self._log_retry, reraise=True,
+        ):
+            with attempt:
                 await self._apply(messages)
-                return
-            except Exception as exc:
-                if not _is_transient(exc):
-                    raise
-                log.warning("transient failure, retrying batch", extra={"queue": self.name, "error": repr(exc), "retry_in": delay})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        log.warning("transient failure, retrying batch", extra={
+            "queue": self.name, "error": repr(state.outcome.exception()), "retry_in": round(state.upcoming_sleep, 3)})
 
     async def _apply(self, messages: list[Message]) -> None:
         started = time.perf_counter()
@@ -274,19 +282,14 @@ class Consumer:
                     to_apply = [m if id(m) in firsts else dataclasses.replace(m, repeat=True) for m in messages]
             else:
                 fresh, to_apply = set(unique), list(unique.values())
-            if self.batch_handler is not None:
-                if to_apply:
-                    await self.batch_handler(conn, to_apply)
-            else:
-                for message in to_apply:
-                    await self.handler(conn, message)
+            result = await self.handler(conn, to_apply) if to_apply else None
         metrics.CONSUMER_BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
         metrics.CONSUMER_BATCH_SIZE.labels(self.name).observe(len(messages))
         metrics.CONSUMER_MESSAGES.labels(self.name, "applied").inc(len(fresh))
         if len(messages) > len(fresh):
             metrics.CONSUMER_MESSAGES.labels(self.name, "duplicate").inc(len(messages) - len(fresh))
         if fresh and self.after_commit is not None:
-            self.after_commit()
+            self.after_commit(result)
 
     async def _ack(self, raw: AbstractIncomingMessage, *, multiple: bool = False) -> None:
         try:

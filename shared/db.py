@@ -2,14 +2,36 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+# The one backoff of every retry after a dependency's failure: exponential from 0.1 s, jittered, at most 5 s apart.
+TRANSIENT_BACKOFF = wait_exponential_jitter(initial=0.1, max=5)
+
+
+async def until_it_works(step: Callable[[], Awaitable[T]], *, stopping: Callable[[], bool],
+                         on_failure: Callable[[BaseException], Awaitable[None]]) -> T | None:
+    """Run a background loop's step until it succeeds, with TRANSIENT_BACKOFF between failures;
+    None once `stopping()` says the loop is over."""
+    async def failed(state: RetryCallState) -> None:
+        await on_failure(state.outcome.exception())
+
+    try:
+        async for attempt in AsyncRetrying(wait=TRANSIENT_BACKOFF, stop=lambda _: stopping(), reraise=False, before_sleep=failed):
+            with attempt:
+                return await step()
+    except RetryError:
+        return None
+    return None
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x43504D53  # "CPMS": one advisory lock for every migration run in the database

@@ -3,8 +3,9 @@ learns about another's state. Each model names its routing key; payloads are JSO
 camelCase fields, money and energy as decimal strings, times in UTC."""
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -71,8 +72,18 @@ class SessionPriced(DomainMessage):
     energyWh: Decimal | None = None
 
 
+# The settlement vocabulary, spelled here alone (billing's transition graph is in services/billing/settlements.py).
 SettlementStatus = Literal["Pending", "Submitted", "Confirmed", "Failed"]
+SETTLEMENT_STATUSES: tuple[SettlementStatus, ...] = get_args(SettlementStatus)
 MONEY_HAS_MOVED: tuple[SettlementStatus, ...] = ("Submitted", "Confirmed")  # decided by billing alone
+# How far along a settlement is: of two statuses stamped with the same `at`, the further one wins.
+SETTLEMENT_PROGRESS: tuple[SettlementStatus, ...] = ("Pending", "Failed", "Submitted", "Confirmed")
+
+
+def settlement_order(at: datetime, status: str) -> tuple[datetime, int]:
+    """Which of two statuses of a settlement is the newer: the later, and on equal `at` the one
+    further along, so copies converge whatever order the messages come in."""
+    return at, SETTLEMENT_PROGRESS.index(status) + 1 if status in SETTLEMENT_PROGRESS else 0
 
 
 class SettlementStatusChanged(DomainMessage):

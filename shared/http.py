@@ -3,10 +3,13 @@ checks, request metrics, and JSON in and out."""
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 from typing import Any, TypeVar
+from uuid import UUID
 
 import orjson
 import pydantic
@@ -15,11 +18,13 @@ from aiohttp import web
 from shared import jsonutil, metrics
 from shared.broker import PublishFailed
 from shared.db import is_connection_error
+from shared.errors import DomainError, NotFound
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "application/problem+json"
 M = TypeVar("M", bound=pydantic.BaseModel)
+T = TypeVar("T")
 BODY_LIMIT = web.AppKey("max_body_bytes", int)
 HandlerFn = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,15 +65,15 @@ def errors_of(exc: pydantic.ValidationError, loc_prefix: tuple = ()) -> list[dic
     return [{"loc": [*loc_prefix, *err["loc"]], "msg": err["msg"]} for err in exc.errors(include_url=False, include_input=False)]
 
 
-async def read_json_as_sent(request: web.Request) -> tuple[Any, bytes]:
+async def read_json_as_sent(request: web.Request, *, loads: Callable[[bytes], Any] = orjson.loads) -> tuple[Any, bytes]:
     """The request body as JSON and as its bytes, after the content-type and size checks (415,
     413, 400). NUL characters are left in: the caller decides what to do with them."""
     if request.content_type != "application/json":
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = await request.read()  # aiohttp raises 413 past client_max_size
     try:
-        return orjson.loads(raw), raw
-    except orjson.JSONDecodeError as exc:
+        return loads(raw), raw
+    except ValueError as exc:  # not JSON, bad UTF-8, NaN/Infinity
         raise Problem(400, "Invalid JSON", f"the body is not valid JSON: {exc}") from None
 
 
@@ -104,12 +109,42 @@ def reject_nul(raw: bytes, data: Any) -> None:
                       errors=[{"loc": list(loc), "msg": "must not contain NUL (\\u0000) characters"}])
 
 
-async def parse_body(request: web.Request, model: type[M]) -> M:
-    data = await read_json(request)
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+async def parse_body(request: web.Request, model: type[M], *, decimals: bool = False,
+                     context: dict[str, Any] | None = None) -> M:
+    """The body validated by `model` (415, 413, 400 naming the field). With `decimals`, JSON
+    numbers become Decimal straight from their text (money never passes through a binary float)."""
+    if decimals:
+        data, raw = await read_json_as_sent(request, loads=_decimal_json)
+        reject_nul(raw, data)
+    else:
+        data = await read_json(request)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context)
     except pydantic.ValidationError as exc:
         raise validation_problem(exc) from None
+
+
+def _decimal_json(raw: bytes) -> Any:
+    return json.loads(raw, parse_float=Decimal, parse_constant=_no_constants)
+
+
+def path_uuid(request: web.Request, name: str, what: str) -> UUID:
+    """A UUID path parameter; anything else names no `what` (404)."""
+    try:
+        return UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound(f"no {what} {request.match_info[name]!r}", title=f"{what.capitalize()} not found") from None
+
+
+def found(value: T | None, what: str, detail: str) -> T:
+    """`value`, or a 404 problem: no such `what`."""
+    if value is None:
+        raise NotFound(detail, title=f"{what.capitalize()} not found")
+    return value
 
 
 def parse_query(request: web.Request, model: type[M]) -> M:
@@ -156,6 +191,8 @@ async def problem_middleware(request: web.Request, handler: HandlerFn) -> web.St
         return await handler(request)
     except Problem as problem:
         return problem.response()
+    except DomainError as refused:
+        return Problem(refused.status, refused.title, refused.detail, errors=refused.errors, extra=refused.extra).response()
     except web.HTTPRequestEntityTooLarge:
         return Problem(413, "Payload too large", f"the body exceeds {request.app[BODY_LIMIT]} bytes").response()
     except web.HTTPException as exc:

@@ -1,11 +1,11 @@
 """The OpenAPI 3.1 description of the public API, assembled from the operations each service
-declares beside its routes (`ServiceSpec.openapi`). Request schemas come from the pydantic models
+declares as its routes (`ServiceSpec.api`). Request schemas come from the pydantic models
 the handlers parse with; response schemas from small pydantic models of each response shape."""
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -58,8 +58,12 @@ Content = type[BaseModel] | Body
 
 @dataclass(frozen=True)
 class Operation:
+    """One route: the aiohttp route is made from `method`, `path` and `handler`, the OpenAPI
+    operation from the rest."""
+
     method: str
     path: str
+    handler: Callable[..., Awaitable[Any]]
     summary: str
     auth: Auth
     responses: Mapping[int, Content | tuple[Content, ...]]
@@ -238,25 +242,17 @@ def build_document(fragments: Iterable[Fragment], *, title: str = "CPMS core API
     }
 
 
-# The operational routes every process serves (shared/app.py adds them).
+# The response shapes of the operational routes every process serves (shared/app.py lists them).
 
 class Liveness(ResponseModel):
     status: Literal["ok"]
 
 
 class Readiness(ResponseModel):
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: dict[str, Literal["ok", "failing"]]
     failing: list[str] | None = None
+    degraded: list[str] | None = None
 
 
-_TEXT = Body({"type": "string"}, media_type="text/plain")
-_READINESS = {200: Readiness, 503: Readiness}
-
-OPERATIONS = Fragment("operations", (
-    Operation("GET", "/livez", "200 while the process runs", "none", {200: Liveness}),
-    Operation("GET", "/readyz", "Whether the database, the broker, the consumers and the relays work", "none", _READINESS),
-    Operation("GET", "/healthz", "Alias of /readyz", "none", _READINESS),
-    Operation("GET", "/metrics", "Prometheus text exposition", "none", {200: _TEXT}),
-    Operation("GET", "/openapi.json", "This document", "none", {200: Body({"type": "object"})}),
-), "Health, metrics and this description; no key needed")
+TEXT = Body({"type": "string"}, media_type="text/plain")

@@ -14,7 +14,7 @@ import orjson
 
 from shared import metrics
 from shared.broker import Broker, PublishFailed
-from shared.db import is_connection_error
+from shared.db import is_connection_error, until_it_works
 from shared.domain import DomainMessage, payload
 from shared.topology import DOMAIN
 
@@ -77,16 +77,14 @@ class OutboxRelay:
             except (TimeoutError, asyncio.CancelledError):
                 self._task.cancel()
 
+    async def _failed(self, exc: BaseException) -> None:
+        if not (is_connection_error(exc) or isinstance(exc, PublishFailed)):
+            log.error("outbox relay failed", extra={"schema": self.schema, "table": self.table, "error": repr(exc)})
+        await self._report_backlog()
+
     async def _run(self) -> None:
         while not self._stopping:
-            try:
-                published = await self.relay_once()
-            except Exception as exc:
-                if not (is_connection_error(exc) or isinstance(exc, PublishFailed)):
-                    log.exception("outbox relay failed", extra={"schema": self.schema, "table": self.table})
-                published = 0
-                await self._report_backlog()
-                await asyncio.sleep(1.0)
+            published = await until_it_works(self.relay_once, stopping=lambda: self._stopping, on_failure=self._failed)
             if published == self.batch_size:
                 continue  # more is waiting
             try:

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.http import Problem
+from shared.errors import InvalidCursor
 
 
 class PageQuery(BaseModel):
@@ -24,18 +24,17 @@ def encode_cursor(sort_value: datetime | int | str, row_id: Any) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([value, str(row_id)])).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *, time_key: bool = True) -> tuple[Any, str]:
-    """(sort value, id) from a cursor; a 400 problem for anything we did not issue."""
+def decode_cursor(cursor: str, *, time_key: bool = True, id_type: Callable[[str], Any] = str) -> tuple[Any, Any]:
+    """(sort value, id as `id_type`) from a cursor; InvalidCursor for anything we did not issue."""
     try:
         value, row_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if time_key:
             value = datetime.fromisoformat(value)
             if value.tzinfo is None:
                 raise ValueError
-        return value, str(row_id)
+        return value, id_type(str(row_id))
     except Exception:
-        raise Problem(400, "Invalid cursor", "the cursor is not one this API issued",
-                      errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None
+        raise InvalidCursor() from None
 
 
 def page(rows: Sequence[Any], limit: int, render: Callable[[Any], dict], key: Callable[[Any], tuple[Any, Any]]) -> dict:

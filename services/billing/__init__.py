@@ -1,8 +1,9 @@
-"""Billing service."""
+"""Billing service: sites, tariffs, pricing and settlements."""
 from pathlib import Path
 
-from services.billing.app import setup
-from services.billing.openapi import FRAGMENT
-from shared.app import ServiceSpec
+from services.billing.app import API, settlement_gauge
+from services.billing.consumers import CONSUMERS
+from shared.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="billing", schema="billing", migrations=Path(__file__).parent / "migrations", setup=setup, openapi=FRAGMENT)
+SERVICE = ServiceSpec(name="billing", schema="billing", migrations=Path(__file__).parent / "migrations", api=API,
+                      consumers=CONSUMERS, tasks=(settlement_gauge,), waits_for_copies=True)

@@ -6,22 +6,30 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from uuid import UUID
 
 import pydantic
 from aiohttp import web
 
-from services.billing import consumers, metrics, settlements, store
+from services.billing import metrics, settlements, store
 from services.billing.models import (
-    AssignSite, CreateSite, CreateTariff, ListQuery, MarkFailed, MarkSubmitted, SetWallet, SettlementQuery,
-    parse_decimal_body,
+    AssignSite,
+    CreateSite,
+    CreateTariff,
+    ListQuery,
+    MarkFailed,
+    MarkSubmitted,
+    SettlementQuery,
+    SetWallet,
 )
 from services.billing.money import to_minor_units
-from shared.app import POOL, SETTINGS, add_applied_notices, add_consumer, add_outbox_relay, copies_applied
+from services.billing.responses import Settlement, Site, SiteAssignment, Tariff
+from shared.app import POOL, SETTINGS, copies_applied
+from shared.domain import SETTLEMENT_STATUSES
 from shared.events import ChargePointId
-from shared.http import Problem, json_response, parse_body, parse_query
+from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
+from shared.openapi import Fragment, Operation, page_of
 from shared.pagination import decode_cursor, page
-from shared.topology import BILLING_CHARGERS, BILLING_SESSIONS, SESSIONS_BILLING, SESSIONS_REGISTRY
+from shared.topology import SESSIONS_BILLING, SESSIONS_REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -30,22 +38,14 @@ GAUGE_REFRESH_SECONDS = 5.0
 _charge_point_id = pydantic.TypeAdapter(ChargePointId)
 
 
-def _path_uuid(request: web.Request, name: str, what: str) -> UUID:
-    try:
-        return UUID(request.match_info[name])
-    except ValueError:
-        raise Problem(404, f"{what} not found", f"no {what.lower()} {request.match_info[name]!r}") from None
-
-
 def _cursor(query) -> tuple | None:
     return decode_cursor(query.cursor) if query.cursor else None
 
 
 async def _site_or_404(conn, request: web.Request):
-    site_id = _path_uuid(request, "siteId", "Site")
+    site_id = path_uuid(request, "siteId", "site")
     site = await store.get_site(conn, site_id)
-    if site is None:
-        raise Problem(404, "Site not found", f"no site {site_id}")
+    site = found(site, "site", f"no site {site_id}")
     return site
 
 
@@ -71,23 +71,21 @@ async def get_site(request: web.Request) -> web.Response:
 
 
 async def set_wallet(request: web.Request) -> web.Response:
-    site_id = _path_uuid(request, "siteId", "Site")
+    site_id = path_uuid(request, "siteId", "site")
     body = await parse_body(request, SetWallet)
     async with request.app[POOL].acquire() as conn:
         row = await store.set_wallet(conn, site_id, body.wallet)
-    if row is None:
-        raise Problem(404, "Site not found", f"no site {site_id}")
+    row = found(row, "site", f"no site {site_id}")
     return json_response(store.render_site(row))
 
 
 async def create_tariff(request: web.Request) -> web.Response:
-    site_id = _path_uuid(request, "siteId", "Site")
+    site_id = path_uuid(request, "siteId", "site")
     settings = request.app[SETTINGS]
-    body = await parse_decimal_body(request, CreateTariff, context={"max_price_per_kwh": settings.max_price_per_kwh})
+    body = await parse_body(request, CreateTariff, decimals=True, context={"max_price_per_kwh": settings.max_price_per_kwh})
     async with request.app[POOL].acquire() as conn:
         row = await store.create_tariff(conn, site_id, body.pricePerKwh, body.currency or settings.default_currency)
-    if row is None:
-        raise Problem(404, "Site not found", f"no site {site_id}")
+    row = found(row, "site", f"no site {site_id}")
     return json_response(store.render_tariff(row), status=201)
 
 
@@ -109,8 +107,7 @@ async def assign_site(request: web.Request) -> web.Response:
     body = await parse_body(request, AssignSite)
     async with request.app[POOL].acquire() as conn:
         written = await store.assign_site(conn, charge_point_id, body.siteId)
-    if written is None:
-        raise Problem(404, "Site not found", f"no site {body.siteId}")
+    written = found(written, "site", f"no site {body.siteId}")
     row, announced = written
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # GET /v1/chargers/{id} shows it
     return json_response(store.render_assignment(row))
@@ -127,25 +124,23 @@ async def list_settlements(request: web.Request) -> web.Response:
 
 
 async def get_settlement(request: web.Request) -> web.Response:
-    settlement_id = _path_uuid(request, "settlementId", "Settlement")
+    settlement_id = path_uuid(request, "settlementId", "settlement")
     async with request.app[POOL].acquire() as conn:
         row = await store.get_settlement(conn, settlement_id)
-    if row is None:
-        raise Problem(404, "Settlement not found", f"no settlement {settlement_id}")
+    row = found(row, "settlement", f"no settlement {settlement_id}")
     return json_response(store.render_settlement(row))
 
 
 async def _transition(request: web.Request, wanted: settlements.Request) -> web.Response:
     """Lock the settlement, check the graph, move it and announce it, in one transaction; answer
     once the session's copy of the status is applied."""
-    settlement_id = _path_uuid(request, "settlementId", "Settlement")
+    settlement_id = path_uuid(request, "settlementId", "settlement")
     async with request.app[POOL].acquire() as conn, conn.transaction():
         current = await store.lock_settlement(conn, settlement_id)
-        if current is None:
-            raise Problem(404, "Settlement not found", f"no settlement {settlement_id}")
+        current = found(current, "settlement", f"no settlement {settlement_id}")
         try:
             noop = settlements.is_noop(current, wanted)
-        except Problem:
+        except settlements.SettlementConflict:
             metrics.TRANSITIONS.labels(wanted.status, "conflict").inc()
             raise
         row, announced = (current, None) if noop else await store.change_status(
@@ -162,7 +157,7 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
 
 
 async def mark_submitted(request: web.Request) -> web.Response:
-    body = await parse_decimal_body(request, MarkSubmitted)
+    body = await parse_body(request, MarkSubmitted, decimals=True)
     return await _transition(request, settlements.Request(
         "Submitted", chain=body.chain, tx_hash=body.txHash, external_ref=body.externalRef,
         amount=body.amount, currency=body.currency,
@@ -186,7 +181,7 @@ async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
             try:
                 async with app[POOL].acquire() as conn:
                     counts = await store.settlement_counts(conn)
-                for status in ("Pending", "Submitted", "Confirmed", "Failed"):
+                for status in SETTLEMENT_STATUSES:
                     metrics.SETTLEMENTS.labels(status).set(counts.get(status, 0))
             except Exception:
                 log.debug("could not count settlements", exc_info=True)
@@ -199,21 +194,23 @@ async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def setup(app: web.Application) -> None:
-    app.router.add_post("/v1/sites", create_site)
-    app.router.add_get("/v1/sites", list_sites)
-    app.router.add_get("/v1/sites/{siteId}", get_site)
-    app.router.add_post("/v1/sites/{siteId}/tariffs", create_tariff)
-    app.router.add_get("/v1/sites/{siteId}/tariffs", list_tariffs)
-    app.router.add_post("/v1/sites/{siteId}/wallet", set_wallet)
-    app.router.add_put("/v1/chargers/{chargePointId}/site", assign_site)
-    app.router.add_get("/v1/settlements", list_settlements)
-    app.router.add_get("/v1/settlements/{settlementId}", get_settlement)
-    app.router.add_post("/v1/settlements/{settlementId}/submitted", mark_submitted)
-    app.router.add_post("/v1/settlements/{settlementId}/confirmed", mark_confirmed)
-    app.router.add_post("/v1/settlements/{settlementId}/failed", mark_failed)
-    add_outbox_relay(app, SCHEMA)
-    add_applied_notices(app)
-    add_consumer(app, BILLING_SESSIONS, SCHEMA, batch_handler=consumers.price_finalized_sessions, wakes_outbox=True)
-    add_consumer(app, BILLING_CHARGERS, SCHEMA, consumers.assign_registered_charger, wakes_outbox=True)
-    app.cleanup_ctx.append(settlement_gauge)
+# Every route of the service: its handler, request and response models, auth and errors.
+_SETTLEMENT = "/v1/settlements/{settlementId}"
+API = Fragment("billing", (
+    Operation("POST", "/v1/sites", create_site, "Create a site", "admin", {201: Site}, body=CreateSite),
+    Operation("GET", "/v1/sites", list_sites, "Sites, newest first", "admin", {200: page_of(Site)}, query=ListQuery),
+    Operation("GET", "/v1/sites/{siteId}", get_site, "One site", "admin", {200: Site}),
+    Operation("POST", "/v1/sites/{siteId}/tariffs", create_tariff, "Set the site's tariff (the previous one is kept as history)", "admin",
+              {201: Tariff}, body=CreateTariff),
+    Operation("GET", "/v1/sites/{siteId}/tariffs", list_tariffs, "The site's tariffs, newest first", "admin",
+              {200: page_of(Tariff)}, query=ListQuery),
+    Operation("POST", "/v1/sites/{siteId}/wallet", set_wallet, "Set the site's payout wallet", "admin", {200: Site}, body=SetWallet),
+    Operation("PUT", "/v1/chargers/{chargePointId}/site", assign_site, "Assign a charger to a site", "admin",
+              {200: SiteAssignment}, body=AssignSite),
+    Operation("GET", "/v1/settlements", list_settlements, "Settlements, newest first", "admin", {200: page_of(Settlement)}, query=SettlementQuery),
+    Operation("GET", _SETTLEMENT, get_settlement, "One settlement", "admin", {200: Settlement}),
+    Operation("POST", f"{_SETTLEMENT}/submitted", mark_submitted, "Mark a settlement submitted to a chain", "admin",
+              {200: Settlement}, body=MarkSubmitted, errors=(409,)),
+    Operation("POST", f"{_SETTLEMENT}/confirmed", mark_confirmed, "Mark a settlement confirmed", "admin", {200: Settlement}, errors=(409,)),
+    Operation("POST", f"{_SETTLEMENT}/failed", mark_failed, "Mark a settlement failed", "admin", {200: Settlement}, body=MarkFailed, errors=(409,)),
+), "Sites, tariffs, pricing and settlements")

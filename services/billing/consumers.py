@@ -7,8 +7,10 @@ import asyncpg
 
 from services.billing import store
 from services.billing.pricing import price_sessions
-from shared.consumer import Message
+from shared.consumer import Message, each
 from shared.domain import ChargerRegistered, SessionFinalized
+from shared.service import Consumes
+from shared.topology import BILLING_CHARGERS, BILLING_SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -25,3 +27,9 @@ async def assign_registered_charger(conn: asyncpg.Connection, message: Message) 
         return
     if await store.assign_site(conn, registered.chargePointId, registered.siteId, as_of=registered.at) is None:
         log.info("registration site not applied", extra={"site_id": str(registered.siteId)})
+
+
+CONSUMERS = (
+    Consumes(BILLING_SESSIONS, price_finalized_sessions, wakes_outbox=True),
+    Consumes(BILLING_CHARGERS, each(assign_registered_charger), wakes_outbox=True),
+)

@@ -2,18 +2,14 @@
 decimals (a JSON number never passes through a binary float)."""
 from __future__ import annotations
 
-import json
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-import pydantic
-from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationInfo, field_validator
 
 from services.billing.money import MAX_PRICE_DECIMALS, MINOR_UNITS, price_decimals
 from shared.domain import SettlementStatus
-from shared.http import Problem, reject_nul, validation_problem
 from shared.pagination import PageQuery
 
 M = TypeVar("M", bound=BaseModel)
@@ -106,23 +102,3 @@ class SettlementQuery(PageQuery):
 
 class ListQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a number")
-
-
-async def parse_decimal_body(request: web.Request, model: type[M], *, context: dict[str, Any] | None = None) -> M:
-    """Like shared.http.parse_body, but JSON numbers become Decimal straight from their text."""
-    if request.content_type != "application/json":
-        raise Problem(415, "Unsupported media type", "send the body as application/json")
-    raw = await request.read()
-    try:
-        data = json.loads(raw, parse_float=Decimal, parse_constant=_no_constants)
-    except ValueError as exc:  # JSONDecodeError, bad UTF-8, NaN/Infinity
-        raise Problem(400, "Invalid JSON", f"the body is not valid JSON: {exc}") from None
-    reject_nul(raw, data)
-    try:
-        return model.model_validate(data, context=context)
-    except pydantic.ValidationError as exc:
-        raise validation_problem(exc) from None

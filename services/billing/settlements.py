@@ -8,7 +8,7 @@ from typing import Literal
 
 import asyncpg
 
-from shared.http import Problem
+from shared.errors import Conflict
 
 ALLOWED: frozenset[tuple[str, str]] = frozenset({
     ("Pending", "Submitted"),
@@ -40,15 +40,20 @@ def _repeats(current: asyncpg.Record, request: Request) -> bool:
     return True
 
 
-def conflict(current: asyncpg.Record, detail: str) -> Problem:
-    return Problem(409, "Settlement conflict", detail, extra={
-        "currentStatus": current["status"], "amount": current["amount"], "currency": current["currency"],
-    })
+class SettlementConflict(Conflict):
+    """The request does not fit the settlement as it is; the answer shows its current figures."""
+
+    title = "Settlement conflict"
+
+
+def conflict(current: asyncpg.Record, detail: str) -> SettlementConflict:
+    return SettlementConflict(detail, currentStatus=current["status"], amount=current["amount"], currency=current["currency"])
 
 
 def is_noop(current: asyncpg.Record, request: Request) -> bool:
-    """True when `request` repeats the state the settlement is in; raises a 409 problem when the
-    transition is not in the graph (or a retry reuses the transaction that failed)."""
+    """True when `request` repeats the state the settlement is in; raises SettlementConflict when
+    the transition is not in the graph, a retry reuses the transaction that failed, or the
+    operator minted another amount than the settlement's."""
     status = current["status"]
     if (request.amount is not None and request.amount != current["amount"]) or (
             request.currency is not None and request.currency != current["currency"]):

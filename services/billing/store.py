@@ -10,8 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.domain import ChargerSiteAssigned, SessionPriced, SettlementStatusChanged
 from services.billing.money import price_text
+from shared.domain import ChargerSiteAssigned, SessionPriced, SettlementStatusChanged
 from shared.outbox import enqueue_domain, enqueue_domain_many
 
 SCHEMA = "billing"

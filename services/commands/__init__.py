@@ -1,8 +1,9 @@
 """Commands service: operators' commands for chargers, delivered once through the gateway."""
 from pathlib import Path
 
-from services.commands.app import setup
-from services.commands.openapi import FRAGMENT
-from shared.app import ServiceSpec
+from services.commands.app import API, dispatcher_ctx
+from services.commands.consumers import CONSUMERS
+from shared.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="commands", schema="commands", migrations=Path(__file__).parent / "migrations", setup=setup, openapi=FRAGMENT)
+SERVICE = ServiceSpec(name="commands", schema="commands", migrations=Path(__file__).parent / "migrations", api=API,
+                      consumers=CONSUMERS, tasks=(dispatcher_ctx,))

@@ -11,17 +11,17 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
-from services.commands import consumers, store
-from services.commands.dispatcher import Dispatcher
+from services.commands import store
+from services.commands.dispatcher import DISPATCHER, Dispatcher
 from services.commands.gateway import GatewayClient
 from services.commands.models import FINAL_STATUSES, CommandRequest, CreateQuery, ListQuery, new_command
-from shared.app import CONSUMERS, POOL, SETTINGS, add_consumer, add_outbox_relay, outbox_relay
-from shared.http import Problem, json_response, parse_body, parse_query
+from services.commands.responses import Command
+from shared.app import CONSUMERS, POOL, SETTINGS, outbox_relay
+from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
+from shared.openapi import Fragment, Operation, page_of
 from shared.pagination import decode_cursor, page
-from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH
 
 SCHEMA = store.SCHEMA
-DISPATCHER = web.AppKey("commands_dispatcher", Dispatcher)
 _WAIT_POLL_SECONDS = 0.1
 
 
@@ -56,34 +56,23 @@ async def _await_outcome(pool: asyncpg.Pool, row: asyncpg.Record, seconds: float
 
 
 async def get_command(request: web.Request) -> web.Response:
-    try:
-        command_id = UUID(request.match_info["commandId"])
-    except ValueError:
-        raise Problem(404, "Command not found", "no command has this id") from None
+    command_id = path_uuid(request, "commandId", "command")
     async with request.app[POOL].acquire() as conn:
-        row = await store.get_command(conn, command_id)
-    if row is None:
-        raise Problem(404, "Command not found", f"no command {command_id}")
+        row = found(await store.get_command(conn, command_id), "command", f"no command {command_id}")
     return json_response(store.render_command(row))
 
 
 async def list_commands(request: web.Request) -> web.Response:
     """Newest first, filtered by charger and status."""
     query = parse_query(request, ListQuery)
-    after = decode_cursor(query.cursor) if query.cursor else None
-    if after is not None:
-        try:
-            after = (after[0], UUID(after[1]))
-        except ValueError:
-            raise Problem(400, "Invalid cursor", "the cursor is not one this API issued",
-                          errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor"}]) from None
+    after = decode_cursor(query.cursor, id_type=UUID) if query.cursor else None
     async with request.app[POOL].acquire() as conn:
         rows = await store.list_commands(conn, charge_point_id=query.chargePointId, status=query.status,
                                          limit=query.limit, after=after)
     return json_response(page(rows, query.limit, store.render_command, lambda r: (r["created_at"], r["command_id"])))
 
 
-async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
+async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     # A fresh connection per request: a pooled one the gateway already closed would fail after
     # the request left, which reads as "outcome unknown" and would cost the command.
@@ -100,13 +89,10 @@ async def _dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         await dispatcher.stop()
 
 
-def setup(app: web.Application) -> None:
-    app.router.add_post("/v1/commands", create_command)
-    app.router.add_get("/v1/commands", list_commands)
-    app.router.add_get("/v1/commands/{commandId}", get_command)
-    add_outbox_relay(app, SCHEMA)
-    app.cleanup_ctx.append(_dispatcher_ctx)
-    # each commit of the dispatch consumer hands the commands that became due to this process's dispatcher at once
-    add_consumer(app, COMMANDS_DISPATCH, SCHEMA, bind=lambda app: (
-        consumers.dispatch_requested(app[DISPATCHER]), app[DISPATCHER].committed))
-    add_consumer(app, COMMANDS_ACKS, SCHEMA, consumers.command_acked)
+# Every route of the service: its handler, request and response models, auth and errors.
+API = Fragment("commands", (
+    Operation("POST", "/v1/commands", create_command, "Queue a command for a charger (?wait=SECONDS for its outcome)", "admin",
+              {200: Command, 202: Command}, body=CommandRequest, query=CreateQuery, errors=(409,)),
+    Operation("GET", "/v1/commands", list_commands, "Commands, newest first", "admin", {200: page_of(Command)}, query=ListQuery),
+    Operation("GET", "/v1/commands/{commandId}", get_command, "One command", "admin", {200: Command}),
+), "Commands for chargers, delivered through the gateway")

@@ -13,12 +13,19 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, retry_if_exception_type, stop_after_delay
-from tenacity import wait_exponential_jitter
+from aiohttp import web
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
 
 from services.commands import metrics, store
 from services.commands.gateway import GatewayClient, Outcome
-from shared.db import is_connection_error
+from shared.db import is_connection_error, until_it_works
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,6 @@ class Dispatcher:
     def __init__(self, *, pool: asyncpg.Pool, gateway: GatewayClient, gateway_timeout_seconds: float) -> None:
         self.pool, self.gateway = pool, gateway
         self.lease_seconds = gateway_timeout_seconds + LEASE_MARGIN_SECONDS
-        self._uncommitted: set[UUID] = set()
         self._arrived: set[UUID] = set()
         self._wakeup = asyncio.Event()
         self._deliveries: dict[UUID, asyncio.Task] = {}
@@ -70,13 +76,11 @@ class Dispatcher:
         self._stopping = False
         self._task: asyncio.Task | None = None
 
-    def expect(self, command_id: UUID) -> None:
-        self._uncommitted.add(command_id)
-
-    def committed(self) -> None:
-        self._arrived |= self._uncommitted
-        self._uncommitted.clear()
-        self._wakeup.set()
+    def hand_over(self, command_ids: list[UUID] | None) -> None:
+        """Commands the dispatch consumer just committed as due: deliver them now."""
+        if command_ids:
+            self._arrived.update(command_ids)
+            self._wakeup.set()
 
     @property
     def is_running(self) -> bool:
@@ -101,14 +105,13 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
 
+    async def _failed(self, exc: BaseException) -> None:
+        if not is_connection_error(exc):
+            log.error("dispatcher cycle failed", extra={"error": repr(exc)})
+
     async def _run(self) -> None:
         while not self._stopping:
-            try:
-                await self._claim_and_start()
-            except Exception as exc:
-                if not is_connection_error(exc):
-                    log.exception("dispatcher cycle failed")
-                await asyncio.sleep(1.0)
+            await until_it_works(self._claim_and_start, stopping=lambda: self._stopping, on_failure=self._failed)
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=SWEEP_SECONDS)
             except TimeoutError:
@@ -214,3 +217,6 @@ class Dispatcher:
                     row = await write(conn)
         if isinstance(row, asyncpg.Record):
             _count_final(row)
+
+
+DISPATCHER = web.AppKey("commands_dispatcher", Dispatcher)

@@ -1,8 +1,13 @@
 """Ingest service: charger auth, event intake, raw archive, charger registration."""
 from pathlib import Path
 
-from services.ingest.app import setup
-from services.ingest.openapi import FRAGMENT
-from shared.app import ServiceSpec
+from services.ingest import metrics
+from services.ingest.app import API, SPOOL, publisher_ctx
+from services.ingest.consumers import CONSUMERS
+from shared.service import Relay, ServiceSpec
 
-SERVICE = ServiceSpec(name="ingest", schema="ingest", migrations=Path(__file__).parent / "migrations", setup=setup, openapi=FRAGMENT)
+SERVICE = ServiceSpec(
+    name="ingest", schema="ingest", migrations=Path(__file__).parent / "migrations", api=API, consumers=CONSUMERS,
+    relays=(Relay(), Relay(SPOOL, on_backlog=metrics.SPOOL_DEPTH.set)), tasks=(publisher_ctx,),
+    takes_gateway_events=True, waits_for_copies=True,
+)

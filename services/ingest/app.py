@@ -5,24 +5,26 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import TypeVar
 
 from aiohttp import web
 
-from services.ingest import consumers, metrics, secrets, store
+from services.ingest import metrics, secrets, store
 from services.ingest.events import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
-from shared.app import (
-    BROKER, POOL, SETTINGS, SPOOLS_EVENTS, add_applied_notices, add_consumer, add_outbox_relay, copies_applied, outbox_relay,
-)
+from services.ingest.responses import EVENTS_BODY, AuthAllowed, AuthDenied, BatchAccepted, EventAccepted, RegisteredCharger
+from shared.app import BROKER, POOL, SETTINGS, copies_applied, outbox_relay
 from shared.broker import PublishFailed
-from shared.http import Problem, json_response, parse_body, read_json_as_sent
-from shared.topology import INGEST_ARCHIVE, SESSIONS_REGISTRY
+from shared.http import Problem, found, json_response, parse_body, read_json_as_sent
+from shared.openapi import Body, Fragment, Operation, ref
+from shared.topology import SESSIONS_REGISTRY
 
 SCHEMA = store.SCHEMA
 PUBLISHER = web.AppKey("publisher", EventPublisher)
 RECEIVE_CLOCK = web.AppKey("receive_clock", ReceiveClock)
 SPOOL = "spool"
+T = TypeVar("T")
 
 
 async def authorize_charger(request: web.Request) -> web.Response:
@@ -114,40 +116,39 @@ async def rotate_secret(request: web.Request) -> web.Response:
     secret_hash = await secrets.hash_secret_async(body.secret)
     async with request.app[POOL].acquire() as conn:
         row = await store.rotate_secret(conn, request.match_info["chargePointId"], secret_hash)
-    return json_response(store.render_charger(_charger_or_404(row, request)))
+    return json_response(store.render_charger(_registered(row, request)))
 
 
 async def set_active(request: web.Request) -> web.Response:
     body = await parse_body(request, SetActive)
     async with request.app[POOL].acquire() as conn:
         written = await store.set_active(conn, request.match_info["chargePointId"], body.isActive)
-    row, announced = _charger_or_404(written, request)
+    row, announced = _registered(written, request)
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)
     return json_response(store.render_charger(row))
 
 
-def _charger_or_404(found, request: web.Request):
-    if found is None:
-        raise Problem(404, "Charger not found", f"no charger {request.match_info['chargePointId']} is registered")
-    return found
+def _registered(written: T | None, request: web.Request) -> T:
+    return found(written, "charger", f"no charger {request.match_info['chargePointId']} is registered")
 
 
-async def _publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
+    app[RECEIVE_CLOCK] = ReceiveClock()
     publisher = app[PUBLISHER] = EventPublisher(app[BROKER])
     yield
     await publisher.close()
 
 
-def setup(app: web.Application) -> None:
-    app[RECEIVE_CLOCK] = ReceiveClock()
-    app[SPOOLS_EVENTS] = True
-    app.cleanup_ctx.append(_publisher_ctx)
-    add_applied_notices(app)
-    app.router.add_post("/v1/gateway/chargers/{chargePointId}/auth", authorize_charger)
-    app.router.add_post("/v1/gateway/events", receive_events)
-    app.router.add_post("/v1/chargers", register_charger)
-    app.router.add_put("/v1/chargers/{chargePointId}/secret", rotate_secret)
-    app.router.add_put("/v1/chargers/{chargePointId}/active", set_active)
-    add_outbox_relay(app, SCHEMA)
-    add_outbox_relay(app, SCHEMA, table=SPOOL, on_backlog=metrics.SPOOL_DEPTH.set)
-    add_consumer(app, INGEST_ARCHIVE, SCHEMA, batch_handler=consumers.archive, inbox=False)  # keyed by eventId
+# Every route of the service: its handler, request and response models, auth and errors.
+API = Fragment("ingest", (
+    Operation("POST", "/v1/gateway/chargers/{chargePointId}/auth", authorize_charger, "Check a charger's secret during its handshake", "gateway",
+              {200: AuthAllowed, 401: AuthDenied}, body=AuthRequest, errors=(429,)),
+    Operation("POST", "/v1/gateway/events", receive_events, "One charger event or a batch; 202 once the broker confirmed them", "gateway",
+              {202: (Body({"anyOf": [ref(EventAccepted), ref(BatchAccepted)]}, (EventAccepted, BatchAccepted)),)},
+              body=EVENTS_BODY),
+    Operation("POST", "/v1/chargers", register_charger, "Register a charger", "admin", {201: RegisteredCharger}, body=RegisterCharger, errors=(409,)),
+    Operation("PUT", "/v1/chargers/{chargePointId}/secret", rotate_secret, "Rotate a charger's secret", "admin",
+              {200: RegisteredCharger}, body=RotateSecret),
+    Operation("PUT", "/v1/chargers/{chargePointId}/active", set_active, "Switch a charger on or off", "admin",
+              {200: RegisteredCharger}, body=SetActive),
+), "Gateway intake and charger registration")

@@ -11,7 +11,13 @@ from typing import Any
 import orjson
 
 from shared.events import (
-    CONNECTOR_STATUSES, ERROR_CODES, EVENT_TYPES, ID_TAG_MAX, derive_event_id, routing_key, sample_number,
+    CONNECTOR_STATUSES,
+    ERROR_CODES,
+    EVENT_TYPES,
+    ID_TAG_MAX,
+    derive_event_id,
+    routing_key,
+    sample_number,
 )
 from shared.http import Problem
 from shared.jsonutil import format_ts

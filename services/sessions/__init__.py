@@ -1,8 +1,9 @@
-"""Sessions service."""
+"""Sessions service: live charger state, connectors, sessions and their finalization."""
 from pathlib import Path
 
-from services.sessions.app import setup
-from services.sessions.openapi import FRAGMENT
-from shared.app import ServiceSpec
+from services.sessions.app import API
+from services.sessions.consumers import CONSUMERS
+from shared.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="sessions", schema="sessions", migrations=Path(__file__).parent / "migrations", setup=setup, openapi=FRAGMENT)
+SERVICE = ServiceSpec(name="sessions", schema="sessions", migrations=Path(__file__).parent / "migrations", api=API,
+                      consumers=CONSUMERS)

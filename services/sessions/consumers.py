@@ -13,11 +13,19 @@ from services.sessions import metrics, store
 from services.sessions.eras import attribute
 from services.sessions.facts import reduce_events
 from services.sessions.finalization import refinalize
-from shared.consumer import Message
+from shared.consumer import Message, each
 from shared.domain import (
-    ChargerActiveChanged, ChargerRegistered, ChargerSiteAssigned, CopyApplied, SessionPriced, SettlementStatusChanged,
+    ChargerActiveChanged,
+    ChargerRegistered,
+    ChargerSiteAssigned,
+    CopyApplied,
+    SessionPriced,
+    SettlementStatusChanged,
+    settlement_order,
 )
 from shared.outbox import enqueue_domain
+from shared.service import Consumes
+from shared.topology import SESSIONS_BILLING, SESSIONS_CHARGER_EVENTS, SESSIONS_REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +103,7 @@ async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> No
                 log.info("settlement message of another kind ignored", extra={"routing_key": message.routing_key})
                 continue
             held = statuses.get(status.sessionId)
-            if held is None or store.settlement_order(status.at, status.status) > store.settlement_order(held.at, held.status):
+            if held is None or settlement_order(status.at, status.status) > settlement_order(held.at, held.status):
                 statuses[status.sessionId] = status
         else:
             log.warning("unexpected billing message ignored", extra={"routing_key": message.routing_key})
@@ -107,3 +115,11 @@ async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> No
         metrics.BILLING_UPDATES.labels(kind, "applied").inc(changed)
         metrics.BILLING_UPDATES.labels(kind, "stale").inc(received - changed)
     metrics.HANDLER_SECONDS.labels("billing").observe(time.perf_counter() - started)
+
+
+CONSUMERS = (
+    # A charger's identical event sent again is its latest word for the newest-wins facts.
+    Consumes(SESSIONS_CHARGER_EVENTS, apply_charger_events, wakes_outbox=True, repeats=True),
+    Consumes(SESSIONS_REGISTRY, each(apply_registry), wakes_outbox=True),
+    Consumes(SESSIONS_BILLING, apply_billing, wakes_outbox=True),
+)

@@ -12,8 +12,18 @@ from decimal import Decimal
 from typing import Any
 
 from shared.events import (
-    CONNECTOR_STATUSES, ENERGY_INTERVAL, ENERGY_REGISTER, ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged,
-    MeterSample, TransactionEnded, TransactionStarted, parse_event, sample_energy_wh, type_label,
+    CONNECTOR_STATUSES,
+    ENERGY_INTERVAL,
+    ENERGY_REGISTER,
+    ChargerBooted,
+    ChargerHeartbeat,
+    ConnectorStatusChanged,
+    MeterSample,
+    TransactionEnded,
+    TransactionStarted,
+    parse_event,
+    sample_energy_wh,
+    type_label,
 )
 
 TransactionKey = tuple[str, int]  # (chargePointId, transactionId)

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions import metrics, store
+from shared.errors import Conflict
 from shared.outbox import enqueue_domain_many
 
 
@@ -25,3 +26,21 @@ async def refinalize(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, f
             if found > 0:
                 metrics.UNBILLED_ENERGY.inc(float(found))
     return rows
+
+
+class MoneyHasMoved(Conflict):
+    title = "Settlement in progress"
+
+
+async def finalize_on_request(conn: asyncpg.Connection, row: asyncpg.Record, *, force: bool) -> bool:
+    """An operator's finalize of a session (locked by the caller): an Active one is closed as it
+    stands (`closedBy: "Operator"`), a finalized one recomputed only with `force`, and nothing once
+    money has moved. Returns whether the session was (re-)finalized."""
+    if force and row["settlement_status"] in store.LOCKED_SETTLEMENTS:
+        raise MoneyHasMoved(f"the session's settlement is {row['settlement_status']}: money has moved, it cannot be re-finalized")
+    if row["status"] != "Finalized":
+        await store.close_session(conn, row["session_id"])
+    elif not force:
+        return False
+    await refinalize(conn, [row["session_id"]], forced=[row["session_id"]])
+    return True

@@ -15,13 +15,12 @@ import asyncpg
 from services.sessions.eras import Known, SessionFacts, SessionKey
 from services.sessions.facts import Batch, Order, TransactionKey
 from shared.db import rows_affected
+from shared.domain import MONEY_HAS_MOVED, SETTLEMENT_PROGRESS, SessionFinalized, SessionPriced, SettlementStatusChanged
 from shared.events import TransactionStarted
 from shared.jsonutil import format_ts
-from shared.domain import MONEY_HAS_MOVED, SessionFinalized, SessionPriced, SettlementStatusChanged
 
 SCHEMA = "sessions"
 LOCKED_SETTLEMENTS = MONEY_HAS_MOVED  # the session's billed energy and cost are final
-_SETTLEMENT_ORDER = ("Pending", "Failed", "Submitted", "Confirmed")
 
 _BOOT_NEWER = (
     "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
@@ -349,14 +348,8 @@ async def record_prices(conn: asyncpg.Connection, prices: Sequence[SessionPriced
     return rows_affected(result)
 
 
-def settlement_order(at: datetime, status: str) -> tuple[datetime, int]:
-    """Which of two statuses of a settlement wins: the later, and on equal `at` the one further
-    along the graph, so ties converge too. The SQL below applies the same order."""
-    return at, _SETTLEMENT_ORDER.index(status) + 1 if status in _SETTLEMENT_ORDER else 0
-
-
 async def record_settlement_statuses(conn: asyncpg.Connection, statuses: Sequence[SettlementStatusChanged]) -> int:
-    """The settlement status of each session by `settlement_order` (one message per session), and
+    """The settlement status of each session by `shared.domain.settlement_order` (one message per session), and
     once money has moved the figures billing billed; returns how many sessions changed."""
     if not statuses:
         return 0
@@ -372,7 +365,7 @@ async def record_settlement_statuses(conn: asyncpg.Connection, statuses: Sequenc
         WHERE s.session_id = u.session_id AND (s.settlement_at IS NULL OR u.at > s.settlement_at OR (u.at = s.settlement_at
               AND array_position($4::text[], u.status) > coalesce(array_position($4::text[], s.settlement_status), 0)))
         """,
-        [u.sessionId for u in statuses], [u.status for u in statuses], [u.at for u in statuses], list(_SETTLEMENT_ORDER),
+        [u.sessionId for u in statuses], [u.status for u in statuses], [u.at for u in statuses], list(SETTLEMENT_PROGRESS),
         list(LOCKED_SETTLEMENTS), [u.energyWh for u in statuses], [u.amount for u in statuses], [u.currency for u in statuses],
     )
     return rows_affected(result)

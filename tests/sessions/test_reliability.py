@@ -41,13 +41,13 @@ async def test_a_message_redelivered_after_a_crash_before_its_ack_changes_nothin
     pool = await db.create_pool(database_url, max_size=2)
     crashes = []
 
-    def crash_after_commit() -> None:
+    def crash_after_commit(_result) -> None:
         if not crashes:
             crashes.append(True)
             raise RuntimeError("process died after commit, before ack")
 
     consumer = Consumer(broker=broker, pool=pool, queue=SESSIONS_CHARGER_EVENTS, schema="sessions",
-                        batch_handler=consumers.apply_charger_events, prefetch=10, batch_size=10, after_commit=crash_after_commit)
+                        handler=consumers.apply_charger_events, prefetch=10, batch_size=10, after_commit=crash_after_commit)
     queue = {"queue": SESSIONS_CHARGER_EVENTS.name(prefix)}
     try:
         await consumer.start()

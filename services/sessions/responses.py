@@ -1,4 +1,4 @@
-"""The sessions service's operations and response shapes, for /openapi.json."""
+"""The shapes of the sessions service's responses and request bodies, for /openapi.json."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,9 +7,7 @@ from uuid import UUID
 
 from pydantic import Field
 
-from services.sessions.models import FinalizeQuery
-from shared.openapi import Fragment, Operation, ResponseModel, page_of
-from shared.pagination import PageQuery
+from shared.openapi import ResponseModel
 
 DecimalString = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$")]
 EnergySource = Literal["StopTransaction", "MeterValues.Register", "MeterValues.Interval", "Missing"]
@@ -69,15 +67,3 @@ class Session(ResponseModel):
 class Finalized(ResponseModel):
     session: Session
     force: bool
-
-
-FRAGMENT = Fragment("sessions", (
-    Operation("GET", "/v1/chargers/{chargePointId}", "A charger as its events describe it", "admin", {200: Charger}),
-    Operation("GET", "/v1/chargers/{chargePointId}/connectors", "A charger's connectors", "admin",
-              {200: page_of(Connector)}, query=PageQuery),
-    Operation("GET", "/v1/chargers/{chargePointId}/sessions", "A charger's sessions, newest first", "admin",
-              {200: page_of(Session)}, query=PageQuery),
-    Operation("GET", "/v1/sessions/{sessionId}", "One session", "admin", {200: Session}),
-    Operation("POST", "/v1/sessions/{sessionId}/finalize", "Finalize a session (force: recompute it)", "admin",
-              {200: Finalized}, query=FinalizeQuery, errors=(409,)),
-), "Chargers' live state, connectors and charging sessions")

@@ -1,0 +1,57 @@
+"""A service described once, as data: its schema and migrations, its routes (each with its handler,
+request and response models: `shared.openapi.Operation`), the queues it consumes, the outbox-shaped
+tables it relays, and its background tasks. `shared.app.create_app` wires a process from these
+descriptions, and builds the OpenAPI document from the same routes, so nothing is listed twice."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from shared.consumer import BatchHandler
+from shared.openapi import Fragment
+from shared.topology import Queue
+
+Task = Callable[[web.Application], AsyncIterator[None]]  # an aiohttp cleanup context: start, yield, stop
+
+
+@dataclass(frozen=True)
+class Relay:
+    """An outbox-shaped table of the service's schema, published by a relay in this process."""
+
+    table: str = "outbox"
+    on_backlog: Callable[[int], None] | None = None  # hears the rows waiting (default: the outbox gauge)
+
+
+@dataclass(frozen=True)
+class Consumes:
+    """A queue the service consumes. `handler(conn, messages)` applies a batch in one transaction;
+    then, after the commit, `wakes_outbox` publishes the schema's outbox at once and
+    `after_commit(app)(result)` hands on what the handler returned. `inbox` and `repeats`: see
+    `shared.consumer.Consumer`."""
+
+    queue: Queue
+    handler: BatchHandler
+    wakes_outbox: bool = False
+    after_commit: Callable[[web.Application], Callable[[Any], None]] | None = None
+    inbox: bool = True
+    repeats: bool = False
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """Everything a service brings to a process. Start-up order, per service: its relays, its
+    tasks, its consumers (so a consumer finds the relay it wakes and the resources it uses)."""
+
+    name: str
+    schema: str
+    migrations: Path
+    api: Fragment
+    consumers: tuple[Consumes, ...] = ()
+    relays: tuple[Relay, ...] = (Relay(),)
+    tasks: tuple[Task, ...] = ()
+    takes_gateway_events: bool = False  # can hold events in a spool: ready (degraded) while the broker is away
+    waits_for_copies: bool = False  # its writes answer once the copies other services keep are applied
