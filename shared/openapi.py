@@ -38,9 +38,17 @@ STATUS_TEXT = {
 
 
 class ResponseModel(BaseModel):
-    """Base of the written response models: documentation only, every field listed."""
+    """Base of the response models: the shape of an answer, for the document and for the answer
+    itself (`body`), so the two cannot drift apart."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def body(cls, **fields: Any) -> dict[str, Any]:
+        """An answer of this shape: exactly the model's fields, or a TypeError naming the difference."""
+        if fields.keys() != cls.model_fields.keys():
+            raise TypeError(f"{cls.__name__} answer differs from its model in {sorted(fields.keys() ^ cls.model_fields.keys())}")
+        return fields
 
 
 @dataclass(frozen=True)

@@ -55,19 +55,19 @@ async def create_site(request: web.Request) -> web.Response:
     body = await parse_body(request, CreateSite)
     async with request.app[POOL].acquire() as conn:
         row = await store.create_site(conn, body.name)
-    return json_response(store.render_site(row), status=201)
+    return json_response(Site.from_row(row), status=201)
 
 
 async def list_sites(request: web.Request) -> web.Response:
     query = parse_query(request, ListQuery)
     async with request.app[POOL].acquire() as conn:
         rows = await store.list_sites(conn, limit=query.limit, cursor=_cursor(query))
-    return json_response(page(rows, query.limit, store.render_site, lambda r: (r["created_at"], r["site_id"])))
+    return json_response(page(rows, query.limit, Site.from_row, lambda r: (r["created_at"], r["site_id"])))
 
 
 async def get_site(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        return json_response(store.render_site(await _site_or_404(conn, request)))
+        return json_response(Site.from_row(await _site_or_404(conn, request)))
 
 
 async def set_wallet(request: web.Request) -> web.Response:
@@ -76,7 +76,7 @@ async def set_wallet(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await store.set_wallet(conn, site_id, body.wallet)
     row = found(row, "site", f"no site {site_id}")
-    return json_response(store.render_site(row))
+    return json_response(Site.from_row(row))
 
 
 async def create_tariff(request: web.Request) -> web.Response:
@@ -86,7 +86,7 @@ async def create_tariff(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await store.create_tariff(conn, site_id, body.pricePerKwh, body.currency or settings.default_currency)
     row = found(row, "site", f"no site {site_id}")
-    return json_response(store.render_tariff(row), status=201)
+    return json_response(Tariff.from_row(row), status=201)
 
 
 async def list_tariffs(request: web.Request) -> web.Response:
@@ -94,7 +94,7 @@ async def list_tariffs(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         site = await _site_or_404(conn, request)
         rows = await store.list_tariffs(conn, site["site_id"], limit=query.limit, cursor=_cursor(query))
-    return json_response(page(rows, query.limit, store.render_tariff, lambda r: (r["active_from"], r["tariff_id"])))
+    return json_response(page(rows, query.limit, Tariff.from_row, lambda r: (r["active_from"], r["tariff_id"])))
 
 
 async def assign_site(request: web.Request) -> web.Response:
@@ -110,7 +110,7 @@ async def assign_site(request: web.Request) -> web.Response:
     written = found(written, "site", f"no site {body.siteId}")
     row, announced = written
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # GET /v1/chargers/{id} shows it
-    return json_response(store.render_assignment(row))
+    return json_response(SiteAssignment.from_row(row))
 
 
 # Settlements
@@ -120,7 +120,7 @@ async def list_settlements(request: web.Request) -> web.Response:
     filters = {"status": query.status, "site_id": query.siteId, "session_id": query.sessionId, "charge_point_id": query.chargePointId}
     async with request.app[POOL].acquire() as conn:
         rows = await store.list_settlements(conn, limit=query.limit, cursor=_cursor(query), filters=filters)
-    return json_response(page(rows, query.limit, store.render_settlement, lambda r: (r["created_at"], r["settlement_id"])))
+    return json_response(page(rows, query.limit, Settlement.from_row, lambda r: (r["created_at"], r["settlement_id"])))
 
 
 async def get_settlement(request: web.Request) -> web.Response:
@@ -128,7 +128,7 @@ async def get_settlement(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await store.get_settlement(conn, settlement_id)
     row = found(row, "settlement", f"no settlement {settlement_id}")
-    return json_response(store.render_settlement(row))
+    return json_response(Settlement.from_row(row))
 
 
 async def _transition(request: web.Request, wanted: settlements.Request) -> web.Response:
@@ -153,7 +153,7 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
         await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_BILLING)
         if wanted.status == "Confirmed":
             metrics.AMOUNT_SETTLED.labels(row["currency"]).inc(to_minor_units(row["amount"], row["currency"]))
-    return json_response(store.render_settlement(row))
+    return json_response(Settlement.from_row(row))
 
 
 async def mark_submitted(request: web.Request) -> web.Response:

@@ -10,35 +10,10 @@ from uuid import UUID
 
 import asyncpg
 
-from services.billing.money import price_text
 from shared.domain import ChargerSiteAssigned, SessionPriced, SettlementStatusChanged
 from shared.outbox import enqueue_domain, enqueue_domain_many
 
 SCHEMA = "billing"
-
-
-def render_site(row: asyncpg.Record) -> dict:
-    return {"siteId": row["site_id"], "name": row["name"], "payoutWallet": row["payout_wallet"], "createdAt": row["created_at"]}
-
-
-def render_tariff(row: asyncpg.Record) -> dict:
-    return {
-        "tariffId": row["tariff_id"], "siteId": row["site_id"], "pricePerKwh": price_text(row["price_per_kwh"], row["currency"]),
-        "currency": row["currency"], "isActive": row["active_until"] is None, "createdAt": row["created_at"],
-    }
-
-
-def render_assignment(row: asyncpg.Record) -> dict:
-    return {"chargePointId": row["charge_point_id"], "siteId": row["site_id"], "assignedAt": row["assigned_at"]}
-
-
-def render_settlement(row: asyncpg.Record) -> dict:
-    return {
-        "settlementId": row["settlement_id"], "sessionId": row["session_id"], "chargePointId": row["charge_point_id"],
-        "siteId": row["site_id"], "amount": row["amount"], "currency": row["currency"], "wallet": row["wallet"],
-        "status": row["status"], "chain": row["chain"], "txHash": row["tx_hash"], "externalRef": row["external_ref"],
-        "error": row["error"], "createdAt": row["created_at"], "updatedAt": row["updated_at"],
-    }
 
 
 def _after(cursor: tuple[datetime, str] | None, columns: str, first_arg: int) -> tuple[str, list[Any]]:

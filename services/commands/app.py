@@ -40,8 +40,8 @@ async def create_command(request: web.Request) -> web.Response:
         outbox_relay(request.app, SCHEMA).wake()
     if wait is not None:
         row = await _await_outcome(pool, row, wait)
-        return json_response(store.render_command(row), status=200 if row["status"] in FINAL_STATUSES else 202)
-    return json_response(store.render_command(row), status=202 if created else 200)
+        return json_response(Command.from_row(row), status=200 if row["status"] in FINAL_STATUSES else 202)
+    return json_response(Command.from_row(row), status=202 if created else 200)
 
 
 async def _await_outcome(pool: asyncpg.Pool, row: asyncpg.Record, seconds: float) -> asyncpg.Record:
@@ -59,7 +59,7 @@ async def get_command(request: web.Request) -> web.Response:
     command_id = path_uuid(request, "commandId", "command")
     async with request.app[POOL].acquire() as conn:
         row = found(await store.get_command(conn, command_id), "command", f"no command {command_id}")
-    return json_response(store.render_command(row))
+    return json_response(Command.from_row(row))
 
 
 async def list_commands(request: web.Request) -> web.Response:
@@ -69,7 +69,7 @@ async def list_commands(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         rows = await store.list_commands(conn, charge_point_id=query.chargePointId, status=query.status,
                                          limit=query.limit, after=after)
-    return json_response(page(rows, query.limit, store.render_command, lambda r: (r["created_at"], r["command_id"])))
+    return json_response(page(rows, query.limit, Command.from_row, lambda r: (r["created_at"], r["command_id"])))
 
 
 async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:

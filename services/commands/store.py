@@ -21,25 +21,6 @@ _OPEN = "status IN ('Queued', 'Sent')"
 _FREE = "(lease_until IS NULL OR lease_until < now())"
 
 
-def render_command(row: asyncpg.Record) -> dict:
-    return {
-        "commandId": row["command_id"],
-        "type": row["type"],
-        "chargePointId": row["charge_point_id"],
-        "idempotencyKey": row["idempotency_key"],
-        "payload": row["payload"],
-        "status": row["status"],
-        "response": row["response"],
-        "error": row["error"],
-        "attempts": row["attempts"],
-        "gatewayCommandId": row["gateway_command_id"],
-        "ackedAt": row["acked_at"],
-        "expiresAt": row["expires_at"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
-
-
 async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_seconds: float) -> tuple[asyncpg.Record, bool]:
     """Store the command and its dispatch message in one transaction. Returns (row, created);
     an existing idempotency key gives the stored row and False."""

@@ -108,7 +108,7 @@ async def register_charger(request: web.Request) -> web.Response:
         raise Problem(409, "Charger exists", f"charger {body.chargePointId} is already registered")
     row, announced = written
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)
-    return json_response(store.render_charger(row), status=201)
+    return json_response(RegisteredCharger.from_row(row), status=201)
 
 
 async def rotate_secret(request: web.Request) -> web.Response:
@@ -116,7 +116,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
     secret_hash = await secrets.hash_secret_async(body.secret)
     async with request.app[POOL].acquire() as conn:
         row = await store.rotate_secret(conn, request.match_info["chargePointId"], secret_hash)
-    return json_response(store.render_charger(_registered(row, request)))
+    return json_response(RegisteredCharger.from_row(_registered(row, request)))
 
 
 async def set_active(request: web.Request) -> web.Response:
@@ -125,7 +125,7 @@ async def set_active(request: web.Request) -> web.Response:
         written = await store.set_active(conn, request.match_info["chargePointId"], body.isActive)
     row, announced = _registered(written, request)
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)
-    return json_response(store.render_charger(row))
+    return json_response(RegisteredCharger.from_row(row))
 
 
 def _registered(written: T | None, request: web.Request) -> T:

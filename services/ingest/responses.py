@@ -1,8 +1,9 @@
 """The shapes of the ingest service's responses and request bodies, for /openapi.json."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
 from services.ingest.events import MAX_BATCH
@@ -37,6 +38,17 @@ class RegisteredCharger(ResponseModel):
     siteId: UUID | None
     createdAt: datetime
     updatedAt: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
+        return cls.body(
+            chargePointId=row["charge_point_id"],
+            isActive=row["is_active"],
+            siteId=row["site_id"],
+            createdAt=row["created_at"],
+            updatedAt=row["updated_at"],
+        )
+
 
 
 _EVENT_MODELS = (*EVENT_TYPES.values(), UnknownEvent)

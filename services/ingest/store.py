@@ -17,16 +17,6 @@ SCHEMA = "ingest"
 _CHARGER_COLUMNS = "charge_point_id, is_active, site_id, created_at, updated_at"
 
 
-def render_charger(row: asyncpg.Record) -> dict:
-    return {
-        "chargePointId": row["charge_point_id"],
-        "isActive": row["is_active"],
-        "siteId": row["site_id"],
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
-
-
 async def secret_hash_of(conn: asyncpg.Connection, charge_point_id: str) -> tuple[str, bool] | None:
     row = await conn.fetchrow("SELECT secret_hash, is_active FROM ingest.chargers WHERE charge_point_id = $1", charge_point_id)
     return (row["secret_hash"], row["is_active"]) if row else None

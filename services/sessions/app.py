@@ -22,7 +22,7 @@ async def get_charger(request: web.Request) -> web.Response:
     charge_point_id = request.match_info["chargePointId"]
     async with request.app[POOL].acquire() as conn:
         row = await _charger(conn, charge_point_id)
-    return json_response(store.render_charger(row))
+    return json_response(Charger.from_row(row))
 
 
 async def list_connectors(request: web.Request) -> web.Response:
@@ -32,7 +32,7 @@ async def list_connectors(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await _charger(conn, charge_point_id)
         rows = await store.connectors(conn, charge_point_id, after=after, limit=query.limit)
-    return json_response(page(rows, query.limit, store.render_connector, lambda r: ("connector", r["connector_id"])))
+    return json_response(page(rows, query.limit, Connector.from_row, lambda r: ("connector", r["connector_id"])))
 
 
 async def list_charger_sessions(request: web.Request) -> web.Response:
@@ -42,14 +42,14 @@ async def list_charger_sessions(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         await _charger(conn, charge_point_id)
         rows = await store.sessions_of_charger(conn, charge_point_id, before=before, limit=query.limit)
-    return json_response(page(rows, query.limit, store.render_session, lambda r: (r["sort_at"], r["session_id"])))
+    return json_response(page(rows, query.limit, Session.from_row, lambda r: (r["sort_at"], r["session_id"])))
 
 
 async def get_session(request: web.Request) -> web.Response:
     session_id = path_uuid(request, "sessionId", "session")
     async with request.app[POOL].acquire() as conn:
         row = found(await store.session(conn, session_id), "session", f"no session {session_id}")
-    return json_response(store.render_session(row))
+    return json_response(Session.from_row(row))
 
 
 async def finalize_session(request: web.Request) -> web.Response:
@@ -64,7 +64,7 @@ async def finalize_session(request: web.Request) -> web.Response:
             row = await store.session(conn, session_id)
     if refinalized:
         outbox_relay(request.app, SCHEMA).wake()
-    return json_response({"session": store.render_session(row), "force": force})
+    return json_response({"session": Session.from_row(row), "force": force})
 
 
 async def _charger(conn, charge_point_id: str):

@@ -8,6 +8,7 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions import metrics, store
+from shared.domain import MONEY_HAS_MOVED
 from shared.errors import Conflict
 from shared.outbox import enqueue_domain_many
 
@@ -19,7 +20,7 @@ async def refinalize(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, f
     for row in rows:
         kind = "forced" if row["session_id"] in forced else "first" if row["first_finalization"] else "refinalized"
         metrics.FINALIZED.labels(row["energy_source"], kind).inc()
-        if row["settlement_status"] in store.LOCKED_SETTLEMENTS:
+        if row["settlement_status"] in MONEY_HAS_MOVED:
             # Money has moved: billing keeps what it billed; what changed shows as unbilled energy.
             metrics.REFINALIZED_AFTER_BILLING.inc()
             found = (row["energy_wh"] or 0) - (row["previous_energy_wh"] or 0)
@@ -36,7 +37,7 @@ async def finalize_on_request(conn: asyncpg.Connection, row: asyncpg.Record, *, 
     """An operator's finalize of a session (locked by the caller): an Active one is closed as it
     stands (`closedBy: "Operator"`), a finalized one recomputed only with `force`, and nothing once
     money has moved. Returns whether the session was (re-)finalized."""
-    if force and row["settlement_status"] in store.LOCKED_SETTLEMENTS:
+    if force and row["settlement_status"] in MONEY_HAS_MOVED:
         raise MoneyHasMoved(f"the session's settlement is {row['settlement_status']}: money has moved, it cannot be re-finalized")
     if row["status"] != "Finalized":
         await store.close_session(conn, row["session_id"])

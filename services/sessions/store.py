@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -14,13 +13,13 @@ import asyncpg
 
 from services.sessions.eras import Known, SessionFacts, SessionKey
 from services.sessions.facts import Batch, Order, TransactionKey
+from services.sessions.views import connector_of
 from shared.db import rows_affected
 from shared.domain import MONEY_HAS_MOVED, SETTLEMENT_PROGRESS, SessionFinalized, SessionPriced, SettlementStatusChanged
 from shared.events import TransactionStarted
 from shared.jsonutil import format_ts
 
 SCHEMA = "sessions"
-LOCKED_SETTLEMENTS = MONEY_HAS_MOVED  # the session's billed energy and cost are final
 
 _BOOT_NEWER = (
     "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
@@ -288,7 +287,7 @@ async def derive_sessions(
 def finalized_message(row: asyncpg.Record) -> SessionFinalized:
     return SessionFinalized(
         sessionId=row["session_id"], chargePointId=row["charge_point_id"],
-        connectorId=_connector(row), transactionId=row["transaction_id"],
+        connectorId=connector_of(row), transactionId=row["transaction_id"],
         startedAt=row["started_at"], endedAt=row["ended_at"], energyWh=row["energy_wh"],
         energySource=row["energy_source"], isEstimated=row["is_estimated"],
         finalizedAt=row["finalized_at"], revision=row["revision"],
@@ -366,7 +365,7 @@ async def record_settlement_statuses(conn: asyncpg.Connection, statuses: Sequenc
               AND array_position($4::text[], u.status) > coalesce(array_position($4::text[], s.settlement_status), 0)))
         """,
         [u.sessionId for u in statuses], [u.status for u in statuses], [u.at for u in statuses], list(SETTLEMENT_PROGRESS),
-        list(LOCKED_SETTLEMENTS), [u.energyWh for u in statuses], [u.amount for u in statuses], [u.currency for u in statuses],
+        list(MONEY_HAS_MOVED), [u.energyWh for u in statuses], [u.amount for u in statuses], [u.currency for u in statuses],
     )
     return rows_affected(result)
 
@@ -403,87 +402,3 @@ async def sessions_of_charger(
         charge_point_id, before_at, before_id, limit + 1,
     )
 
-
-# --- JSON ----------------------------------------------------------------------------------------
-
-def _connector(row: asyncpg.Record) -> int | None:
-    return row["connector_id"] if row["connector_id"] is not None else row["connector_hint"]
-
-
-def energy_json(value: Decimal | None) -> int | float | None:
-    """energyWh on the wire: an int when whole, else a float rounded to 3 decimals."""
-    if value is None:
-        return None
-    if value == value.to_integral_value():
-        return int(value)
-    return float(round(value, 3))
-
-
-def billed(row: asyncpg.Record) -> bool:
-    """Money has moved: billing says so, and the session shows what was billed."""
-    return row["settlement_status"] in LOCKED_SETTLEMENTS and row["billed_energy_wh"] is not None
-
-
-def conflicts(row: asyncpg.Record) -> list[dict[str, Any]]:
-    """Starts of this transaction id on another connector than the session's, oldest first."""
-    others = [s for s in row["starts"].values() if s.get("connectorId") != row["connector_id"]]
-    return sorted(others, key=lambda s: (s["startedAt"], s.get("receiveOrder", 0)))
-
-
-def closed_by(row: asyncpg.Record) -> str | None:
-    if row["ended_at"] is not None:
-        return "Charger"
-    return "Operator" if row["closed_at"] is not None else None
-
-
-def render_session(row: asyncpg.Record) -> dict[str, Any]:
-    energy, cost, currency, unbilled = row["energy_wh"], row["cost_amount"], row["cost_currency"], None
-    if billed(row):
-        energy, cost, currency = row["billed_energy_wh"], row["billed_amount"], row["billed_currency"]
-        if row["energy_wh"] is not None and energy is not None and row["energy_wh"] != energy:
-            unbilled = row["energy_wh"] - energy
-    return {
-        "sessionId": row["session_id"],
-        "chargePointId": row["charge_point_id"],
-        "connectorId": _connector(row),
-        "transactionId": row["transaction_id"],
-        "idTag": row["id_tag"] if row["id_tag"] is not None else row["end_id_tag"],
-        "status": row["status"],
-        "startedAt": row["started_at"],
-        "endedAt": row["ended_at"],
-        "meterStartWh": row["meter_start_wh"] or 0,
-        "meterStopWh": row["meter_stop_wh"],
-        "reason": row["reason"],
-        "energyWh": energy_json(energy),
-        "energySource": row["energy_source"],
-        "isEstimated": row["is_estimated"],
-        "finalizedAt": row["finalized_at"],
-        "closedBy": closed_by(row),
-        "conflicts": [{k: v for k, v in c.items() if k != "receiveOrder"} for c in conflicts(row)],
-        "unbilledEnergyWh": energy_json(unbilled),
-        "tariffId": row["tariff_id"],
-        "costAmount": cost,
-        "costCurrency": currency,
-        "pricedAt": row["priced_at"],
-    }
-
-
-def render_charger(row: asyncpg.Record) -> dict[str, Any]:
-    return {
-        "chargePointId": row["charge_point_id"],
-        "isActive": row["is_active"],
-        "vendor": row["vendor"],
-        "model": row["model"],
-        "firmwareVersion": row["firmware_version"],
-        "ocppVersion": row["ocpp_version"],
-        "siteId": row["site_id"],
-        "lastSeenAt": row["last_seen_at"],
-        "lastHeartbeatAt": row["last_heartbeat_at"],
-        "clockSkewSeconds": round(row["clock_skew_seconds"], 3) if row["clock_skew_seconds"] is not None else None,
-        "createdAt": row["created_at"],
-        "updatedAt": row["updated_at"],
-    }
-
-
-def render_connector(row: asyncpg.Record) -> dict[str, Any]:
-    return {"connectorId": row["connector_id"], "status": row["status"], "errorCode": row["error_code"], "updatedAt": row["status_at"]}
