@@ -4,6 +4,7 @@ the routes, consumers and outbox relays of one or several services, and the oper
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -90,7 +91,7 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     broker = Broker(
         settings.amqp_url, settings.amqp_prefix,
-        publish_timeout=settings.publish_timeout_seconds, delivery_limit=settings.delivery_limit,
+        publish_timeout=settings.publish_timeout_seconds,
     )
     await broker.connect()
     app[BROKER] = broker
@@ -112,6 +113,16 @@ def _relay_ctx(schema: str, relay: Relay):
 
 def outbox_relay(app: web.Application, schema: str, table: str = "outbox") -> OutboxRelay:
     return app[RELAYS][(schema, table)]
+
+
+@contextlib.asynccontextmanager
+async def unit_of_work(app: web.Application, schema: str, table: str = "outbox") -> AsyncIterator[asyncpg.Connection]:
+    """One transaction of `schema`'s; once it has committed, the relay of its outbox (or `table`)
+    publishes what it wrote at once. A rolled-back transaction wakes nothing."""
+    async with app[POOL].acquire() as conn:
+        async with conn.transaction():
+            yield conn
+    outbox_relay(app, schema, table).wake()
 
 
 async def _notices_ctx(app: web.Application) -> AsyncIterator[None]:

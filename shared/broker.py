@@ -26,11 +26,10 @@ class PublishFailed(Exception):
 class Broker:
     """One robust connection per process; a few confirm-mode channels used in turn for publishing."""
 
-    def __init__(self, url: str, prefix: str, *, publish_timeout: float, delivery_limit: int, channels: int = 4) -> None:
+    def __init__(self, url: str, prefix: str, *, publish_timeout: float, channels: int = 4) -> None:
         self.url = url
         self.prefix = prefix
         self.publish_timeout = publish_timeout
-        self.delivery_limit = delivery_limit
         self._channel_count = channels
         self.connection: AbstractRobustConnection | None = None
         self._publishers: list[dict[str, AbstractExchange]] = []
@@ -45,7 +44,7 @@ class Broker:
                     self.url, client_properties={"connection_name": f"cpms:{self.prefix}"}
                 )
         setup = await self.connection.channel()
-        await declare_topology(setup, self.prefix, delivery_limit=self.delivery_limit)
+        await declare_topology(setup, self.prefix)
         await setup.close()
         for _ in range(self._channel_count):
             channel = await self.connection.channel(publisher_confirms=True)

@@ -35,7 +35,6 @@ class Settings(BaseModel):
     consumer_prefetch: int = Field(64, alias="CPMS_CONSUMER_PREFETCH", ge=1)
     consumer_batch_size: int = Field(128, alias="CPMS_CONSUMER_BATCH_SIZE", ge=1)
     consumer_linger_seconds: float = Field(0.025, alias="CPMS_CONSUMER_LINGER_SECONDS", ge=0, le=5)
-    delivery_limit: int = Field(5, alias="CPMS_DELIVERY_LIMIT", ge=1)
     outbox_poll_seconds: float = Field(0.5, alias="CPMS_OUTBOX_POLL_SECONDS", gt=0)
     read_your_writes_timeout_seconds: float = Field(5.0, alias="CPMS_READ_YOUR_WRITES_TIMEOUT_SECONDS", ge=0)
 

@@ -19,7 +19,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 from shared import envelope, metrics
 from shared.broker import Broker, PublishFailed
 from shared.db import TRANSIENT_BACKOFF, is_connection_error
-from shared.topology import Queue, declare_queue
+from shared.topology import Queue
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,9 @@ class Consumer:
 
     async def start(self) -> None:
         self._channel = await self.broker.consumer_channel(self.prefetch)
-        self._amqp_queue = await declare_queue(self._channel, self.queue, self.broker.prefix, delivery_limit=self.broker.delivery_limit)
+        # Declared with its arguments once, with the whole topology (shared/topology.py); a passive
+        # declare here only finds it, and lets the robust channel find it again after a reconnect.
+        self._amqp_queue = await self._channel.declare_queue(self.name, passive=True)
         self._consumer_tag = await self._amqp_queue.consume(self._incoming.put)
         self._worker = asyncio.create_task(self._work(), name=f"consumer:{self.name}")
 
@@ -304,7 +306,7 @@ class Consumer:
         deliveries = int((raw.headers or {}).get("x-delivery-count", 0) or 0) + 1
         permanent = all(isinstance(exc, PermanentError | pydantic.ValidationError | KeyError | ValueError | TypeError)
                         for _, exc in failed)
-        if not permanent and deliveries < self.broker.delivery_limit:
+        if not permanent and deliveries < self.queue.delivery_limit:
             for message, exc in failed:
                 log.warning("message failed, will be redelivered",
                             extra={"queue": self.name, "message_id": message.message_id, "error": f"{type(exc).__name__}: {exc}"})

@@ -22,9 +22,13 @@ class Exchange:
 
 @dataclass(frozen=True)
 class Queue:
+    """A durable quorum work queue: a message delivered `delivery_limit` times without an ack goes
+    to its dead-letter queue `<name>.dlq` (through the `dlx` exchange), with the reason."""
+
     key: str  # "sessions.charger-events": prefixed to "<prefix>.sessions.charger-events"
     exchange: Exchange
     bindings: tuple[str, ...]
+    delivery_limit: int = 5
     durable: bool = True
 
     def __post_init__(self) -> None:
@@ -32,6 +36,8 @@ class Queue:
             raise ValueError(f"queue {self.key}: a quorum queue must be durable")
         if not self.bindings:
             raise ValueError(f"queue {self.key}: a queue without bindings never receives anything")
+        if self.delivery_limit < 1:
+            raise ValueError(f"queue {self.key}: a delivery limit below 1 dead-letters everything")
 
     def name(self, prefix: str) -> str:
         return f"{prefix}.{self.key}"
@@ -40,8 +46,8 @@ class Queue:
         return f"{self.name(prefix)}.dlq"
 
 
-EVENTS = Exchange("events")  # charger.<Type>: what the gateway reported, published by ingest
-DOMAIN = Exchange("domain")  # session.*, settlement.*, command.*: facts the services publish
+EVENTS = Exchange("events")  # charger.events (envelopes of events), charger.CommandAck: what the gateway reported
+DOMAIN = Exchange("domain")  # charger.*, session.*, settlement.status-changed, command.*, copy.applied: facts the services publish
 DEAD_LETTER = Exchange("dlx", aio_pika.ExchangeType.DIRECT)
 
 INGEST_ARCHIVE = Queue("ingest.archive", EVENTS, ("charger.#",))
@@ -66,7 +72,7 @@ QUEUES = (
 )
 
 
-async def declare_topology(channel: AbstractChannel, prefix: str, *, delivery_limit: int) -> dict[str, AbstractExchange]:
+async def declare_topology(channel: AbstractChannel, prefix: str) -> dict[str, AbstractExchange]:
     """Declare every exchange, queue, DLQ and binding (idempotent); returns exchanges by key."""
     exchanges = {
         ex.key: await channel.declare_exchange(ex.name(prefix), ex.type, durable=True) for ex in EXCHANGES
@@ -74,20 +80,19 @@ async def declare_topology(channel: AbstractChannel, prefix: str, *, delivery_li
     for queue in QUEUES:
         dlq = await channel.declare_queue(queue.dlq_name(prefix), durable=True, arguments={"x-queue-type": "quorum"})
         await dlq.bind(exchanges[DEAD_LETTER.key], routing_key=queue.name(prefix))
-        declared = await declare_queue(channel, queue, prefix, delivery_limit=delivery_limit)
+        declared = await _declare_queue(channel, queue, prefix)
         for pattern in queue.bindings:
             await declared.bind(exchanges[queue.exchange.key], routing_key=pattern)
     return exchanges
 
 
-async def declare_queue(channel: AbstractChannel, queue: Queue, prefix: str, *, delivery_limit: int):
-    """Declare one work queue with its quorum, delivery-limit and dead-letter arguments."""
+async def _declare_queue(channel: AbstractChannel, queue: Queue, prefix: str):
     return await channel.declare_queue(
         queue.name(prefix),
         durable=True,
         arguments={
             "x-queue-type": "quorum",
-            "x-delivery-limit": delivery_limit,
+            "x-delivery-limit": queue.delivery_limit,
             "x-dead-letter-exchange": DEAD_LETTER.name(prefix),
             "x-dead-letter-routing-key": queue.name(prefix),
         },

@@ -16,7 +16,7 @@ from services.commands.dispatcher import DISPATCHER, Dispatcher
 from services.commands.gateway import GatewayClient
 from services.commands.models import FINAL_STATUSES, CommandRequest, CreateQuery, ListQuery, new_command
 from services.commands.responses import Command
-from shared.app import CONSUMERS, POOL, SETTINGS, outbox_relay
+from shared.app import CONSUMERS, POOL, SETTINGS, unit_of_work
 from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
 from shared.pagination import decode_cursor, page
@@ -31,13 +31,11 @@ async def create_command(request: web.Request) -> web.Response:
     wait = parse_query(request, CreateQuery).wait
     command = new_command(await parse_body(request, CommandRequest))
     pool = request.app[POOL]
-    async with pool.acquire() as conn:
+    async with unit_of_work(request.app, SCHEMA) as conn:
         row, created = await store.create_command(conn, command, ttl_seconds=request.app[SETTINGS].command_ttl_seconds)
     if not created and row["fingerprint"] != command.fingerprint:
         raise Problem(409, "Idempotency key reused",
                       f"idempotency key {command.idempotencyKey!r} was used for another command ({row['command_id']})")
-    if created:
-        outbox_relay(request.app, SCHEMA).wake()
     if wait is not None:
         row = await _await_outcome(pool, row, wait)
         return json_response(Command.from_row(row), status=200 if row["status"] in FINAL_STATUSES else 202)

@@ -14,7 +14,7 @@ from services.ingest.events import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
 from services.ingest.responses import EVENTS_BODY, AuthAllowed, AuthDenied, BatchAccepted, EventAccepted, RegisteredCharger
-from shared.app import BROKER, POOL, SETTINGS, copies_applied, outbox_relay
+from shared.app import BROKER, POOL, SETTINGS, copies_applied, unit_of_work
 from shared.broker import PublishFailed
 from shared.http import Problem, found, json_response, parse_body, read_json_as_sent
 from shared.openapi import Body, Fragment, Operation, ref
@@ -86,7 +86,7 @@ async def receive_events(request: web.Request) -> web.Response:
 async def _spool(app: web.Application, events: list[Accepted], by_type: Counter) -> str:
     """Hold events the broker did not confirm; the spool relay publishes them when it is back."""
     try:
-        async with app[POOL].acquire() as conn:
+        async with unit_of_work(app, SCHEMA, SPOOL) as conn:
             await store.spool_events(conn, [(e.routing_key, e.event_id, e.encoded) for e in events])
     except Exception:
         for label, count in by_type.items():
@@ -94,7 +94,6 @@ async def _spool(app: web.Application, events: list[Accepted], by_type: Counter)
         raise Problem(503, "Service unavailable", "neither the message broker nor the database can hold the events; retry later",
                       headers={"Retry-After": "1"}) from None
     metrics.SPOOLED.inc(len(events))
-    outbox_relay(app, SCHEMA, SPOOL).wake()
     return "spooled"
 
 

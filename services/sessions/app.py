@@ -10,7 +10,7 @@ from services.sessions import store
 from services.sessions.finalization import finalize_on_request
 from services.sessions.models import FinalizeQuery
 from services.sessions.responses import Charger, Connector, Finalized, Session
-from shared.app import POOL, outbox_relay
+from shared.app import POOL, unit_of_work
 from shared.http import found, json_response, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
 from shared.pagination import PageQuery, decode_cursor, page
@@ -57,13 +57,10 @@ async def finalize_session(request: web.Request) -> web.Response:
     returned unchanged, or recomputed with force. 409 once money has moved."""
     session_id = path_uuid(request, "sessionId", "session")
     force = parse_query(request, FinalizeQuery).force
-    async with request.app[POOL].acquire() as conn, conn.transaction():
+    async with unit_of_work(request.app, SCHEMA) as conn:
         row = found(await store.session_for_update(conn, session_id), "session", f"no session {session_id}")
-        refinalized = await finalize_on_request(conn, row, force=force)
-        if refinalized:
+        if await finalize_on_request(conn, row, force=force):
             row = await store.session(conn, session_id)
-    if refinalized:
-        outbox_relay(request.app, SCHEMA).wake()
     return json_response({"session": Session.from_row(row), "force": force})
 
 

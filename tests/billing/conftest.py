@@ -54,7 +54,7 @@ async def domain_tap(settings: Settings, api: Api) -> AsyncIterator[DomainTap]:
 
 @pytest.fixture(scope="session")
 async def session_publisher(settings: Settings) -> AsyncIterator[Broker]:
-    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
+    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5)
     await broker.connect()
     yield broker
     await broker.close()

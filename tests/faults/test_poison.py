@@ -34,7 +34,7 @@ async def test_poison_messages_are_dead_lettered_with_their_reason_and_block_not
     }
     load = Load(chargers=10)
     await load.prepare(api)
-    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
+    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5)
     await broker.connect()
     try:
         await broker.publish(EVENTS.key, "charger.MeterSample", dumps(wrong_type), message_id=wrong_type["eventId"])

@@ -48,7 +48,7 @@ async def test_a_poison_event_in_an_envelope_is_dead_lettered_alone(make_api, co
             ev.status(cp, 1, "Preparing") | {"eventId": f"good-{uuid.uuid4()}", "receivedAt": "2026-11-25T10:00:00Z"}]
     poison = ev.sample(cp, 1, "100", "2026-11-25T10:00:20Z") | {
         "transactionId": "not-a-number", "eventId": f"poison-{uuid.uuid4()}", "receivedAt": "2026-11-25T10:00:00Z"}
-    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
+    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5)
     await broker.connect()
     try:
         await broker.publish_envelope(EVENTS.key, envelope.EVENTS_ROUTING_KEY,

@@ -69,7 +69,7 @@ class DomainPublisher:
     """Publishes domain messages on the test broker, as billing or ingest would."""
 
     def __init__(self, settings: Settings) -> None:
-        self.broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
+        self.broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5)
 
     async def __aenter__(self) -> DomainPublisher:
         await self.broker.connect()

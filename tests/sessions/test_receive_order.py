@@ -50,7 +50,7 @@ async def test_events_of_one_second_end_in_the_state_of_the_last_one_received(ap
     redelivered = data.draw(st.lists(st.sampled_from(published), max_size=len(published)), label="redelivered")
     behind_ingest = data.draw(st.permutations(published + redelivered), label="delivery order")
 
-    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
+    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5)
     await broker.connect()
     try:
         for accepted in behind_ingest:  # one envelope each, confirmed before the next: this order, exactly

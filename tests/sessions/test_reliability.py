@@ -36,7 +36,7 @@ async def test_a_message_redelivered_after_a_crash_before_its_ack_changes_nothin
     # first commit: the message is committed with its inbox row but never acked, so the broker
     # delivers it again.
     prefix = f"{settings.amqp_prefix}-crash-{uuid.uuid4().hex[:6]}"
-    broker = Broker(settings.amqp_url, prefix, publish_timeout=5, delivery_limit=settings.delivery_limit)
+    broker = Broker(settings.amqp_url, prefix, publish_timeout=5)
     await broker.connect()
     pool = await db.create_pool(database_url, max_size=2)
     crashes = []
@@ -74,7 +74,7 @@ async def _is_at_least(value: float, minimum: float) -> bool:
 async def test_session_finalized_is_published_exactly_once_when_the_broker_drops_between_commit_and_publish(api, settings, pg):
     relay = outbox_relay(api.client.server.app, "sessions")
     working = relay.broker
-    lost = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=1, delivery_limit=settings.delivery_limit)
+    lost = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=1)
     await lost.connect()
     await lost.close()  # this relay's connection is gone: every publish fails
     cp, sentinel_cp = unique_id(), unique_id()
