@@ -13,7 +13,7 @@ from aiohttp import web
 from services.registry import SERVICES
 from shared import db
 from shared.app import create_app
-from shared.config import Settings, parse_listen_addr
+from shared.config import CommonSettings, Settings, parse_listen_addr
 from shared.logs import configure_logging
 
 log = logging.getLogger("cpms")
@@ -33,8 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(settings: Settings, service: str) -> None:
+def run(service: str) -> None:
     services = list(SERVICES.values()) if service == "all" else [SERVICES[service]]
+    settings = (Settings if service == "all" else SERVICES[service].settings).from_env()
+    configure_logging(settings.log_level)
     host, port = parse_listen_addr(settings.listen_addr_of(service))
     try:
         import uvloop
@@ -51,7 +53,7 @@ def run(settings: Settings, service: str) -> None:
     web.run_app(app, host=host, port=port, shutdown_timeout=30, access_log=None, print=None)
 
 
-async def migrate(settings: Settings, names: list[str]) -> None:
+async def migrate(settings: CommonSettings, names: list[str]) -> None:
     await db.wait_for_database(settings.database_url)
     pool = await db.create_pool(settings.database_url, max_size=2)
     try:
@@ -63,7 +65,7 @@ async def migrate(settings: Settings, names: list[str]) -> None:
         await pool.close()
 
 
-async def seed_charger(settings: Settings, charge_point_id: str, secret: str, site: UUID | None) -> None:
+async def seed_charger(settings: CommonSettings, charge_point_id: str, secret: str, site: UUID | None) -> None:
     from services.ingest import secrets, store
     from services.ingest.models import RegisterCharger
 
@@ -79,11 +81,12 @@ async def seed_charger(settings: Settings, charge_point_id: str, secret: str, si
 
 def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
-    settings = Settings.from_env()
-    configure_logging(settings.log_level)
     if args.command == "run":
-        run(settings, args.service)
-    elif args.command == "migrate":
+        run(args.service)
+        return
+    settings = CommonSettings.from_env()
+    configure_logging(settings.log_level)
+    if args.command == "migrate":
         asyncio.run(migrate(settings, args.service))
     elif args.command == "seed-charger":
         try:

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import db, jsonutil, metrics
 from shared.broker import Broker
-from shared.config import Settings
+from shared.config import CommonSettings
 from shared.consumer import Consumer
 from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
 from shared.notices import AppliedNotices
@@ -27,7 +27,7 @@ from shared.topology import Queue
 log = logging.getLogger(__name__)
 
 
-SETTINGS = web.AppKey("settings", Settings)
+SETTINGS = web.AppKey("settings", CommonSettings)
 POOL = web.AppKey("pool", asyncpg.Pool)
 BROKER = web.AppKey("broker", Broker)
 CONSUMERS = web.AppKey("consumers", list)
@@ -38,7 +38,7 @@ NOTICES = web.AppKey("notices", AppliedNotices)
 SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # a service here can hold events while the broker is away
 
 
-def create_app(settings: Settings, services: list[ServiceSpec]) -> web.Application:
+def create_app(settings: CommonSettings, services: list[ServiceSpec]) -> web.Application:
     """One process serving `services`: every route from their descriptions (and the operational
     ones), their relays, tasks and consumers as cleanup contexts, in the order ServiceSpec fixes."""
     app = web.Application(

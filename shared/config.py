@@ -1,32 +1,51 @@
-"""Settings: one typed model, read from the environment once at start-up and passed down."""
+"""Settings: one typed model per service over the part every process shares, read once at
+start-up (environment variables, a `.env` file beside the process, and `<NAME>_FILE` variables
+naming a file that holds the value, as Docker and Kubernetes secrets are mounted) and passed down.
+`cpms run all` takes `Settings`, every service's settings in one."""
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from decimal import Decimal
+from pathlib import Path
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+S = TypeVar("S", bound="CommonSettings")
 
 
-class Settings(BaseModel):
-    """Every setting of every service. Environment names are in `Field(alias=...)`."""
+class _FileVariables(PydanticBaseSettingsSource):
+    """`CPMS_ADMIN_TOKEN_FILE=/run/secrets/admin-token`: the setting is that file's content."""
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        path = os.environ.get(f"{field.alias}_FILE") if field.alias else None
+        return (Path(path).read_text().rstrip("\r\n") if path else None), field.alias or field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        values = {}
+        for name, field in self.settings_cls.model_fields.items():
+            value, key, _ = self.get_field_value(field, name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class CommonSettings(BaseSettings):
+    """What every process needs. Environment names are in `Field(alias=...)`."""
+
+    model_config = SettingsConfigDict(populate_by_name=True, frozen=True, env_file=".env", extra="ignore")
 
     database_url: str = Field("postgresql://postgres@127.0.0.1:5432/cpms", alias="CPMS_DATABASE_URL")
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", alias="CPMS_AMQP_URL")
     amqp_prefix: str = Field("cpms", alias="CPMS_AMQP_PREFIX", pattern=r"^[A-Za-z0-9_.-]+$")
-
     listen_addr: str = Field(":8081", alias="CPMS_LISTEN_ADDR")
-    ingest_listen_addr: str = Field(":8091", alias="CPMS_INGEST_LISTEN_ADDR")
-    sessions_listen_addr: str = Field(":8092", alias="CPMS_SESSIONS_LISTEN_ADDR")
-    billing_listen_addr: str = Field(":8093", alias="CPMS_BILLING_LISTEN_ADDR")
-    commands_listen_addr: str = Field(":8094", alias="CPMS_COMMANDS_LISTEN_ADDR")
 
     api_key: SecretStr = Field(SecretStr("dev"), alias="CPMS_API_KEY")
     admin_token: SecretStr = Field(SecretStr("devadmin"), alias="CPMS_ADMIN_TOKEN")
-    gateway_base_url: str = Field("http://127.0.0.1:9090", alias="GATEWAY_BASE_URL")
-    gateway_api_key: SecretStr | None = Field(None, alias="GATEWAY_API_KEY")
 
     log_level: str = Field("INFO", alias="CPMS_LOG_LEVEL")
     max_body_bytes: int = Field(1024 * 1024, alias="CPMS_MAX_BODY_BYTES", gt=0)
@@ -38,25 +57,68 @@ class Settings(BaseModel):
     outbox_poll_seconds: float = Field(0.5, alias="CPMS_OUTBOX_POLL_SECONDS", gt=0)
     read_your_writes_timeout_seconds: float = Field(5.0, alias="CPMS_READ_YOUR_WRITES_TIMEOUT_SECONDS", ge=0)
 
-    auth_max_failures: int = Field(5, alias="CPMS_AUTH_MAX_FAILURES", ge=1)
-    auth_failure_window_seconds: float = Field(60.0, alias="CPMS_AUTH_FAILURE_WINDOW_SECONDS", gt=0)
-
-    command_ttl_seconds: float = Field(120.0, alias="CPMS_COMMAND_TTL_SECONDS", gt=0)
-    gateway_timeout_seconds: float = Field(15.0, alias="CPMS_GATEWAY_TIMEOUT_SECONDS", gt=0)
-    default_currency: str = Field("USD", alias="CPMS_DEFAULT_CURRENCY", pattern=r"^[A-Z]{3}$")
-    max_price_per_kwh: Decimal = Field(Decimal("1000"), alias="CPMS_MAX_PRICE_PER_KWH", gt=0)
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _FileVariables(settings_cls), dotenv_settings
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-        """Read every `CPMS_*` / `GATEWAY_*` variable that is set; keyword overrides win."""
-        environ = os.environ if environ is None else environ
+    def from_env(cls: type[S], environ: Mapping[str, str] | None = None, **overrides: object) -> S:
+        """The process's settings (environment, `.env`, `*_FILE`); with `environ`, only what it holds
+        (for tests and tools). Keyword overrides, by field name, win."""
+        if environ is None:
+            return cls(**overrides)
         aliases = {field.alias for field in cls.model_fields.values() if field.alias}
         values: dict[str, object] = {k: v for k, v in environ.items() if k in aliases and v != ""}
         values.update(overrides)
-        return cls.model_validate(values)
+        return _only_given(cls)(**values)
 
     def listen_addr_of(self, service: str) -> str:
         return self.listen_addr if service == "all" else getattr(self, f"{service}_listen_addr")
+
+
+@functools.cache
+def _only_given(cls: type[S]) -> type[S]:
+    """`cls` reading nothing but the values it is given (no environment, `.env` or files)."""
+
+    class Given(cls):  # type: ignore[valid-type, misc]
+        @classmethod
+        def settings_customise_sources(cls, settings_cls, init_settings, **_sources):  # noqa: ANN001, ANN206
+            return (init_settings,)
+
+    Given.__name__ = Given.__qualname__ = cls.__name__
+    return Given
+
+
+class IngestSettings(CommonSettings):
+    ingest_listen_addr: str = Field(":8091", alias="CPMS_INGEST_LISTEN_ADDR")
+    auth_max_failures: int = Field(5, alias="CPMS_AUTH_MAX_FAILURES", ge=1)
+    auth_failure_window_seconds: float = Field(60.0, alias="CPMS_AUTH_FAILURE_WINDOW_SECONDS", gt=0)
+
+
+class SessionsSettings(CommonSettings):
+    sessions_listen_addr: str = Field(":8092", alias="CPMS_SESSIONS_LISTEN_ADDR")
+
+
+class BillingSettings(CommonSettings):
+    billing_listen_addr: str = Field(":8093", alias="CPMS_BILLING_LISTEN_ADDR")
+    default_currency: str = Field("USD", alias="CPMS_DEFAULT_CURRENCY", pattern=r"^[A-Z]{3}$")
+    max_price_per_kwh: Decimal = Field(Decimal("1000"), alias="CPMS_MAX_PRICE_PER_KWH", gt=0)
+
+
+class CommandsSettings(CommonSettings):
+    commands_listen_addr: str = Field(":8094", alias="CPMS_COMMANDS_LISTEN_ADDR")
+    gateway_base_url: str = Field("http://127.0.0.1:9090", alias="GATEWAY_BASE_URL")
+    gateway_api_key: SecretStr | None = Field(None, alias="GATEWAY_API_KEY")
+    command_ttl_seconds: float = Field(120.0, alias="CPMS_COMMAND_TTL_SECONDS", gt=0)
+    gateway_timeout_seconds: float = Field(15.0, alias="CPMS_GATEWAY_TIMEOUT_SECONDS", gt=0)
+
+
+class Settings(IngestSettings, SessionsSettings, BillingSettings, CommandsSettings):
+    """Every service's settings: what `cpms run all` (one process for all of them) reads."""
 
 
 def parse_listen_addr(addr: str) -> tuple[str, int]:

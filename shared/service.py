@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from shared.config import CommonSettings
 from shared.consumer import BatchHandler
 from shared.openapi import Fragment
 from shared.topology import Queue
@@ -49,6 +50,7 @@ class ServiceSpec:
     name: str
     schema: str
     migrations: Path
+    settings: type[CommonSettings]  # what `cpms run <name>` reads
     api: Fragment
     consumers: tuple[Consumes, ...] = ()
     relays: tuple[Relay, ...] = (Relay(),)

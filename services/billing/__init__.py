@@ -3,7 +3,9 @@ from pathlib import Path
 
 from services.billing.app import API, settlement_gauge
 from services.billing.consumers import CONSUMERS
+from shared.config import BillingSettings
 from shared.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="billing", schema="billing", migrations=Path(__file__).parent / "migrations", api=API,
+SERVICE = ServiceSpec(name="billing", schema="billing", migrations=Path(__file__).parent / "migrations", settings=BillingSettings,
+    api=API,
                       consumers=CONSUMERS, tasks=(settlement_gauge,), waits_for_copies=True)

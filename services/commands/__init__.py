@@ -3,7 +3,9 @@ from pathlib import Path
 
 from services.commands.app import API, dispatcher_ctx
 from services.commands.consumers import CONSUMERS
+from shared.config import CommandsSettings
 from shared.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="commands", schema="commands", migrations=Path(__file__).parent / "migrations", api=API,
+SERVICE = ServiceSpec(name="commands", schema="commands", migrations=Path(__file__).parent / "migrations", settings=CommandsSettings,
+    api=API,
                       consumers=CONSUMERS, tasks=(dispatcher_ctx,))

@@ -4,10 +4,12 @@ from pathlib import Path
 from services.ingest import metrics
 from services.ingest.app import API, SPOOL, publisher_ctx
 from services.ingest.consumers import CONSUMERS
+from shared.config import IngestSettings
 from shared.service import Relay, ServiceSpec
 
 SERVICE = ServiceSpec(
-    name="ingest", schema="ingest", migrations=Path(__file__).parent / "migrations", api=API, consumers=CONSUMERS,
+    name="ingest", schema="ingest", migrations=Path(__file__).parent / "migrations", settings=IngestSettings,
+    api=API, consumers=CONSUMERS,
     relays=(Relay(), Relay(SPOOL, on_backlog=metrics.SPOOL_DEPTH.set)), tasks=(publisher_ctx,),
     takes_gateway_events=True, waits_for_copies=True,
 )

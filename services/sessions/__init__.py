@@ -3,7 +3,9 @@ from pathlib import Path
 
 from services.sessions.app import API
 from services.sessions.consumers import CONSUMERS
+from shared.config import SessionsSettings
 from shared.service import ServiceSpec
 
-SERVICE = ServiceSpec(name="sessions", schema="sessions", migrations=Path(__file__).parent / "migrations", api=API,
+SERVICE = ServiceSpec(name="sessions", schema="sessions", migrations=Path(__file__).parent / "migrations", settings=SessionsSettings,
+    api=API,
                       consumers=CONSUMERS)
