@@ -66,14 +66,14 @@ async def migrate(settings: CommonSettings, names: list[str]) -> None:
 
 
 async def seed_charger(settings: CommonSettings, charge_point_id: str, secret: str, site: UUID | None) -> None:
-    from services.ingest import secrets, store
+    from services.ingest import registry, secrets
     from services.ingest.models import RegisterCharger
 
     RegisterCharger(chargePointId=charge_point_id, secret=secret, siteId=site)  # same rules as the API
     await migrate(settings, [])
     conn = await db.connect(settings.database_url)
     try:
-        await store.register_charger(conn, charge_point_id, secrets.hash_secret(secret), site, replace=True)
+        await registry.register(conn, charge_point_id, secrets.hash_secret(secret), site, replace=True)
     finally:
         await conn.close()
     print(f"charger {charge_point_id} registered")

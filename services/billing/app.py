@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pydantic
 from aiohttp import web
 
-from services.billing import metrics, settlements, store
+from services.billing import metrics, settlements, sites, store
 from services.billing.models import (
     AssignSite,
     CreateSite,
@@ -106,7 +106,7 @@ async def assign_site(request: web.Request) -> web.Response:
                       errors=[{"loc": ["path", "chargePointId"], "msg": "1 to 64 letters, digits or ._:*@+-"}]) from None
     body = await parse_body(request, AssignSite)
     async with request.app[POOL].acquire() as conn:
-        written = await store.assign_site(conn, charge_point_id, body.siteId)
+        written = await sites.assign(conn, charge_point_id, body.siteId)
     written = found(written, "site", f"no site {body.siteId}")
     row, announced = written
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # GET /v1/chargers/{id} shows it
@@ -143,10 +143,7 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
         except settlements.SettlementConflict:
             metrics.TRANSITIONS.labels(wanted.status, "conflict").inc()
             raise
-        row, announced = (current, None) if noop else await store.change_status(
-            conn, settlement_id, wanted.status,
-            chain=wanted.chain, tx_hash=wanted.tx_hash, external_ref=wanted.external_ref, error=wanted.error,
-        )
+        row, announced = (current, None) if noop else await settlements.move(conn, settlement_id, wanted)
     metrics.TRANSITIONS.labels(wanted.status, "noop" if noop else "applied").inc()
     if announced is not None:
         # The session obeys "money has moved" once this answers (a force finalize is 409 from then on).

@@ -5,7 +5,7 @@ import logging
 
 import asyncpg
 
-from services.billing import store
+from services.billing import sites
 from services.billing.pricing import price_sessions
 from shared.consumer import Message, each
 from shared.domain import ChargerRegistered, SessionFinalized
@@ -25,7 +25,7 @@ async def assign_registered_charger(conn: asyncpg.Connection, message: Message) 
     registered = ChargerRegistered.model_validate(message.body)
     if registered.siteId is None:
         return
-    if await store.assign_site(conn, registered.chargePointId, registered.siteId, as_of=registered.at) is None:
+    if await sites.assign(conn, registered.chargePointId, registered.siteId, as_of=registered.at) is None:
         log.info("registration site not applied", extra={"site_id": str(registered.siteId)})
 
 

@@ -8,9 +8,10 @@ from uuid import UUID
 
 import asyncpg
 
-from services.billing import metrics, store
+from services.billing import metrics, settlements, store
 from services.billing.money import session_cost
-from shared.domain import SessionFinalized
+from shared.domain import SessionFinalized, SessionPriced
+from shared.outbox import enqueue_domain_many
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +37,10 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     sessions = [s for s in latest.values() if applied[s.sessionId] is None or s.revision > applied[s.sessionId]]
     if not sessions:
         return
-    settlements = await store.lock_settlements_of_sessions(conn, [s.sessionId for s in sessions])
+    existing = await store.lock_settlements_of_sessions(conn, [s.sessionId for s in sessions])
     # Money has moved (or was refused): the amount stays what it was.
-    refused = [s for s in sessions if s.sessionId in settlements and settlements[s.sessionId]["status"] != "Pending"]
-    open_ = [s for s in sessions if s.sessionId not in settlements or settlements[s.sessionId]["status"] == "Pending"]
+    refused = [s for s in sessions if s.sessionId in existing and existing[s.sessionId]["status"] != "Pending"]
+    open_ = [s for s in sessions if s.sessionId not in existing or existing[s.sessionId]["status"] == "Pending"]
     sites = await store.sites_of_chargers(conn, sorted({s.chargePointId for s in open_}))
     tariffs = await _tariffs_at_start(conn, open_, sites)
 
@@ -60,16 +61,19 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
         conn, [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused], price_stays=True)
     await store.record_revisions(conn, revisions)
     for revision in revisions:
-        settlement = settlements.get(revision.session_id)
+        settlement = existing.get(revision.session_id)
         if settlement is not None and settlement["status"] == "Pending":
-            await store.change_status(
-                conn, settlement["settlement_id"], "Failed",
-                error=f"the session was re-finalized (revision {revision.revision}) and can no longer be priced: "
-                      f"{NOT_PRICED[revision.not_priced_reason]}",
-            )
-    await store.record_prices(conn, prices)
-    await store.create_settlements(conn, [p for p in prices if p.session_id not in settlements])
-    await store.reprice_settlements(conn, [p for p in prices if p.session_id in settlements])
+            await settlements.move(conn, settlement["settlement_id"], settlements.Request(
+                "Failed", error=f"the session was re-finalized (revision {revision.revision}) and can no longer be priced: "
+                                f"{NOT_PRICED[revision.not_priced_reason]}"))
+    priced_at = await store.record_prices(conn, prices)
+    await enqueue_domain_many(conn, store.SCHEMA, [
+        SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost, costCurrency=p.tariff["currency"],
+                      pricedAt=priced_at[p.session_id], revision=p.revision, energyWh=p.energy_wh)
+        for p in prices
+    ])
+    await settlements.create(conn, [p for p in prices if p.session_id not in existing])
+    await store.reprice_settlements(conn, [p for p in prices if p.session_id in existing])
     metrics.REPRICING_REFUSED.inc(len(refused))
     for revision in revisions:
         metrics.SESSIONS_NOT_PRICED.labels(revision.not_priced_reason).inc()

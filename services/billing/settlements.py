@@ -2,13 +2,18 @@
 transition just made (a no-op) rather than asking for a new one."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
+from uuid import UUID
 
 import asyncpg
 
+from services.billing import store
+from shared.domain import SettlementStatusChanged
 from shared.errors import Conflict
+from shared.outbox import enqueue_domain, enqueue_domain_many
 
 ALLOWED: frozenset[tuple[str, str]] = frozenset({
     ("Pending", "Submitted"),
@@ -68,3 +73,26 @@ def is_noop(current: asyncpg.Record, request: Request) -> bool:
     if status == "Failed" and current["tx_hash"] is not None and current["tx_hash"] == request.tx_hash:
         raise conflict(current, f"the settlement is Failed with txHash {request.tx_hash}: a retry needs a new txHash")
     return False
+
+
+def status_changed(row: asyncpg.Record) -> SettlementStatusChanged:
+    """The announcement of a settlement's status, with what it bills: once it says Submitted or
+    Confirmed, money has moved and the session shows these figures."""
+    return SettlementStatusChanged(
+        settlementId=row["settlement_id"], sessionId=row["session_id"], status=row["status"], at=row["updated_at"],
+        amount=row["amount"], currency=row["currency"], energyWh=row["energy_wh"],
+    )
+
+
+async def create(conn: asyncpg.Connection, prices: Sequence[store.Price]) -> None:
+    """The one Pending settlement of each newly priced session, announced."""
+    rows = await store.create_settlements(conn, prices)
+    await enqueue_domain_many(conn, store.SCHEMA, [status_changed(r) for r in rows])
+
+
+async def move(conn: asyncpg.Connection, settlement_id: UUID, wanted: Request) -> tuple[asyncpg.Record, str]:
+    """Move a settlement (locked by the caller) as `wanted` and announce it; returns the row and
+    the announcement's message id."""
+    row = await store.change_status(conn, settlement_id, wanted.status, chain=wanted.chain, tx_hash=wanted.tx_hash,
+                                    external_ref=wanted.external_ref, error=wanted.error)
+    return row, await enqueue_domain(conn, store.SCHEMA, status_changed(row))

@@ -10,9 +10,6 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.domain import ChargerSiteAssigned, SessionPriced, SettlementStatusChanged
-from shared.outbox import enqueue_domain, enqueue_domain_many
-
 SCHEMA = "billing"
 
 
@@ -104,25 +101,19 @@ async def tariffs_in_force(conn: asyncpg.Connection, wanted: Sequence[tuple[UUID
 
 async def assign_site(
     conn: asyncpg.Connection, charge_point_id: str, site_id: UUID, *, as_of: datetime | None = None,
-) -> tuple[asyncpg.Record, str] | None:
-    """Assign a charger to an existing site and announce it; returns the row and the announcement's
-    id. With `as_of` (a registration's time), a newer assignment already made wins. None when the
-    site does not exist or nothing changed."""
-    async with conn.transaction():
-        if await conn.fetchval("SELECT 1 FROM billing.sites WHERE site_id = $1 FOR SHARE", site_id) is None:
-            return None
-        row = await conn.fetchrow(
-            "INSERT INTO billing.charger_sites (charge_point_id, site_id, assigned_at) "
-            "VALUES ($1, $2, coalesce($3, clock_timestamp())) "
-            "ON CONFLICT (charge_point_id) DO UPDATE SET site_id = EXCLUDED.site_id, assigned_at = EXCLUDED.assigned_at "
-            "WHERE $3::timestamptz IS NULL OR charger_sites.assigned_at < EXCLUDED.assigned_at RETURNING *",
-            charge_point_id, site_id, as_of,
-        )
-        if row is None:
-            return None
-        return row, await enqueue_domain(conn, SCHEMA, ChargerSiteAssigned(
-            chargePointId=charge_point_id, siteId=site_id, at=row["assigned_at"],
-        ))
+) -> asyncpg.Record | None:
+    """Assign a charger to an existing site (the caller holds a transaction). With `as_of` (a
+    registration's time), a newer assignment already made wins. None when the site does not exist
+    or nothing changed."""
+    if await conn.fetchval("SELECT 1 FROM billing.sites WHERE site_id = $1 FOR SHARE", site_id) is None:
+        return None
+    return await conn.fetchrow(
+        "INSERT INTO billing.charger_sites (charge_point_id, site_id, assigned_at) "
+        "VALUES ($1, $2, coalesce($3, clock_timestamp())) "
+        "ON CONFLICT (charge_point_id) DO UPDATE SET site_id = EXCLUDED.site_id, assigned_at = EXCLUDED.assigned_at "
+        "WHERE $3::timestamptz IS NULL OR charger_sites.assigned_at < EXCLUDED.assigned_at RETURNING *",
+        charge_point_id, site_id, as_of,
+    )
 
 
 async def sites_of_chargers(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
@@ -194,10 +185,10 @@ class Price:
     cost: Decimal
 
 
-async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> None:
-    """Store the prices and announce each as `session.priced`."""
+async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> dict[UUID, datetime]:
+    """Store the prices; returns when each was priced."""
     if not prices:
-        return
+        return {}
     rows = await conn.fetch(
         """
         UPDATE billing.session_prices p SET revision = n.revision, energy_wh = n.energy_wh, tariff_id = n.tariff_id,
@@ -211,13 +202,7 @@ async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> No
         [p.session_id for p in prices], [p.revision for p in prices], [p.energy_wh for p in prices],
         [p.tariff["tariff_id"] for p in prices], [p.cost for p in prices], [p.tariff["currency"] for p in prices],
     )
-    priced_at = {r["session_id"]: r["priced_at"] for r in rows}
-    await enqueue_domain_many(conn, SCHEMA, [
-        SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost,
-                      costCurrency=p.tariff["currency"], pricedAt=priced_at[p.session_id], revision=p.revision,
-                      energyWh=p.energy_wh)
-        for p in prices
-    ])
+    return {r["session_id"]: r["priced_at"] for r in rows}
 
 
 # Settlements
@@ -238,18 +223,11 @@ async def get_settlement(conn: asyncpg.Connection, settlement_id: UUID) -> async
     return await conn.fetchrow("SELECT * FROM billing.settlements WHERE settlement_id = $1", settlement_id)
 
 
-def _status_changed(row: asyncpg.Record) -> SettlementStatusChanged:
-    return SettlementStatusChanged(
-        settlementId=row["settlement_id"], sessionId=row["session_id"], status=row["status"], at=row["updated_at"],
-        amount=row["amount"], currency=row["currency"], energyWh=row["energy_wh"],
-    )
-
-
-async def create_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) -> None:
-    """The one Pending settlement of each newly priced session, with its site's wallet at this moment; announced."""
+async def create_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) -> list[asyncpg.Record]:
+    """The one Pending settlement of each newly priced session, with its site's wallet at this moment."""
     if not prices:
-        return
-    rows = await conn.fetch(
+        return []
+    return await conn.fetch(
         "INSERT INTO billing.settlements (settlement_id, session_id, charge_point_id, site_id, amount, currency, wallet, "
         "energy_wh, status, created_at, updated_at) "
         "SELECT gen_random_uuid(), n.*, 'Pending', clock_timestamp(), clock_timestamp() "
@@ -259,7 +237,6 @@ async def create_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) 
         [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.site["payout_wallet"] for p in prices],
         [p.energy_wh for p in prices],
     )
-    await enqueue_domain_many(conn, SCHEMA, [_status_changed(r) for r in rows])
 
 
 async def reprice_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) -> None:
@@ -282,21 +259,19 @@ async def reprice_settlements(conn: asyncpg.Connection, prices: Sequence[Price])
 async def change_status(
     conn: asyncpg.Connection, settlement_id: UUID, status: str, *,
     chain: str | None = None, tx_hash: str | None = None, external_ref: str | None = None, error: str | None = None,
-) -> tuple[asyncpg.Record, str]:
-    """Move a settlement (locked by the caller) to `status` and announce it; returns the row and the
-    announcement's id. Submitting sets the transaction and clears an earlier error; failing keeps
-    the transaction that failed."""
+) -> asyncpg.Record:
+    """Move a settlement (locked by the caller) to `status`. Submitting sets the transaction and
+    clears an earlier error; failing keeps the transaction that failed."""
     if status == "Submitted":
         sets, args = "chain = $3, tx_hash = $4, external_ref = $5, error = NULL", [chain, tx_hash, external_ref]
     elif status == "Failed":
         sets, args = "error = $3", [error]
     else:
         sets, args = "error = NULL", []
-    row = await conn.fetchrow(
+    return await conn.fetchrow(
         f"UPDATE billing.settlements SET status = $2, {sets}, updated_at = clock_timestamp() WHERE settlement_id = $1 RETURNING *",
         settlement_id, status, *args,
     )
-    return row, await enqueue_domain(conn, SCHEMA, _status_changed(row))
 
 
 async def list_settlements(

@@ -17,8 +17,10 @@ from services.commands.gateway import GatewayClient
 from services.commands.models import FINAL_STATUSES, CommandRequest, CreateQuery, ListQuery, new_command
 from services.commands.responses import Command
 from shared.app import CONSUMERS, POOL, SETTINGS, unit_of_work
+from shared.domain import CommandRequested
 from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
+from shared.outbox import enqueue_domain
 from shared.pagination import decode_cursor, page
 
 SCHEMA = store.SCHEMA
@@ -33,6 +35,8 @@ async def create_command(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     async with unit_of_work(request.app, SCHEMA) as conn:
         row, created = await store.create_command(conn, command, ttl_seconds=request.app[SETTINGS].command_ttl_seconds)
+        if created:  # its dispatch message, in the same transaction
+            await enqueue_domain(conn, SCHEMA, CommandRequested(commandId=row["command_id"]))
     if not created and row["fingerprint"] != command.fingerprint:
         raise Problem(409, "Idempotency key reused",
                       f"idempotency key {command.idempotencyKey!r} was used for another command ({row['command_id']})")

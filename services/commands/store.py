@@ -9,8 +9,6 @@ from uuid import UUID
 import asyncpg
 
 from services.commands.models import NewCommand
-from shared.domain import CommandRequested
-from shared.outbox import enqueue_domain
 
 SCHEMA = "commands"
 _COLUMNS = (
@@ -22,8 +20,8 @@ _FREE = "(lease_until IS NULL OR lease_until < now())"
 
 
 async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_seconds: float) -> tuple[asyncpg.Record, bool]:
-    """Store the command and its dispatch message in one transaction. Returns (row, created);
-    an existing idempotency key gives the stored row and False."""
+    """Store the command. Returns (row, created); an existing idempotency key gives the stored row
+    and False."""
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""
@@ -37,7 +35,6 @@ async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_s
             command.payload, ttl_seconds,
         )
         if row is not None:
-            await enqueue_domain(conn, SCHEMA, CommandRequested(commandId=row["command_id"]))
             return row, True
     existing = await conn.fetchrow(f"SELECT {_COLUMNS} FROM commands.commands WHERE idempotency_key = $1", command.idempotencyKey)
     return existing, False

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from services.ingest import metrics, secrets, store
+from services.ingest import metrics, registry, secrets, store
 from services.ingest.events import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
@@ -102,7 +102,7 @@ async def register_charger(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterCharger)
     secret_hash = await secrets.hash_secret_async(body.secret)
     async with request.app[POOL].acquire() as conn:
-        written = await store.register_charger(conn, body.chargePointId, secret_hash, body.siteId)
+        written = await registry.register(conn, body.chargePointId, secret_hash, body.siteId)
     if written is None:
         raise Problem(409, "Charger exists", f"charger {body.chargePointId} is already registered")
     row, announced = written
@@ -121,7 +121,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def set_active(request: web.Request) -> web.Response:
     body = await parse_body(request, SetActive)
     async with request.app[POOL].acquire() as conn:
-        written = await store.set_active(conn, request.match_info["chargePointId"], body.isActive)
+        written = await registry.set_active(conn, request.match_info["chargePointId"], body.isActive)
     row, announced = _registered(written, request)
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)
     return json_response(RegisteredCharger.from_row(row))

@@ -9,8 +9,6 @@ import asyncpg
 
 from shared.consumer import Message
 from shared.db import rows_affected
-from shared.domain import ChargerActiveChanged, ChargerRegistered
-from shared.outbox import enqueue_domain
 from shared.topology import EVENTS
 
 SCHEMA = "ingest"
@@ -22,27 +20,20 @@ async def secret_hash_of(conn: asyncpg.Connection, charge_point_id: str) -> tupl
     return (row["secret_hash"], row["is_active"]) if row else None
 
 
-async def register_charger(
+async def insert_charger(
     conn: asyncpg.Connection, charge_point_id: str, secret_hash: str, site_id: UUID | None, *, replace: bool = False
-) -> tuple[asyncpg.Record, str] | None:
-    """Insert a charger (None if it exists and not `replace`) and announce it, in one transaction;
-    returns the row and the announcement's message id."""
-    async with conn.transaction():
-        conflict = (
-            "ON CONFLICT (charge_point_id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, is_active = true, "
-            "site_id = COALESCE(EXCLUDED.site_id, chargers.site_id), updated_at = now()"
-            if replace else "ON CONFLICT (charge_point_id) DO NOTHING"
-        )
-        row = await conn.fetchrow(
-            f"INSERT INTO ingest.chargers (charge_point_id, secret_hash, site_id) VALUES ($1, $2, $3) {conflict} "
-            f"RETURNING {_CHARGER_COLUMNS}",
-            charge_point_id, secret_hash, site_id,
-        )
-        if row is None:
-            return None
-        return row, await enqueue_domain(conn, SCHEMA, ChargerRegistered(
-            chargePointId=charge_point_id, isActive=row["is_active"], siteId=row["site_id"], at=row["updated_at"],
-        ))
+) -> asyncpg.Record | None:
+    """Insert a charger; None if it exists and not `replace` (which resets its secret and activates it)."""
+    conflict = (
+        "ON CONFLICT (charge_point_id) DO UPDATE SET secret_hash = EXCLUDED.secret_hash, is_active = true, "
+        "site_id = COALESCE(EXCLUDED.site_id, chargers.site_id), updated_at = now()"
+        if replace else "ON CONFLICT (charge_point_id) DO NOTHING"
+    )
+    return await conn.fetchrow(
+        f"INSERT INTO ingest.chargers (charge_point_id, secret_hash, site_id) VALUES ($1, $2, $3) {conflict} "
+        f"RETURNING {_CHARGER_COLUMNS}",
+        charge_point_id, secret_hash, site_id,
+    )
 
 
 async def rotate_secret(conn: asyncpg.Connection, charge_point_id: str, secret_hash: str) -> asyncpg.Record | None:
@@ -52,18 +43,11 @@ async def rotate_secret(conn: asyncpg.Connection, charge_point_id: str, secret_h
     )
 
 
-async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: bool) -> tuple[asyncpg.Record, str] | None:
-    """Switch a charger on or off and announce it; returns the row and the announcement's id."""
-    async with conn.transaction():
-        row = await conn.fetchrow(
-            "UPDATE ingest.chargers SET is_active = $2, updated_at = now() WHERE charge_point_id = $1 "
-            f"RETURNING {_CHARGER_COLUMNS}",
-            charge_point_id, is_active,
-        )
-        if row is None:
-            return None
-        return row, await enqueue_domain(conn, SCHEMA, ChargerActiveChanged(
-            chargePointId=charge_point_id, isActive=is_active, at=row["updated_at"]))
+async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: bool) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        f"UPDATE ingest.chargers SET is_active = $2, updated_at = now() WHERE charge_point_id = $1 RETURNING {_CHARGER_COLUMNS}",
+        charge_point_id, is_active,
+    )
 
 
 async def throttled_for(conn: asyncpg.Connection, charge_point_id: str, *, max_failures: int, window: float) -> float:

@@ -8,15 +8,27 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions import metrics, store
-from shared.domain import MONEY_HAS_MOVED
+from services.sessions.views import connector_of
+from shared.domain import MONEY_HAS_MOVED, SessionFinalized
 from shared.errors import Conflict
 from shared.outbox import enqueue_domain_many
+
+
+def finalized_message(row: asyncpg.Record) -> SessionFinalized:
+    """What billing hears of a (re-)finalization: the session's facts and energy at this revision."""
+    return SessionFinalized(
+        sessionId=row["session_id"], chargePointId=row["charge_point_id"],
+        connectorId=connector_of(row), transactionId=row["transaction_id"],
+        startedAt=row["started_at"], endedAt=row["ended_at"], energyWh=row["energy_wh"],
+        energySource=row["energy_source"], isEstimated=row["is_estimated"],
+        finalizedAt=row["finalized_at"], revision=row["revision"],
+    )
 
 
 async def refinalize(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, forced: Sequence[UUID] = ()) -> list[asyncpg.Record]:
     """Derive the sessions from their facts; publish those whose finalization changed (or was forced)."""
     rows = await store.derive_sessions(conn, session_ids, forced=forced)
-    await enqueue_domain_many(conn, store.SCHEMA, [store.finalized_message(row) for row in rows])
+    await enqueue_domain_many(conn, store.SCHEMA, [finalized_message(row) for row in rows])
     for row in rows:
         kind = "forced" if row["session_id"] in forced else "first" if row["first_finalization"] else "refinalized"
         metrics.FINALIZED.labels(row["energy_source"], kind).inc()

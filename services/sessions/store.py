@@ -13,9 +13,8 @@ import asyncpg
 
 from services.sessions.eras import Known, SessionFacts, SessionKey
 from services.sessions.facts import Batch, Order, TransactionKey
-from services.sessions.views import connector_of
 from shared.db import rows_affected
-from shared.domain import MONEY_HAS_MOVED, SETTLEMENT_PROGRESS, SessionFinalized, SessionPriced, SettlementStatusChanged
+from shared.domain import MONEY_HAS_MOVED, SETTLEMENT_PROGRESS, SessionPriced, SettlementStatusChanged
 from shared.events import TransactionStarted
 from shared.jsonutil import format_ts
 
@@ -282,16 +281,6 @@ async def derive_sessions(
     if not session_ids:
         return []
     return await conn.fetch(_DERIVE, list(session_ids), list(forced))
-
-
-def finalized_message(row: asyncpg.Record) -> SessionFinalized:
-    return SessionFinalized(
-        sessionId=row["session_id"], chargePointId=row["charge_point_id"],
-        connectorId=connector_of(row), transactionId=row["transaction_id"],
-        startedAt=row["started_at"], endedAt=row["ended_at"], energyWh=row["energy_wh"],
-        energySource=row["energy_source"], isEstimated=row["is_estimated"],
-        finalizedAt=row["finalized_at"], revision=row["revision"],
-    )
 
 
 async def session_for_update(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record | None:
