@@ -4,6 +4,7 @@ the handlers parse with; response schemas from small pydantic models of each res
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -49,6 +50,17 @@ class ResponseModel(BaseModel):
         if fields.keys() != cls.model_fields.keys():
             raise TypeError(f"{cls.__name__} answer differs from its model in {sorted(fields.keys() ^ cls.model_fields.keys())}")
         return fields
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
+        """An answer from a database row: each field from the column named as it is in snake_case
+        (`chargePointId` from `charge_point_id`), except the fields `given`."""
+        return cls.body(**{name: given[name] if name in given else row[column] for name, column in _columns(cls).items()})
+
+
+@functools.cache
+def _columns(model: type[ResponseModel]) -> dict[str, str]:
+    return {name: re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower() for name in model.model_fields}
 
 
 @dataclass(frozen=True)

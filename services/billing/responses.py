@@ -21,11 +21,6 @@ class Site(ResponseModel):
     payoutWallet: str | None
     createdAt: datetime
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        return cls.body(
-    siteId=row["site_id"], name=row["name"], payoutWallet=row["payout_wallet"], createdAt=row["created_at"]
-        )
 
 
 
@@ -38,11 +33,9 @@ class Tariff(ResponseModel):
     createdAt: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        return cls.body(
-            tariffId=row["tariff_id"], siteId=row["site_id"], pricePerKwh=price_text(row["price_per_kwh"], row["currency"]),
-            currency=row["currency"], isActive=row["active_until"] is None, createdAt=row["created_at"],
-        )
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
+        return super().from_row(row, pricePerKwh=price_text(row["price_per_kwh"], row["currency"]),
+                                isActive=row["active_until"] is None)
 
 
 
@@ -51,11 +44,6 @@ class SiteAssignment(ResponseModel):
     siteId: UUID
     assignedAt: datetime
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        return cls.body(
-    chargePointId=row["charge_point_id"], siteId=row["site_id"], assignedAt=row["assigned_at"]
-        )
 
 
 
@@ -74,13 +62,3 @@ class Settlement(ResponseModel):
     error: str | None
     createdAt: datetime
     updatedAt: datetime
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        return cls.body(
-            settlementId=row["settlement_id"], sessionId=row["session_id"], chargePointId=row["charge_point_id"],
-            siteId=row["site_id"], amount=row["amount"], currency=row["currency"], wallet=row["wallet"],
-            status=row["status"], chain=row["chain"], txHash=row["tx_hash"], externalRef=row["external_ref"],
-            error=row["error"], createdAt=row["created_at"], updatedAt=row["updated_at"],
-        )
-

@@ -1,9 +1,8 @@
 """The shapes of the ingest service's responses and request bodies, for /openapi.json."""
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from services.ingest.events import MAX_BATCH
@@ -39,15 +38,6 @@ class RegisteredCharger(ResponseModel):
     createdAt: datetime
     updatedAt: datetime
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        return cls.body(
-            chargePointId=row["charge_point_id"],
-            isActive=row["is_active"],
-            siteId=row["site_id"],
-            createdAt=row["created_at"],
-            updatedAt=row["updated_at"],
-        )
 
 
 

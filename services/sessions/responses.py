@@ -30,21 +30,9 @@ class Charger(ResponseModel):
     updatedAt: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        return cls.body(
-            chargePointId=row["charge_point_id"],
-            isActive=row["is_active"],
-            vendor=row["vendor"],
-            model=row["model"],
-            firmwareVersion=row["firmware_version"],
-            ocppVersion=row["ocpp_version"],
-            siteId=row["site_id"],
-            lastSeenAt=row["last_seen_at"],
-            lastHeartbeatAt=row["last_heartbeat_at"],
-            clockSkewSeconds=round(row["clock_skew_seconds"], 3) if row["clock_skew_seconds"] is not None else None,
-            createdAt=row["created_at"],
-            updatedAt=row["updated_at"],
-        )
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
+        skew = row["clock_skew_seconds"]
+        return super().from_row(row, clockSkewSeconds=round(skew, 3) if skew is not None else None)
 
 
 class Connector(ResponseModel):
@@ -54,10 +42,8 @@ class Connector(ResponseModel):
     updatedAt: datetime
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
-        return cls.body(
-            connectorId=row["connector_id"], status=row["status"], errorCode=row["error_code"], updatedAt=row["status_at"]
-        )
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
+        return super().from_row(row, updatedAt=row["status_at"])
 
 
 class StartConflict(ResponseModel):
@@ -92,35 +78,17 @@ class Session(ResponseModel):
     pricedAt: datetime | None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> dict[str, Any]:
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
         energy, cost, currency, unbilled = row["energy_wh"], row["cost_amount"], row["cost_currency"], None
         if billed(row):
             energy, cost, currency = row["billed_energy_wh"], row["billed_amount"], row["billed_currency"]
             if row["energy_wh"] is not None and energy is not None and row["energy_wh"] != energy:
                 unbilled = row["energy_wh"] - energy
-        return cls.body(
-            sessionId=row["session_id"],
-            chargePointId=row["charge_point_id"],
-            connectorId=connector_of(row),
-            transactionId=row["transaction_id"],
+        return super().from_row(
+            row, connectorId=connector_of(row), meterStartWh=row["meter_start_wh"] or 0,
             idTag=row["id_tag"] if row["id_tag"] is not None else row["end_id_tag"],
-            status=row["status"],
-            startedAt=row["started_at"],
-            endedAt=row["ended_at"],
-            meterStartWh=row["meter_start_wh"] or 0,
-            meterStopWh=row["meter_stop_wh"],
-            reason=row["reason"],
-            energyWh=energy_json(energy),
-            energySource=row["energy_source"],
-            isEstimated=row["is_estimated"],
-            finalizedAt=row["finalized_at"],
-            closedBy=closed_by(row),
-            conflicts=[{k: v for k, v in c.items() if k != "receiveOrder"} for c in conflicts(row)],
-            unbilledEnergyWh=energy_json(unbilled),
-            tariffId=row["tariff_id"],
-            costAmount=cost,
-            costCurrency=currency,
-            pricedAt=row["priced_at"],
+            energyWh=energy_json(energy), unbilledEnergyWh=energy_json(unbilled), costAmount=cost, costCurrency=currency,
+            closedBy=closed_by(row), conflicts=[{k: v for k, v in c.items() if k != "receiveOrder"} for c in conflicts(row)],
         )
 
 
