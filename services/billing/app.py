@@ -24,6 +24,7 @@ from services.billing.models import (
 from services.billing.money import to_minor_units
 from services.billing.responses import Settlement, Site, SiteAssignment, Tariff
 from shared.app import POOL, SETTINGS, copies_applied
+from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.domain import SETTLEMENT_STATUSES
 from shared.events import ChargePointId
 from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
@@ -115,11 +116,17 @@ async def assign_site(request: web.Request) -> web.Response:
 
 # Settlements
 
-async def list_settlements(request: web.Request) -> web.Response:
+async def list_settlements(request: web.Request) -> web.StreamResponse:
+    """Settlements newest first, filtered; all of them as CSV with `Accept: text/csv`."""
     query = parse_query(request, SettlementQuery)
     filters = {"status": query.status, "site_id": query.siteId, "session_id": query.sessionId, "charge_point_id": query.chargePointId}
     async with request.app[POOL].acquire() as conn:
-        rows = await store.list_settlements(conn, limit=query.limit, cursor=_cursor(query), filters=filters)
+        if wants_csv(request):
+            async with conn.transaction():
+                return await stream_csv(request, conn, *store.settlements_query(filters), columns=list(Settlement.model_fields),
+                                        render=Settlement.from_row, filename="settlements.csv")
+        sql, args = store.settlements_query(filters, cursor=_cursor(query), limit=query.limit)
+        rows = await conn.fetch(sql, *args)
     return json_response(page(rows, query.limit, Settlement.from_row, lambda r: (r["created_at"], r["settlement_id"])))
 
 
@@ -204,7 +211,8 @@ API = Fragment("billing", (
     Operation("POST", "/v1/sites/{siteId}/wallet", set_wallet, "Set the site's payout wallet", "admin", {200: Site}, body=SetWallet),
     Operation("PUT", "/v1/chargers/{chargePointId}/site", assign_site, "Assign a charger to a site", "admin",
               {200: SiteAssignment}, body=AssignSite),
-    Operation("GET", "/v1/settlements", list_settlements, "Settlements, newest first", "admin", {200: page_of(Settlement)}, query=SettlementQuery),
+    Operation("GET", "/v1/settlements", list_settlements, "Settlements, newest first (Accept: text/csv: all of them)", "admin",
+              {200: (page_of(Settlement), CSV_BODY)}, query=SettlementQuery),
     Operation("GET", _SETTLEMENT, get_settlement, "One settlement", "admin", {200: Settlement}),
     Operation("POST", f"{_SETTLEMENT}/submitted", mark_submitted, "Mark a settlement submitted to a chain", "admin",
               {200: Settlement}, body=MarkSubmitted, errors=(409,)),

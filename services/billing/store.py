@@ -274,21 +274,25 @@ async def change_status(
     )
 
 
-async def list_settlements(
-    conn: asyncpg.Connection, *, limit: int, cursor: tuple[datetime, str] | None, filters: dict[str, Any],
-) -> list[asyncpg.Record]:
-    conditions, args = [], [limit + 1]
+def settlements_query(
+    filters: dict[str, Any], *, cursor: tuple[datetime, str] | None = None, limit: int | None = None,
+) -> tuple[str, list[Any]]:
+    """Settlements newest first, each filter a column's value; `limit + 1` rows when `limit` (a
+    page), every row without (an export)."""
+    conditions, args = [], []
     for column, value in filters.items():
         if value is not None:
             args.append(value)
             conditions.append(f"{column} = ${len(args)}")
     where, cursor_args = _after(cursor, "created_at, settlement_id", len(args) + 1)
     conditions.append(where)
-    return await conn.fetch(
-        f"SELECT * FROM billing.settlements WHERE {' AND '.join(conditions)} "
-        "ORDER BY created_at DESC, settlement_id DESC LIMIT $1",
-        *args, *cursor_args,
-    )
+    args += cursor_args
+    page = ""
+    if limit is not None:
+        args.append(limit + 1)
+        page = f" LIMIT ${len(args)}"
+    return (f"SELECT * FROM billing.settlements WHERE {' AND '.join(conditions)} "
+            f"ORDER BY created_at DESC, settlement_id DESC{page}", args)
 
 
 async def settlement_counts(conn: asyncpg.Connection) -> dict[str, int]:

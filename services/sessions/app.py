@@ -8,9 +8,10 @@ from aiohttp import web
 
 from services.sessions import store
 from services.sessions.finalization import finalize_on_request
-from services.sessions.models import FinalizeQuery
+from services.sessions.models import FinalizeQuery, SessionQuery
 from services.sessions.responses import Charger, Connector, Finalized, Session
 from shared.app import POOL, unit_of_work
+from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.http import found, json_response, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
 from shared.pagination import PageQuery, decode_cursor, page
@@ -41,7 +42,25 @@ async def list_charger_sessions(request: web.Request) -> web.Response:
     before = decode_cursor(query.cursor, id_type=UUID) if query.cursor else None
     async with request.app[POOL].acquire() as conn:
         await _charger(conn, charge_point_id)
-        rows = await store.sessions_of_charger(conn, charge_point_id, before=before, limit=query.limit)
+        sql, args = store.sessions_query(charge_point_id=charge_point_id, before=before, limit=query.limit)
+        rows = await conn.fetch(sql, *args)
+    return json_response(page(rows, query.limit, Session.from_row, lambda r: (r["sort_at"], r["session_id"])))
+
+
+async def list_sessions(request: web.Request) -> web.StreamResponse:
+    """Every session of the network, newest first, filtered; all of them as CSV with `Accept: text/csv`."""
+    query = parse_query(request, SessionQuery)
+    filters = {"charge_point_id": query.chargePointId, "site_id": query.siteId, "status": query.status,
+               "id_tag": query.idTag, "started_from": query.started_from, "started_to": query.started_to}
+    async with request.app[POOL].acquire() as conn:
+        if wants_csv(request):
+            async with conn.transaction():
+                sql, args = store.sessions_query(**filters)
+                return await stream_csv(request, conn, sql, args, columns=list(Session.model_fields),
+                                        render=Session.from_row, filename="sessions.csv")
+        before = decode_cursor(query.cursor, id_type=UUID) if query.cursor else None
+        sql, args = store.sessions_query(**filters, before=before, limit=query.limit)
+        rows = await conn.fetch(sql, *args)
     return json_response(page(rows, query.limit, Session.from_row, lambda r: (r["sort_at"], r["session_id"])))
 
 
@@ -75,6 +94,8 @@ API = Fragment("sessions", (
               {200: page_of(Connector)}, query=PageQuery),
     Operation("GET", "/v1/chargers/{chargePointId}/sessions", list_charger_sessions, "A charger's sessions, newest first", "admin",
               {200: page_of(Session)}, query=PageQuery),
+    Operation("GET", "/v1/sessions", list_sessions, "Every session of the network, newest first (Accept: text/csv: all of them)",
+              "admin", {200: (page_of(Session), CSV_BODY)}, query=SessionQuery),
     Operation("GET", "/v1/sessions/{sessionId}", get_session, "One session", "admin", {200: Session}),
     Operation("POST", "/v1/sessions/{sessionId}/finalize", finalize_session, "Finalize a session (force: recompute it)", "admin",
               {200: Finalized}, query=FinalizeQuery, errors=(409,)),

@@ -377,17 +377,35 @@ async def session(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record 
     return await conn.fetchrow("SELECT * FROM sessions.sessions WHERE session_id = $1", session_id)
 
 
-async def sessions_of_charger(
-    conn: asyncpg.Connection, charge_point_id: str, *, before: tuple[datetime, UUID] | None, limit: int,
-) -> list[asyncpg.Record]:
-    """Newest first by startedAt (the first time seen while the start is unknown)."""
-    before_at, before_id = before if before else (None, None)
-    return await conn.fetch(
-        """
-        SELECT * FROM sessions.sessions WHERE charge_point_id = $1
-          AND ($2::timestamptz IS NULL OR (sort_at, session_id) < ($2, $3::uuid))
-        ORDER BY sort_at DESC, session_id DESC LIMIT $4
-        """,
-        charge_point_id, before_at, before_id, limit + 1,
-    )
 
+
+def sessions_query(
+    *, charge_point_id: str | None = None, site_id: UUID | None = None, status: str | None = None,
+    id_tag: str | None = None, started_from: datetime | None = None, started_to: datetime | None = None,
+    before: tuple[datetime, UUID] | None = None, limit: int | None = None,
+) -> tuple[str, list[Any]]:
+    """The network's sessions, newest first by startedAt (the first time seen while the start is
+    unknown), filtered; `limit + 1` rows when `limit` (a page), every row without (an export)."""
+    conditions, args = [], []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if charge_point_id is not None:
+        conditions.append(f"s.charge_point_id = {arg(charge_point_id)}")
+    if site_id is not None:
+        conditions.append(f"s.charge_point_id IN (SELECT charge_point_id FROM sessions.chargers WHERE site_id = {arg(site_id)})")
+    if status is not None:
+        conditions.append(f"s.status = {arg(status)}")
+    if id_tag is not None:
+        conditions.append(f"coalesce(s.id_tag, s.end_id_tag) = {arg(id_tag)}")
+    if started_from is not None:
+        conditions.append(f"s.started_at >= {arg(started_from)}")
+    if started_to is not None:
+        conditions.append(f"s.started_at < {arg(started_to)}")
+    if before is not None:
+        conditions.append(f"(s.sort_at, s.session_id) < ({arg(before[0])}, {arg(before[1])}::uuid)")
+    where = " AND ".join(conditions) or "true"
+    page = f" LIMIT {arg(limit + 1)}" if limit is not None else ""
+    return f"SELECT s.* FROM sessions.sessions s WHERE {where} ORDER BY s.sort_at DESC, s.session_id DESC{page}", args
