@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 BENCH_ARGS ?= --growth 10000,50000
 
-.PHONY: install run test test-faults bench migrate clean
+.PHONY: install run test test-faults bench bench-csv migrate clean
 
 install: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ test-faults: install
 
 bench: install
 	@$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-csv: install
+	@$(BIN)/python -m bench.csv_export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
