@@ -33,6 +33,14 @@ class ChargerActiveChanged(DomainMessage):
     at: AwareDatetime
 
 
+class ChargerHandshake(DomainMessage):
+    """ingest: a charger tried to open its WebSocket (registered or not), and whether it got in."""
+    routing_key: ClassVar[str] = "charger.handshake"
+    chargePointId: str
+    allowed: bool
+    at: AwareDatetime
+
+
 class ChargerSiteAssigned(DomainMessage):
     """billing: a charger now belongs to a site."""
     routing_key: ClassVar[str] = "charger.site-assigned"

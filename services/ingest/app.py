@@ -42,11 +42,8 @@ async def authorize_charger(request: web.Request) -> web.Response:
         found = await store.secret_hash_of(conn, charge_point_id)
     stored_hash, is_active = found if found else (None, False)
     allowed = await secrets.verify_secret_async(body.presentedSecret, stored_hash) and is_active
-    async with request.app[POOL].acquire() as conn:
-        if allowed:
-            await store.clear_failures(conn, charge_point_id)
-        else:
-            await store.record_failure(conn, charge_point_id, window=window)
+    async with unit_of_work(request.app, SCHEMA) as conn:
+        await registry.record_handshake(conn, charge_point_id, allowed=allowed, window=window)
     metrics.AUTH.labels("allowed" if allowed else "denied").inc()
     if not allowed:
         return json_response({"allowed": False}, status=401)

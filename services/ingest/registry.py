@@ -1,14 +1,15 @@
-"""The charger registry: ingest decides who is registered and active, and announces every change
-(`charger.registered`, `charger.active-changed`) in the transaction that makes it, for the copies
-the other services keep."""
+"""The charger registry: ingest decides who is registered and active, and who got in at the
+handshake, and announces each (`charger.registered`, `charger.active-changed`, `charger.handshake`)
+in the transaction that makes it, for the copies the other services keep."""
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
 
 from services.ingest import store
-from shared.domain import ChargerActiveChanged, ChargerRegistered
+from shared.domain import ChargerActiveChanged, ChargerHandshake, ChargerRegistered
 from shared.outbox import enqueue_domain
 
 
@@ -33,3 +34,14 @@ async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: 
             return None
         return row, await enqueue_domain(conn, store.SCHEMA, ChargerActiveChanged(
             chargePointId=charge_point_id, isActive=is_active, at=row["updated_at"]))
+
+
+async def record_handshake(conn: asyncpg.Connection, charge_point_id: str, *, allowed: bool, window: float) -> None:
+    """A handshake's outcome: failures are counted for throttling (a success clears them), and
+    announced, so the fleet view shows who connects and who keeps failing."""
+    async with conn.transaction():
+        if allowed:
+            await store.clear_failures(conn, charge_point_id)
+        else:
+            await store.record_failure(conn, charge_point_id, window=window)
+        await enqueue_domain(conn, store.SCHEMA, ChargerHandshake(chargePointId=charge_point_id, allowed=allowed, at=datetime.now(UTC)))

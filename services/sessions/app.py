@@ -2,15 +2,16 @@
 finalization (published as `session.finalized`) and the operator's reads. Every route is listed here."""
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from aiohttp import web
 
 from services.sessions import store
 from services.sessions.finalization import finalize_on_request
-from services.sessions.models import FinalizeQuery, SessionQuery
-from services.sessions.responses import Charger, Connector, Finalized, Session
-from shared.app import POOL, unit_of_work
+from services.sessions.models import ChargerQuery, FinalizeQuery, SessionQuery
+from services.sessions.responses import Charger, Connector, Finalized, FleetCharger, Session
+from shared.app import POOL, SETTINGS, unit_of_work
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.http import found, json_response, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
@@ -24,6 +25,24 @@ async def get_charger(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         row = await _charger(conn, charge_point_id)
     return json_response(Charger.from_row(row))
+
+
+async def list_chargers(request: web.Request) -> web.Response:
+    """The fleet, by chargePointId: each charger with its connectors' statuses and whether it is online."""
+    query = parse_query(request, ChargerQuery)
+    after = decode_cursor(query.cursor, time_key=False)[1] if query.cursor else None
+    online_since = datetime.now(UTC) - timedelta(seconds=request.app[SETTINGS].charger_offline_after_seconds)
+    sql, args = store.chargers_query(site_id=query.siteId, online_since=online_since, online=query.online,
+                                     registered=query.registered, search=query.q, after=after, limit=query.limit)
+    async with request.app[POOL].acquire() as conn:
+        rows = await conn.fetch(sql, *args)
+        connectors = await store.connectors_of(conn, [r["charge_point_id"] for r in rows[:query.limit]])
+
+    def item(row) -> dict:
+        return FleetCharger.from_row(row, online=row["heard_at"] is not None and row["heard_at"] >= online_since,
+                                     connectors=[Connector.from_row(c) for c in connectors.get(row["charge_point_id"], [])])
+
+    return json_response(page(rows, query.limit, item, lambda r: ("charger", r["charge_point_id"])))
 
 
 async def list_connectors(request: web.Request) -> web.Response:
@@ -89,6 +108,8 @@ async def _charger(conn, charge_point_id: str):
 
 # Every route of the service: its handler, request and response models, auth and errors.
 API = Fragment("sessions", (
+    Operation("GET", "/v1/chargers", list_chargers, "The fleet: chargers with their connectors and whether they are online",
+              "admin", {200: page_of(FleetCharger)}, query=ChargerQuery),
     Operation("GET", "/v1/chargers/{chargePointId}", get_charger, "A charger as its events describe it", "admin", {200: Charger}),
     Operation("GET", "/v1/chargers/{chargePointId}/connectors", list_connectors, "A charger's connectors", "admin",
               {200: page_of(Connector)}, query=PageQuery),

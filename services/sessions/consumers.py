@@ -16,6 +16,7 @@ from services.sessions.finalization import refinalize
 from shared.consumer import Message, each
 from shared.domain import (
     ChargerActiveChanged,
+    ChargerHandshake,
     ChargerRegistered,
     ChargerSiteAssigned,
     CopyApplied,
@@ -60,7 +61,7 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
 
 
 async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
-    """isActive and siteId of a charger, last writer wins by `at`."""
+    """isActive and siteId of a charger, last writer wins by `at`; its handshakes."""
     started = time.perf_counter()
     key = message.routing_key
     if key == ChargerRegistered.routing_key:
@@ -73,6 +74,11 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
     elif key == ChargerSiteAssigned.routing_key:
         assigned = ChargerSiteAssigned.model_validate(message.body)
         await store.record_registration(conn, assigned.chargePointId, at=assigned.at, site_id=assigned.siteId)
+    elif key == ChargerHandshake.routing_key:  # nobody waits for it: no notice
+        handshake = ChargerHandshake.model_validate(message.body)
+        await store.record_handshake(conn, handshake.chargePointId, allowed=handshake.allowed, at=handshake.at)
+        metrics.REGISTRY_UPDATES.labels(key).inc()
+        return
     else:
         log.warning("unexpected registry message ignored", extra={"routing_key": key})
         return

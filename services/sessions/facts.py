@@ -36,6 +36,7 @@ _MEASURANDS = {ENERGY_REGISTER: "Register", ENERGY_INTERVAL: "Interval"}
 @dataclass
 class ChargerSeen:
     last_seen_at: datetime
+    last_received_at: datetime  # by our clock: whether the charger is online
     last_heartbeat_at: datetime | None = None
     boot: tuple[Order, ChargerBooted] | None = None
     clock_skew: tuple[int, float] | None = None  # (receive order, seconds) of the newest plausible ts
@@ -112,8 +113,9 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
         cp = event.chargePointId
         seen = batch.chargers.get(cp)
         if seen is None:
-            seen = batch.chargers[cp] = ChargerSeen(last_seen_at=ts)
+            seen = batch.chargers[cp] = ChargerSeen(last_seen_at=ts, last_received_at=event.receivedAt or ts)
         seen.last_seen_at = max(seen.last_seen_at, ts)
+        seen.last_received_at = max(seen.last_received_at, event.receivedAt or ts)
         skew = event.clock_skew_seconds
         if skew is not None and (seen.clock_skew is None or event.receiveOrder > seen.clock_skew[0]):
             seen.clock_skew = (event.receiveOrder, skew)

@@ -45,3 +45,20 @@ class SessionQuery(PageQuery):
         if self.started_from and self.started_to and self.started_to <= self.started_from:
             raise ValueError("`to` must be after `from`")
         return self
+
+
+class ChargerQuery(PageQuery):
+    """Filters of the fleet view; `q` is a substring of chargePointId, in any case."""
+
+    model_config = ConfigDict(extra="forbid")
+    siteId: UUID | None = None
+    online: bool | None = None
+    registered: bool | None = None
+    q: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None = None
+
+    @field_validator("online", "registered", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        if isinstance(value, str) and value not in ("true", "false"):
+            raise ValueError("must be true or false")
+        return value

@@ -15,6 +15,17 @@ DecimalString = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$")]
 EnergySource = Literal["StopTransaction", "MeterValues.Register", "MeterValues.Interval", "Missing"]
 
 
+class Connector(ResponseModel):
+    connectorId: int
+    status: str
+    errorCode: str
+    updatedAt: datetime
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
+        return super().from_row(row, updatedAt=row["status_at"])
+
+
 class Charger(ResponseModel):
     chargePointId: str
     isActive: bool
@@ -32,18 +43,18 @@ class Charger(ResponseModel):
     @classmethod
     def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
         skew = row["clock_skew_seconds"]
-        return super().from_row(row, clockSkewSeconds=round(skew, 3) if skew is not None else None)
+        return super().from_row(row, **{"clockSkewSeconds": round(skew, 3) if skew is not None else None, **given})
 
 
-class Connector(ResponseModel):
-    connectorId: int
-    status: str
-    errorCode: str
-    updatedAt: datetime
+class FleetCharger(Charger):
+    """A charger in the fleet view: its state, whether it is online, its connectors, and its
+    failed handshakes (how an unregistered charger that keeps trying shows up)."""
 
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
-        return super().from_row(row, updatedAt=row["status_at"])
+    registered: bool
+    online: bool
+    connectors: list[Connector]
+    authFailures: int
+    lastAuthFailureAt: datetime | None
 
 
 class StartConflict(ResponseModel):

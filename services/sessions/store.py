@@ -39,7 +39,7 @@ async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
         order, boot = seen.boot if seen.boot else ((None, None, None), None)
         skew_order, skew = seen.clock_skew if seen.clock_skew else (None, None)
         rows.append((
-            cp, seen.last_seen_at, seen.last_heartbeat_at,
+            cp, seen.last_seen_at, seen.last_received_at, seen.last_heartbeat_at,
             boot.vendor if boot else None, boot.model if boot else None,
             boot.firmwareVersion if boot else None, boot.ocppVersion if boot else None,
             order[0], order[1] or 0, order[2], skew, skew_order,
@@ -51,12 +51,13 @@ async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
                              for col in ("clock_skew_seconds", "clock_skew_order"))
     await conn.execute(
         f"""
-        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_heartbeat_at, {", ".join(_BOOT_COLUMNS)},
-                                            clock_skew_seconds, clock_skew_order)
-        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-                             $7::text[], $8::timestamptz[], $9::bigint[], $10::text[], $11::float8[], $12::bigint[])
+        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_received_at, last_heartbeat_at,
+                                            {", ".join(_BOOT_COLUMNS)}, clock_skew_seconds, clock_skew_order)
+        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[],
+                             $7::text[], $8::text[], $9::timestamptz[], $10::bigint[], $11::text[], $12::float8[], $13::bigint[])
         ON CONFLICT (charge_point_id) DO UPDATE SET
             last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
+            last_received_at = GREATEST(c.last_received_at, EXCLUDED.last_received_at),
             last_heartbeat_at = GREATEST(c.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
             {boot_updates},
             {skew_updates},
@@ -316,6 +317,23 @@ async def record_registration(
     )
 
 
+async def record_handshake(conn: asyncpg.Connection, charge_point_id: str, *, allowed: bool, at: datetime) -> None:
+    """A handshake: the charger was heard of at `at`; a failure counts (a charger nobody registered too)."""
+    await conn.execute(
+        """
+        INSERT INTO sessions.chargers AS c (charge_point_id, last_handshake_at, auth_failures, last_auth_failure_at)
+        VALUES ($1, $2::timestamptz, CASE WHEN $3::boolean THEN 0 ELSE 1 END,
+                CASE WHEN $3::boolean THEN NULL ELSE $2::timestamptz END)
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            last_handshake_at = GREATEST(c.last_handshake_at, EXCLUDED.last_handshake_at),
+            auth_failures = c.auth_failures + EXCLUDED.auth_failures,
+            last_auth_failure_at = GREATEST(c.last_auth_failure_at, EXCLUDED.last_auth_failure_at),
+            updated_at = now()
+        """,
+        charge_point_id, at, allowed,
+    )
+
+
 async def record_prices(conn: asyncpg.Connection, prices: Sequence[SessionPriced]) -> int:
     """Keep the price of the highest finalization revision billing priced (one message per
     session); returns how many sessions changed."""
@@ -409,3 +427,43 @@ def sessions_query(
     where = " AND ".join(conditions) or "true"
     page = f" LIMIT {arg(limit + 1)}" if limit is not None else ""
     return f"SELECT s.* FROM sessions.sessions s WHERE {where} ORDER BY s.sort_at DESC, s.session_id DESC{page}", args
+
+
+def chargers_query(
+    *, site_id: UUID | None = None, online_since: datetime | None = None, online: bool | None = None,
+    registered: bool | None = None, search: str | None = None, after: str | None = None, limit: int,
+) -> tuple[str, list[Any]]:
+    """A page of the fleet by chargePointId; `online` against `online_since` (an event or a handshake since)."""
+    conditions, args = [], []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    heard = "greatest(last_received_at, last_handshake_at)"
+    if site_id is not None:
+        conditions.append(f"site_id = {arg(site_id)}")
+    if online is True:
+        conditions.append(f"{heard} >= {arg(online_since)}")
+    elif online is False:
+        conditions.append(f"({heard} IS NULL OR {heard} < {arg(online_since)})")
+    if registered is not None:
+        conditions.append(f"registered = {arg(registered)}")
+    if search is not None:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(f"charge_point_id ILIKE {arg(f'%{escaped}%')}")
+    if after is not None:
+        conditions.append(f"charge_point_id > {arg(after)}")
+    where = " AND ".join(conditions) or "true"
+    return (f"SELECT *, {heard} AS heard_at FROM sessions.chargers WHERE {where} "
+            f"ORDER BY charge_point_id LIMIT {arg(limit + 1)}"), args
+
+
+async def connectors_of(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
+    rows = await conn.fetch(
+        "SELECT * FROM sessions.connectors WHERE charge_point_id = ANY($1::text[]) ORDER BY charge_point_id, connector_id",
+        list(charge_point_ids))
+    found: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        found.setdefault(row["charge_point_id"], []).append(row)
+    return found

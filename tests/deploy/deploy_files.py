@@ -127,6 +127,14 @@ def edge_conf() -> str:
     return EDGE_CONF.read_text()
 
 
+def method_maps(conf: str) -> dict[str, dict[str, str]]:
+    """`map $request_method $x { GET sessions:8092; default ingest:8091; }` -> {"x": {"GET": "sessions", "default": "ingest"}}."""
+    maps = {}
+    for name, body in re.findall(r"^map\s+\$request_method\s+\$(\w+)\s*\{([^}]*)\}", conf, flags=re.M):
+        maps[name] = {method: host for method, host in re.findall(r"^\s*(\w+)\s+([\w.-]+):\d+\s*;", body, flags=re.M)}
+    return maps
+
+
 def locations(conf: str) -> list[Location]:
     body = r"""((?:'[^']*'|"[^"]*"|[^{}'"])*)"""  # braces inside quoted strings do not close a block
     found = re.findall(r"^\s*location\s+(?:(=|\^~|~\*|~)\s+)?(\S+)\s*\{" + body + r"\}", conf, flags=re.M)

@@ -208,7 +208,8 @@ async def test_image_health_probe_finds_the_listening_service(api):
 OWNERS = {
     "/v1/gateway/events": "ingest",
     "/v1/gateway/chargers/CP-1/auth": "ingest",
-    "/v1/chargers": "ingest",
+    "POST /v1/chargers": "ingest",
+    "GET /v1/chargers": "sessions",
     "/v1/chargers/CP-1/secret": "ingest",
     "/v1/chargers/CP-1/active": "ingest",
     "/v1/sites": "billing",
@@ -231,15 +232,18 @@ OWNERS = {
 }
 
 
-def edge_choice(path: str) -> str:
-    location = files.pick_location(files.locations(files.edge_conf()), path)
+def edge_choice(path: str, method: str = "GET") -> str:
+    conf = files.edge_conf()
+    location = files.pick_location(files.locations(conf), path)
     assert location is not None, f"no location of the edge matches {path}"
-    return location.upstream
+    by_method = files.method_maps(conf).get(location.upstream)
+    return by_method.get(method, by_method["default"]) if by_method else location.upstream
 
 
 @pytest.mark.parametrize("path, owner", OWNERS.items())
 def test_edge_sends_each_public_path_to_its_owner(path, owner):
-    assert edge_choice(path) == owner
+    method, _, path = path.rpartition(" ")
+    assert edge_choice(path, method or "GET") == owner
 
 
 @pytest.mark.parametrize("service", list(SERVICES))
@@ -249,7 +253,7 @@ def test_edge_sends_every_route_a_service_serves_to_that_service(service):
     for method, template in routes:
         for sample in ("CP-1", "0b7c6c1e-51f4-4c43-9a8e-3a0c1b4f52aa", "site"):
             path = files.concrete(template, sample)
-            assert edge_choice(path) == service, f"{method} {path} ({template})"
+            assert edge_choice(path, method) == service, f"{method} {path} ({template})"
 
 
 def test_edge_upstreams_are_the_compose_services_on_their_ports(services):
