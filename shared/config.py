@@ -102,6 +102,7 @@ class IngestSettings(CommonSettings):
 class SessionsSettings(CommonSettings):
     sessions_listen_addr: str = Field(":8092", alias="CPMS_SESSIONS_LISTEN_ADDR")
     charger_offline_after_seconds: float = Field(900.0, alias="CPMS_CHARGER_OFFLINE_AFTER_SECONDS", gt=0)
+    session_stale_after_seconds: float = Field(172800.0, alias="CPMS_SESSION_STALE_AFTER_SECONDS", gt=0)
 
 
 class BillingSettings(CommonSettings):

@@ -2,22 +2,28 @@
 finalization (published as `session.finalized`) and the operator's reads. Every route is listed here."""
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from aiohttp import web
 
 from services.sessions import store
-from services.sessions.finalization import finalize_on_request
+from services.sessions.finalization import close_stale_sessions, finalize_on_request
 from services.sessions.models import ChargerQuery, FinalizeQuery, SessionQuery
 from services.sessions.responses import Charger, Connector, Finalized, FleetCharger, Session
 from shared.app import POOL, SETTINGS, unit_of_work
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
+from shared.errors import InvalidCursor
 from shared.http import found, json_response, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
 from shared.pagination import PageQuery, decode_cursor, page
 
 SCHEMA = store.SCHEMA
+log = logging.getLogger(__name__)
 
 
 async def get_charger(request: web.Request) -> web.Response:
@@ -30,7 +36,11 @@ async def get_charger(request: web.Request) -> web.Response:
 async def list_chargers(request: web.Request) -> web.Response:
     """The fleet, by chargePointId: each charger with its connectors' statuses and whether it is online."""
     query = parse_query(request, ChargerQuery)
-    after = decode_cursor(query.cursor, time_key=False)[1] if query.cursor else None
+    after = None
+    if query.cursor:
+        tag, after = decode_cursor(query.cursor, time_key=False)
+        if tag != "charger":
+            raise InvalidCursor()
     online_since = datetime.now(UTC) - timedelta(seconds=request.app[SETTINGS].charger_offline_after_seconds)
     sql, args = store.chargers_query(site_id=query.siteId, online_since=online_since, online=query.online,
                                      registered=query.registered, search=query.q, after=after, limit=query.limit)
@@ -100,6 +110,27 @@ async def finalize_session(request: web.Request) -> web.Response:
         if await finalize_on_request(conn, row, force=force):
             row = await store.session(conn, session_id)
     return json_response({"session": Session.from_row(row), "force": force})
+
+
+async def stale_sweeper(app: web.Application) -> AsyncIterator[None]:
+    """Sessions their charger went silent on close themselves after CPMS_SESSION_STALE_AFTER_SECONDS."""
+    stale_after = app[SETTINGS].session_stale_after_seconds
+    interval = min(60.0, stale_after / 2)
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with unit_of_work(app, SCHEMA) as conn:
+                    await close_stale_sessions(conn, stale_after_seconds=stale_after)
+            except Exception as exc:  # the database away: the next sweep tries again
+                log.warning("stale session sweep failed", extra={"error": repr(exc)})
+
+    task = asyncio.create_task(sweep(), name="sessions:stale-sweeper")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _charger(conn, charge_point_id: str):

@@ -37,11 +37,12 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
     await store.record_chargers(conn, batch)
     await store.record_connector_statuses(conn, batch)
+    touched: set[UUID] = set()
     if batch.transactions:
         keys = sorted(batch.transactions)
         attribution = attribute(batch.transactions, await store.known_sessions(conn, keys))
         ids = await store.record_sessions(conn, attribution.sessions)
-        touched = set(ids.values())
+        touched.update(ids.values())
         for older, newer, since in attribution.moves:
             older_id = ids.get(older) or await store.session_id_of(conn, older)
             if older_id is not None:
@@ -52,6 +53,13 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
             metrics.DUPLICATES.labels("meter_sample").inc(known)
         metrics.TRANSACTION_ID_CONFLICTS.inc(attribution.conflicts)
         metrics.TRANSACTION_ID_REUSED.inc(attribution.reused)
+    # A boot or a transaction's event may leave an older session unable to end on its own.
+    deciding = {cp for cp, _ in batch.transactions} | {cp for cp, seen in batch.chargers.items() if seen.boot}
+    if deciding:
+        for closed in await store.close_by_rules(conn, sorted(deciding)):
+            touched.add(closed["session_id"])
+            metrics.CLOSED_BY_RULE.labels(closed["rule"]).inc()
+    if touched:
         await refinalize(conn, sorted(touched))
     for kind, count in batch.applied.items():
         metrics.EVENTS.labels(kind, "applied").inc(count)

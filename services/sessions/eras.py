@@ -37,6 +37,11 @@ class SessionFacts:
     starts: list[tuple[Order, TransactionStarted]] = field(default_factory=list)
     end: tuple[Order, TransactionEnded] | None = None
     samples: list[EnergySample] = field(default_factory=list)
+    last: tuple[datetime, int] | None = None  # its newest event by (ts, receive order)
+
+    def saw(self, ts: datetime, receive_order: int) -> None:
+        if self.last is None or (ts, receive_order) > self.last:
+            self.last = (ts, receive_order)
 
     @property
     def start(self) -> tuple[Order, TransactionStarted] | None:
@@ -71,14 +76,18 @@ def attribute(transactions: dict[TransactionKey, Transaction], known: dict[Trans
                 era.connector = start.connectorId
             elif start.connectorId is not None and start.connectorId != era.connector:
                 result.conflicts += 1
-            _facts(result, key, era, order[0]).starts.append((order, start))
+            facts = _facts(result, key, era, order[0])
+            facts.starts.append((order, start))
+            facts.saw(order[0], order[1])
         for end in tx.ends:
             end_ts = end[0][0]
             facts = _facts(result, key, _era_of(eras, end_ts), end_ts)
             facts.end = end if facts.end is None or end[0] < facts.end[0] else facts.end
+            facts.saw(end_ts, end[0][1])
         for sample in tx.samples:
             facts = _facts(result, key, _era_of(eras, sample.ts), sample.ts)
             facts.samples.append(sample)
+            facts.saw(sample.ts, sample.receive_order)
             facts.connector_hint = tx.connector_hint if facts.connector_hint is None else facts.connector_hint
         if not tx.starts and not tx.ends and not tx.samples:  # only a connector hint: the newest session
             _facts(result, key, _era_of(eras, tx.first_seen_at), tx.first_seen_at).connector_hint = tx.connector_hint

@@ -3,6 +3,7 @@ to the outbox as `session.finalized` in the same transaction, with the session's
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -57,3 +58,12 @@ async def finalize_on_request(conn: asyncpg.Connection, row: asyncpg.Record, *, 
         return False
     await refinalize(conn, [row["session_id"]], forced=[row["session_id"]])
     return True
+
+
+async def close_stale_sessions(conn: asyncpg.Connection, *, stale_after_seconds: float) -> int:
+    """Close and finalize the sessions that have seen no event for `stale_after_seconds` (Stale)."""
+    closed = await store.close_stale(conn, silent_since=datetime.now(UTC) - timedelta(seconds=stale_after_seconds))
+    if closed:
+        await refinalize(conn, [r["session_id"] for r in closed])
+        metrics.CLOSED_BY_RULE.labels("Stale").inc(len(closed))
+    return len(closed)

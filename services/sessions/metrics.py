@@ -31,3 +31,6 @@ TRANSACTION_ID_REUSED = Counter(
     "cpms_sessions_transaction_id_reused_total",
     "Sessions opened for a transaction id the charger had used more than 24 h before",
 )
+CLOSED_BY_RULE = Counter(
+    "cpms_sessions_closed_by_rule_total", "Sessions their charger never ended, closed by a rule", ["rule"]
+)

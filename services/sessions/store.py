@@ -101,18 +101,30 @@ _START_COLUMNS = ("connector_id", "id_tag", "meter_start_wh", "started_at", "sta
 _END_COLUMNS = ("ended_at", "end_order", "end_event_id", "meter_stop_wh", "reason", "end_id_tag")
 
 
+_LAST_LATER = (
+    "EXCLUDED.last_event_at IS NOT NULL AND (s.last_event_at IS NULL "
+    "OR (EXCLUDED.last_event_at, EXCLUDED.last_event_order) > (s.last_event_at, s.last_event_order))"
+)
+
+
+def _keep_later(condition: str, columns: tuple[str, ...]) -> str:
+    return _keep_earlier(condition, columns)
+
+
 def _keep_earlier(condition: str, columns: tuple[str, ...]) -> str:
     return ", ".join(f"{col} = CASE WHEN {condition} THEN EXCLUDED.{col} ELSE s.{col} END" for col in columns)
 
 
 _RECORD_SESSIONS = f"""
     INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, era, first_seen_at, connector_hint, starts,
-        {", ".join(_START_COLUMNS)}, {", ".join(_END_COLUMNS)})
+        {", ".join(_START_COLUMNS)}, {", ".join(_END_COLUMNS)}, last_event_at, last_event_order)
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::timestamptz[], $5::int[], $6::jsonb[],
         $7::int[], $8::text[], $9::bigint[], $10::timestamptz[], $11::bigint[], $12::text[],
-        $13::timestamptz[], $14::bigint[], $15::text[], $16::bigint[], $17::text[], $18::text[])
+        $13::timestamptz[], $14::bigint[], $15::text[], $16::bigint[], $17::text[], $18::text[],
+        $19::timestamptz[], $20::bigint[])
     ON CONFLICT (charge_point_id, transaction_id, era) DO UPDATE SET
         first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
+        {_keep_later(_LAST_LATER, ("last_event_at", "last_event_order"))},
         connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint),
         starts = s.starts || EXCLUDED.starts,
         {_keep_earlier(_START_EARLIER, _START_COLUMNS)},
@@ -168,6 +180,7 @@ async def record_sessions(conn: asyncpg.Connection, sessions: dict[SessionKey, S
         [o[0] for o, _ in ends], [o[1] for o, _ in ends], [o[2] for o, _ in ends],
         [e.meterStopWh if e else None for _, e in ends], [e.reason if e else None for _, e in ends],
         [e.idTag if e else None for _, e in ends],
+        [f.last[0] if f.last else None for f in facts], [f.last[1] if f.last else 0 for f in facts],
     )
     return {(r["charge_point_id"], r["transaction_id"], r["era"]): r["session_id"] for r in rows}
 
@@ -286,6 +299,47 @@ async def derive_sessions(
 
 async def session_for_update(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM sessions.sessions WHERE session_id = $1 FOR UPDATE", session_id)
+
+
+async def close_by_rules(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """Close the chargers' sessions that can no longer end on their own (no end, not closed): the
+    charger booted after the session's last event (ChargerRebooted), or its connector started a
+    later transaction (NextTransaction), both by (ts, receive order). Returns (session_id, rule)."""
+    return await conn.fetch(
+        """
+        WITH open_sessions AS (
+            SELECT s.session_id,
+                CASE WHEN c.booted_at IS NOT NULL AND (c.booted_at, c.boot_order) > (s.last_event_at, s.last_event_order)
+                     THEN 'ChargerRebooted'
+                     WHEN EXISTS (SELECT 1 FROM sessions.sessions n
+                                  WHERE n.charge_point_id = s.charge_point_id AND n.connector_id = s.connector_id
+                                    AND n.session_id <> s.session_id AND n.started_at IS NOT NULL
+                                    AND (n.started_at, n.start_order) > (s.last_event_at, s.last_event_order))
+                     THEN 'NextTransaction' END AS rule
+            FROM sessions.sessions s JOIN sessions.chargers c USING (charge_point_id)
+            WHERE s.charge_point_id = ANY($1::text[]) AND s.ended_at IS NULL AND s.closed_at IS NULL
+              AND s.last_event_at IS NOT NULL
+        )
+        UPDATE sessions.sessions s SET closed_at = now(), closed_rule = o.rule FROM open_sessions o
+        WHERE s.session_id = o.session_id AND o.rule IS NOT NULL
+        RETURNING s.session_id, o.rule
+        """,
+        list(charge_point_ids),
+    )
+
+
+async def close_stale(conn: asyncpg.Connection, *, silent_since: datetime, limit: int = 500) -> list[asyncpg.Record]:
+    """Close sessions that have seen no event since `silent_since` (Stale), a batch at a time."""
+    return await conn.fetch(
+        """
+        UPDATE sessions.sessions s SET closed_at = now(), closed_rule = 'Stale'
+        WHERE s.session_id IN (SELECT session_id FROM sessions.sessions
+                               WHERE ended_at IS NULL AND closed_at IS NULL AND last_event_at < $1
+                               ORDER BY last_event_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+        RETURNING s.session_id, s.closed_rule AS rule
+        """,
+        silent_since, limit,
+    )
 
 
 async def close_session(conn: asyncpg.Connection, session_id: UUID) -> None:

@@ -34,6 +34,9 @@ def conflicts(row: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def closed_by(row: Mapping[str, Any]) -> str | None:
+    """Who ended the session: the charger's own end always wins, else the rule or the operator that closed it."""
     if row["ended_at"] is not None:
         return "Charger"
-    return "Operator" if row["closed_at"] is not None else None
+    if row["closed_at"] is None:
+        return None
+    return row["closed_rule"] or "Operator"

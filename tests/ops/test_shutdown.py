@@ -148,11 +148,14 @@ async def test_sigterm_under_load_finishes_in_flight_work_and_loses_nothing(data
                                 headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}) as response:
                 body = await response.json()
             items = body.get("items", []) if response.status == 200 else []
-            finalized = {s["transactionId"] for s in items if s["status"] == "Finalized"}
-            return items if len(items) == len(started | ended) and finalized == ended else None
+            by_charger = {s["transactionId"] for s in items if s["closedBy"] == "Charger"}
+            return items if len(items) == len(started | ended) and by_charger == ended else None
 
         items = await eventually(sessions, timeout=30)
         assert sorted(s["transactionId"] for s in items) == sorted(started | ended)  # one session per transaction
+        for session in items:  # a start whose end was refused: closed by the next start on its connector
+            if session["transactionId"] not in ended and session["transactionId"] != max(started):
+                assert (session["status"], session["closedBy"]) == ("Finalized", "NextTransaction"), session
         for session in items:
             if session["transactionId"] in started & ended:
                 assert session["energyWh"] == session["transactionId"], session  # stop - start, applied once
