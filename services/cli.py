@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import importlib.metadata
 import logging
 import sys
 from uuid import UUID
@@ -21,6 +22,7 @@ log = logging.getLogger("cpms")
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cpms", description="Charge point management system core")
+    parser.add_argument("--version", action="version", version=f"cpms {importlib.metadata.version('cpms-core')}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run every service in one process, or one service")
     run.add_argument("service", choices=["all", *SERVICES], help="'all' or one service name")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ from shared import jsonutil, metrics
 from shared.broker import PublishFailed
 from shared.db import is_connection_error
 from shared.errors import DomainError, NotFound
+from shared.logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -211,13 +214,23 @@ async def problem_middleware(request: web.Request, handler: HandlerFn) -> web.St
         return Problem(500, "Internal server error", "an unexpected error occurred").response()
 
 
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
 @web.middleware
 async def metrics_middleware(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
+    """Times and counts every request, and gives it a request id: the caller's `X-Request-Id`
+    when it is a sane one, else a new one; returned in the answer and written in every log line."""
     started = time.perf_counter()
     status = 500
+    sent = request.headers.get("X-Request-Id")
+    request_id = sent if sent is not None and _REQUEST_ID.match(sent) else uuid.uuid4().hex
+    REQUEST_ID.set(request_id)
     try:
         response = await handler(request)
         status = response.status
+        if not response.prepared:  # a streamed answer has sent its headers already
+            response.headers["X-Request-Id"] = request_id
         return response
     except web.HTTPException as exc:
         status = exc.status

@@ -1,6 +1,8 @@
-"""JSON structured logs, one object per line, with secret-looking fields redacted."""
+"""JSON structured logs, one object per line, with secret-looking fields redacted; every line
+written while a request is served carries its `request_id`."""
 from __future__ import annotations
 
+import contextvars
 import logging
 import sys
 from datetime import UTC, datetime
@@ -9,6 +11,21 @@ import orjson
 
 _SECRET_WORDS = ("secret", "password", "token", "authorization", "api_key", "apikey")
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+
+
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+_make_record = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args, **kwargs) -> logging.LogRecord:
+    record = _make_record(*args, **kwargs)
+    request_id = REQUEST_ID.get()
+    if request_id is not None:
+        record.request_id = request_id
+    return record
+
+
+logging.setLogRecordFactory(_record_with_request_id)
 
 
 def _is_secret(key: str) -> bool:

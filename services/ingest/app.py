@@ -2,6 +2,7 @@
 spooled, before we answer 202), the raw archive, and charger registration. Every route is listed here."""
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -21,6 +22,7 @@ from shared.openapi import Body, Fragment, Operation, ref
 from shared.topology import SESSIONS_REGISTRY
 
 SCHEMA = store.SCHEMA
+log = logging.getLogger(__name__)
 PUBLISHER = web.AppKey("publisher", EventPublisher)
 RECEIVE_CLOCK = web.AppKey("receive_clock", ReceiveClock)
 SPOOL = "spool"
@@ -46,6 +48,7 @@ async def authorize_charger(request: web.Request) -> web.Response:
         await registry.record_handshake(conn, charge_point_id, allowed=allowed, window=window)
     metrics.AUTH.labels("allowed" if allowed else "denied").inc()
     if not allowed:
+        log.info("handshake refused", extra={"charge_point_id": charge_point_id, "remote_addr": body.remoteAddr})
         return json_response({"allowed": False}, status=401)
     return json_response({"allowed": True, "ocppVersion": "1.6"})
 
