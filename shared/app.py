@@ -17,6 +17,7 @@ from shared import db, jsonutil, metrics
 from shared.broker import Broker
 from shared.config import CommonSettings
 from shared.consumer import Consumer
+from shared.docs_page import docs_asset, docs_page
 from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
 from shared.notices import AppliedNotices
 from shared.openapi import TEXT, Body, Fragment, Liveness, Operation, Readiness, build_document
@@ -231,4 +232,8 @@ OPERATIONS = Fragment("operations", (
     Operation("GET", "/healthz", readyz, "Alias of /readyz", "none", _READINESS),
     Operation("GET", "/metrics", metrics_endpoint, "Prometheus text exposition", "none", {200: TEXT}),
     Operation("GET", "/openapi.json", openapi_document, "This document", "none", {200: Body({"type": "object"})}),
+    Operation("GET", "/docs", docs_page, "This document, browsable (Swagger UI)", "none",
+              {200: Body({"type": "string"}, media_type="text/html")}),
+    Operation("GET", "/docs/{asset}", docs_asset, "The browser's own files", "none", {200: (
+        Body({"type": "string"}, media_type="text/css"), Body({"type": "string"}, media_type="application/javascript"))}),
 ), "Health, metrics and this description; no key needed")

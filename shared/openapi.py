@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from shared.docs_page import ASSETS as DOCS_ASSETS
+
 REF = "#/components/schemas/{model}"
 PROBLEM_JSON = "application/problem+json"
 Auth = Literal["gateway", "admin", "none"]
@@ -24,6 +26,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "siteId": {"type": "string", "format": "uuid"},
     "settlementId": {"type": "string", "format": "uuid"},
     "commandId": {"type": "string", "format": "uuid"},
+    "asset": {"type": "string", "enum": sorted(DOCS_ASSETS)},
 }
 
 STATUS_TEXT = {

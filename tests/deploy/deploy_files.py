@@ -25,7 +25,7 @@ PROMETHEUS_CONF = DEPLOY / "prometheus" / "prometheus.yml"
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "cpms.json"
 HEALTHCHECK = DEPLOY / "healthcheck.py"
-OPERATIONAL_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/openapi.json"})
+OPERATIONAL_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/openapi.json", "/docs", "/docs/{asset}"})
 
 
 # --- docker compose ---------------------------------------------------------------------------
