@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -49,6 +49,26 @@ def is_connection_error(exc: BaseException) -> bool:
         | asyncpg.AdminShutdownError
         | asyncpg.ConnectionDoesNotExistError,
     ) or (isinstance(exc, TimeoutError))
+
+
+class Filters:
+    """The conditions of a list query and their arguments, numbered as they are added:
+    `filters.add("s.status = {}", status)` when a filter is given, then `filters.where`."""
+
+    def __init__(self) -> None:
+        self.conditions: list[str] = []
+        self.args: list[Any] = []
+
+    def arg(self, value: Any) -> str:
+        self.args.append(value)
+        return f"${len(self.args)}"
+
+    def add(self, condition: str, *values: Any) -> None:
+        self.conditions.append(condition.format(*(self.arg(value) for value in values)))
+
+    @property
+    def where(self) -> str:
+        return " AND ".join(self.conditions) or "true"
 
 
 def rows_affected(status: str) -> int:

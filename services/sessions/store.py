@@ -13,7 +13,7 @@ import asyncpg
 
 from services.sessions.eras import Known, SessionFacts, SessionKey
 from services.sessions.facts import Batch, Order, TransactionKey
-from shared.db import rows_affected
+from shared.db import Filters, rows_affected
 from shared.domain import MONEY_HAS_MOVED, SETTLEMENT_PROGRESS, SessionPriced, SettlementStatusChanged
 from shared.events import TransactionStarted
 from shared.jsonutil import format_ts
@@ -107,11 +107,7 @@ _LAST_LATER = (
 )
 
 
-def _keep_later(condition: str, columns: tuple[str, ...]) -> str:
-    return _keep_earlier(condition, columns)
-
-
-def _keep_earlier(condition: str, columns: tuple[str, ...]) -> str:
+def _replace_when(condition: str, columns: tuple[str, ...]) -> str:
     return ", ".join(f"{col} = CASE WHEN {condition} THEN EXCLUDED.{col} ELSE s.{col} END" for col in columns)
 
 
@@ -124,11 +120,11 @@ _RECORD_SESSIONS = f"""
         $19::timestamptz[], $20::bigint[])
     ON CONFLICT (charge_point_id, transaction_id, era) DO UPDATE SET
         first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
-        {_keep_later(_LAST_LATER, ("last_event_at", "last_event_order"))},
+        {_replace_when(_LAST_LATER, ("last_event_at", "last_event_order"))},
         connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint),
         starts = s.starts || EXCLUDED.starts,
-        {_keep_earlier(_START_EARLIER, _START_COLUMNS)},
-        {_keep_earlier(_END_EARLIER, _END_COLUMNS)}
+        {_replace_when(_START_EARLIER, _START_COLUMNS)},
+        {_replace_when(_END_EARLIER, _END_COLUMNS)}
     RETURNING session_id, charge_point_id, transaction_id, era
 """
 
@@ -449,8 +445,6 @@ async def session(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record 
     return await conn.fetchrow("SELECT * FROM sessions.sessions WHERE session_id = $1", session_id)
 
 
-
-
 def sessions_query(
     *, charge_point_id: str | None = None, site_id: UUID | None = None, status: str | None = None,
     id_tag: str | None = None, started_from: datetime | None = None, started_to: datetime | None = None,
@@ -458,29 +452,27 @@ def sessions_query(
 ) -> tuple[str, list[Any]]:
     """The network's sessions, newest first by startedAt (the first time seen while the start is
     unknown), filtered; `limit + 1` rows when `limit` (a page), every row without (an export)."""
-    conditions, args = [], []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
+    filters = Filters()
     if charge_point_id is not None:
-        conditions.append(f"s.charge_point_id = {arg(charge_point_id)}")
+        filters.add("s.charge_point_id = {}", charge_point_id)
     if site_id is not None:
-        conditions.append(f"s.charge_point_id IN (SELECT charge_point_id FROM sessions.chargers WHERE site_id = {arg(site_id)})")
+        filters.add("s.charge_point_id IN (SELECT charge_point_id FROM sessions.chargers WHERE site_id = {})", site_id)
     if status is not None:
-        conditions.append(f"s.status = {arg(status)}")
+        filters.add("s.status = {}", status)
     if id_tag is not None:
-        conditions.append(f"coalesce(s.id_tag, s.end_id_tag) = {arg(id_tag)}")
+        filters.add("coalesce(s.id_tag, s.end_id_tag) = {}", id_tag)
     if started_from is not None:
-        conditions.append(f"s.started_at >= {arg(started_from)}")
+        filters.add("s.started_at >= {}", started_from)
     if started_to is not None:
-        conditions.append(f"s.started_at < {arg(started_to)}")
+        filters.add("s.started_at < {}", started_to)
     if before is not None:
-        conditions.append(f"(s.sort_at, s.session_id) < ({arg(before[0])}, {arg(before[1])}::uuid)")
-    where = " AND ".join(conditions) or "true"
-    page = f" LIMIT {arg(limit + 1)}" if limit is not None else ""
-    return f"SELECT s.* FROM sessions.sessions s WHERE {where} ORDER BY s.sort_at DESC, s.session_id DESC{page}", args
+        filters.add("(s.sort_at, s.session_id) < ({}, {}::uuid)", *before)
+    page = f" LIMIT {filters.arg(limit + 1)}" if limit is not None else ""
+    return (f"SELECT s.* FROM sessions.sessions s WHERE {filters.where} "
+            f"ORDER BY s.sort_at DESC, s.session_id DESC{page}"), filters.args
+
+
+_HEARD_AT = "greatest(last_received_at, last_handshake_at)"  # an event or a handshake, by our clock
 
 
 def chargers_query(
@@ -488,29 +480,22 @@ def chargers_query(
     registered: bool | None = None, search: str | None = None, after: str | None = None, limit: int,
 ) -> tuple[str, list[Any]]:
     """A page of the fleet by chargePointId; `online` against `online_since` (an event or a handshake since)."""
-    conditions, args = [], []
-
-    def arg(value: Any) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    heard = "greatest(last_received_at, last_handshake_at)"
+    filters = Filters()
     if site_id is not None:
-        conditions.append(f"site_id = {arg(site_id)}")
+        filters.add("site_id = {}", site_id)
     if online is True:
-        conditions.append(f"{heard} >= {arg(online_since)}")
+        filters.add(_HEARD_AT + " >= {}", online_since)
     elif online is False:
-        conditions.append(f"({heard} IS NULL OR {heard} < {arg(online_since)})")
+        filters.add(f"({_HEARD_AT} IS NULL OR {_HEARD_AT} < {{}})", online_since)
     if registered is not None:
-        conditions.append(f"registered = {arg(registered)}")
+        filters.add("registered = {}", registered)
     if search is not None:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        conditions.append(f"charge_point_id ILIKE {arg(f'%{escaped}%')}")
+        filters.add("charge_point_id ILIKE {}", f"%{escaped}%")
     if after is not None:
-        conditions.append(f"charge_point_id > {arg(after)}")
-    where = " AND ".join(conditions) or "true"
-    return (f"SELECT *, {heard} AS heard_at FROM sessions.chargers WHERE {where} "
-            f"ORDER BY charge_point_id LIMIT {arg(limit + 1)}"), args
+        filters.add("charge_point_id > {}", after)
+    return (f"SELECT *, {_HEARD_AT} AS heard_at FROM sessions.chargers WHERE {filters.where} "
+            f"ORDER BY charge_point_id LIMIT {filters.arg(limit + 1)}"), filters.args
 
 
 async def connectors_of(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
