@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -149,8 +150,9 @@ def _consumer_ctx(schema: str, consumes: Consumes):
             hooks.append(lambda _: relay.wake())
         if consumes.after_commit is not None:
             hooks.append(consumes.after_commit(app))
+        handler = functools.partial(consumes.handler, settings=settings) if consumes.takes_settings else consumes.handler
         consumer = Consumer(
-            broker=app[BROKER], pool=app[POOL], queue=consumes.queue, schema=schema, handler=consumes.handler,
+            broker=app[BROKER], pool=app[POOL], queue=consumes.queue, schema=schema, handler=handler,
             prefetch=settings.consumer_prefetch, batch_size=settings.consumer_batch_size,
             after_commit=(lambda result: [hook(result) for hook in hooks]) if hooks else None,
             inbox=consumes.inbox, repeats=consumes.repeats, linger=settings.consumer_linger_seconds,

@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic.fields import FieldInfo
@@ -103,6 +103,8 @@ class SessionsSettings(CommonSettings):
     sessions_listen_addr: str = Field(":8092", alias="CPMS_SESSIONS_LISTEN_ADDR")
     charger_offline_after_seconds: float = Field(900.0, alias="CPMS_CHARGER_OFFLINE_AFTER_SECONDS", gt=0)
     session_stale_after_seconds: float = Field(172800.0, alias="CPMS_SESSION_STALE_AFTER_SECONDS", gt=0)
+    authorization: Literal["open", "list"] = Field("open", alias="CPMS_AUTHORIZATION")
+    unauthorized_sessions: Literal["stop", "flag"] = Field("stop", alias="CPMS_UNAUTHORIZED_SESSIONS")
 
 
 class BillingSettings(CommonSettings):

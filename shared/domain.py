@@ -49,6 +49,14 @@ class ChargerSiteAssigned(DomainMessage):
     at: AwareDatetime
 
 
+class SiteCreated(DomainMessage):
+    """billing: a site exists; the services that filter or check by site know it from this."""
+    routing_key: ClassVar[str] = "site.created"
+    siteId: UUID
+    name: str
+    at: AwareDatetime
+
+
 EnergySource = Literal["StopTransaction", "MeterValues.Register", "MeterValues.Interval", "Missing"]
 
 
@@ -78,6 +86,21 @@ class SessionPriced(DomainMessage):
     pricedAt: AwareDatetime
     revision: int
     energyWh: Decimal | None = None
+
+
+class SessionUnauthorized(DomainMessage):
+    """sessions: a session is going with an idTag that was not Accepted at its start (the gateway
+    let it start without asking); commands asks the charger to stop it, once per session."""
+    routing_key: ClassVar[str] = "session.unauthorized"
+    sessionId: UUID
+    chargePointId: str
+    transactionId: int
+    authorization: str
+    at: AwareDatetime
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"session:{self.sessionId}:unauthorized-stop"
 
 
 # The settlement vocabulary, spelled here alone (billing's transition graph is in services/billing/settlements.py).

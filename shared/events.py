@@ -9,7 +9,7 @@ consumer leaves it out of the state it would have changed."""
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
@@ -36,6 +36,15 @@ ENERGY_REGISTER = "Energy.Active.Import.Register"
 ENERGY_INTERVAL = "Energy.Active.Import.Interval"
 _WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
 MAX_ENERGY_WH = Decimal(10) ** 15  # beyond any real meter: a reading this large is a charger's mistake
+_LAST_MICROSECOND = timedelta(microseconds=999_999)
+
+
+def start_instant(started_at: datetime) -> datetime:
+    """The instant a start stands for, when its tariff and its token's status are looked up.
+    Chargers and the reference gateway stamp whole seconds, so a start at 10:00:00 happened
+    somewhere in that second: it is judged by what was in force at the end of it (CONTRACT
+    section 4), and a tariff created, or a token blocked, at 10:00:00.4 applies to it."""
+    return started_at + _LAST_MICROSECOND if started_at.microsecond == 0 else started_at
 
 
 def _text(value: Any) -> str | None:

@@ -30,6 +30,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
 }
 
 STATUS_TEXT = {
+    204: "Done; no body",
     400: "The body, the query or a path parameter is not valid",
     401: "Missing or wrong bearer key",
     404: "No such resource",
@@ -89,7 +90,7 @@ class Operation:
     handler: Callable[..., Awaitable[Any]]
     summary: str
     auth: Auth
-    responses: Mapping[int, Content | tuple[Content, ...]]
+    responses: Mapping[int, Content | tuple[Content, ...] | None]
     body: Content | None = None
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()  # problem responses beyond the ones every such operation has
@@ -218,10 +219,11 @@ def _operation(operation: Operation, components: _Components) -> dict[str, Any]:
         doc["requestBody"] = {"required": True, "content": {media_type: {"schema": schema}}}
     for status, contents in sorted(operation.responses.items()):
         contents = contents if isinstance(contents, tuple) else (contents,)
-        response: dict[str, Any] = {"description": STATUS_TEXT.get(status, "Success"), "content": {}}
+        response: dict[str, Any] = {"description": STATUS_TEXT.get(status, "Success")}
         for content in contents:
-            media_type, schema = components.content(content, "serialization")
-            response["content"][media_type] = {"schema": schema}
+            if content is not None:  # None: an answer without a body (204)
+                media_type, schema = components.content(content, "serialization")
+                response.setdefault("content", {})[media_type] = {"schema": schema}
         doc["responses"][str(status)] = response
     for status in _error_statuses(operation):
         doc["responses"][str(status)] = {"description": STATUS_TEXT[status], "content": {PROBLEM_JSON: {"schema": problem}}}

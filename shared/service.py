@@ -31,8 +31,9 @@ class Relay:
 class Consumes:
     """A queue the service consumes. `handler(conn, messages)` applies a batch in one transaction;
     then, after the commit, `wakes_outbox` publishes the schema's outbox at once and
-    `after_commit(app)(result)` hands on what the handler returned. `inbox` and `repeats`: see
-    `shared.consumer.Consumer`."""
+    `after_commit(app)(result)` hands on what the handler returned. With `takes_settings` the
+    handler is called as `handler(conn, messages, settings)` (the process's settings, for a policy
+    it applies). `inbox` and `repeats`: see `shared.consumer.Consumer`."""
 
     queue: Queue
     handler: BatchHandler
@@ -40,6 +41,7 @@ class Consumes:
     after_commit: Callable[[web.Application], Callable[[Any], None]] | None = None
     inbox: bool = True
     repeats: bool = False
+    takes_settings: bool = False
 
 
 @dataclass(frozen=True)

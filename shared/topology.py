@@ -47,18 +47,19 @@ class Queue:
 
 
 EVENTS = Exchange("events")  # charger.events (envelopes of events), charger.CommandAck: what the gateway reported
-DOMAIN = Exchange("domain")  # charger.*, session.*, settlement.status-changed, command.*, copy.applied: facts the services publish
+DOMAIN = Exchange("domain")  # charger.*, site.created, session.*, settlement.status-changed, command.*, copy.applied: facts the services publish
 DEAD_LETTER = Exchange("dlx", aio_pika.ExchangeType.DIRECT)
 
 INGEST_ARCHIVE = Queue("ingest.archive", EVENTS, ("charger.#",))
 SESSIONS_CHARGER_EVENTS = Queue("sessions.charger-events", EVENTS, ("charger.#",))
 SESSIONS_BILLING = Queue("sessions.billing", DOMAIN, ("session.priced", "settlement.*"))
 SESSIONS_REGISTRY = Queue("sessions.registry", DOMAIN, (
-    "charger.registered", "charger.active-changed", "charger.site-assigned", "charger.handshake"))
+    "charger.registered", "charger.active-changed", "charger.site-assigned", "charger.handshake", "site.created"))
 BILLING_SESSIONS = Queue("billing.sessions", DOMAIN, ("session.finalized",))
 BILLING_CHARGERS = Queue("billing.chargers", DOMAIN, ("charger.registered",))
 COMMANDS_DISPATCH = Queue("commands.dispatch", DOMAIN, ("command.requested",))
 COMMANDS_ACKS = Queue("commands.acks", EVENTS, ("charger.CommandAck",))
+COMMANDS_UNAUTHORIZED = Queue("commands.unauthorized-sessions", DOMAIN, ("session.unauthorized",))
 
 EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER)
 QUEUES = (
@@ -70,6 +71,7 @@ QUEUES = (
     BILLING_CHARGERS,
     COMMANDS_DISPATCH,
     COMMANDS_ACKS,
+    COMMANDS_UNAUTHORIZED,
 )
 
 

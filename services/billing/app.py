@@ -26,6 +26,7 @@ from services.billing.responses import Settlement, Site, SiteAssignment, Tariff
 from shared.app import POOL, SETTINGS, copies_applied
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.domain import SETTLEMENT_STATUSES
+from shared.errors import DomainError
 from shared.events import ChargePointId
 from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
@@ -55,7 +56,8 @@ async def _site_or_404(conn, request: web.Request):
 async def create_site(request: web.Request) -> web.Response:
     body = await parse_body(request, CreateSite)
     async with request.app[POOL].acquire() as conn:
-        row = await store.create_site(conn, body.name)
+        row, announced = await sites.create(conn, body.name)
+    await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # filters by this site work at once
     return json_response(Site.from_row(row), status=201)
 
 
@@ -121,6 +123,9 @@ async def list_settlements(request: web.Request) -> web.StreamResponse:
     query = parse_query(request, SettlementQuery)
     filters = {"status": query.status, "site_id": query.siteId, "session_id": query.sessionId, "charge_point_id": query.chargePointId}
     async with request.app[POOL].acquire() as conn:
+        if query.siteId is not None and await store.get_site(conn, query.siteId) is None:
+            raise DomainError(f"no site {query.siteId}", title="Unknown site",
+                              errors=[{"loc": ["query", "siteId"], "msg": f"no site {query.siteId}"}])
         if wants_csv(request):
             async with conn.transaction():
                 return await stream_csv(request, conn, *store.settlements_query(filters), columns=list(Settlement.model_fields),

@@ -3,7 +3,6 @@ exact cost, and the one settlement that follows the price while nothing has been
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -11,11 +10,11 @@ import asyncpg
 from services.billing import metrics, settlements, store
 from services.billing.money import session_cost
 from shared.domain import SessionFinalized, SessionPriced
+from shared.events import start_instant
 from shared.outbox import enqueue_domain_many
 
 log = logging.getLogger(__name__)
 
-_LAST_MICROSECOND = timedelta(microseconds=999_999)
 NOT_PRICED = {
     "missing_energy": "its energy is Missing",
     "no_start": "its start was never reported",
@@ -87,13 +86,6 @@ async def _tariffs_at_start(
     wanted = [s for s in sessions if s.startedAt is not None and s.chargePointId in sites]
     found = await store.tariffs_in_force(conn, [(sites[s.chargePointId]["site_id"], start_instant(s.startedAt)) for s in wanted])
     return {s.sessionId: tariff for s, tariff in zip(wanted, found, strict=True) if tariff is not None}
-
-
-def start_instant(started_at: datetime) -> datetime:
-    """The instant a start is priced at. Chargers and the reference gateway stamp whole seconds,
-    so a start at 10:00:00 happened somewhere in that second: it is priced by the tariff in force
-    at the end of it (CONTRACT section 4), and a tariff created at 10:00:00.4 applies."""
-    return started_at + _LAST_MICROSECOND if started_at.microsecond == 0 else started_at
 
 
 def _not_priced_reason(session: SessionFinalized, site: asyncpg.Record | None, tariff: asyncpg.Record | None) -> str | None:

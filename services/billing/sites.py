@@ -1,5 +1,5 @@
-"""Which site a charger belongs to: billing decides it and announces every assignment
-(`charger.site-assigned`) in the transaction that makes it."""
+"""Sites and which site a charger belongs to: billing decides both and announces every new site
+(`site.created`) and every assignment (`charger.site-assigned`) in the transaction that makes it."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -8,8 +8,15 @@ from uuid import UUID
 import asyncpg
 
 from services.billing import store
-from shared.domain import ChargerSiteAssigned
+from shared.domain import ChargerSiteAssigned, SiteCreated
 from shared.outbox import enqueue_domain
+
+
+async def create(conn: asyncpg.Connection, name: str) -> tuple[asyncpg.Record, str]:
+    """A new site and its announcement's id."""
+    async with conn.transaction():
+        row = await store.create_site(conn, name)
+        return row, await enqueue_domain(conn, store.SCHEMA, SiteCreated(siteId=row["site_id"], name=name, at=row["created_at"]))
 
 
 async def assign(

@@ -1,5 +1,6 @@
-"""Queues the commands service consumes: dispatch requests (its own outbox's messages) and the
-CommandAck events the gateway reports through ingest."""
+"""Queues the commands service consumes: dispatch requests (its own outbox's messages), the
+CommandAck events the gateway reports through ingest, and the sessions that must be stopped
+because their idTag was not Accepted."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -8,11 +9,14 @@ import asyncpg
 
 from services.commands import metrics, store
 from services.commands.dispatcher import DISPATCHER
+from services.commands.models import NewCommand
+from shared.config import CommandsSettings
 from shared.consumer import Message, each
-from shared.domain import CommandRequested
+from shared.domain import CommandRequested, SessionUnauthorized
 from shared.events import CommandAck
+from shared.outbox import enqueue_domain
 from shared.service import Consumes
-from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH
+from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH, COMMANDS_UNAUTHORIZED
 
 
 async def dispatch_requested(conn: asyncpg.Connection, messages: list[Message]) -> list[UUID]:
@@ -38,7 +42,20 @@ async def command_acked(conn: asyncpg.Connection, message: Message) -> None:
     metrics.ACKS.labels("linked" if linked else "stored").inc()
 
 
+async def stop_unauthorized(conn: asyncpg.Connection, messages: list[Message], *, settings: CommandsSettings) -> None:
+    """One RemoteStopTransaction per unauthorized session: the idempotency key comes from the
+    session, so a repeated message makes no second command."""
+    for message in messages:
+        unauthorized = SessionUnauthorized.model_validate(message.body)
+        command = NewCommand(type="RemoteStopTransaction", chargePointId=unauthorized.chargePointId,
+                             idempotencyKey=unauthorized.idempotency_key, payload={"transactionId": unauthorized.transactionId})
+        row, created = await store.create_command(conn, command, ttl_seconds=settings.command_ttl_seconds)
+        if created:  # its dispatch message, in the same transaction, as for an operator's command
+            await enqueue_domain(conn, store.SCHEMA, CommandRequested(commandId=row["command_id"]))
+
+
 CONSUMERS = (
     Consumes(COMMANDS_DISPATCH, dispatch_requested, after_commit=lambda app: app[DISPATCHER].hand_over),
     Consumes(COMMANDS_ACKS, each(command_acked)),
+    Consumes(COMMANDS_UNAUTHORIZED, stop_unauthorized, wakes_outbox=True, takes_settings=True),
 )

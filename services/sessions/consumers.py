@@ -10,9 +10,11 @@ import asyncpg
 import pydantic
 
 from services.sessions import metrics, store
+from services.sessions.authorization import judge_sessions, policy_of
 from services.sessions.eras import attribute
 from services.sessions.facts import reduce_events
 from services.sessions.finalization import refinalize
+from shared.config import SessionsSettings
 from shared.consumer import Message, each
 from shared.domain import (
     ChargerActiveChanged,
@@ -22,6 +24,7 @@ from shared.domain import (
     CopyApplied,
     SessionPriced,
     SettlementStatusChanged,
+    SiteCreated,
     settlement_order,
 )
 from shared.outbox import enqueue_domain
@@ -31,23 +34,27 @@ from shared.topology import SESSIONS_BILLING, SESSIONS_CHARGER_EVENTS, SESSIONS_
 log = logging.getLogger(__name__)
 
 
-async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]) -> None:
-    """One batch of charger events, a few set-based statements, then the touched sessions re-derived."""
+async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message], *, settings: SessionsSettings) -> None:
+    """One batch of charger events, a few set-based statements, then the touched sessions re-derived
+    and those that started or stopped judged by their idTag."""
     started = time.perf_counter()
     batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
     await store.record_chargers(conn, batch)
     await store.record_connector_statuses(conn, batch)
     touched: set[UUID] = set()
+    judged: set[UUID] = set()  # started or stopped: their idTag's sessions may be concurrent or not
     if batch.transactions:
         keys = sorted(batch.transactions)
         attribution = attribute(batch.transactions, await store.known_sessions(conn, keys))
         ids = await store.record_sessions(conn, attribution.sessions)
         touched.update(ids.values())
+        judged.update(ids[k] for k, facts in attribution.sessions.items() if facts.starts or facts.end)
         for older, newer, since in attribution.moves:
             older_id = ids.get(older) or await store.session_id_of(conn, older)
             if older_id is not None:
                 await store.move_to_newer_session(conn, older_id, ids[newer], since)
                 touched.add(older_id)
+                judged.add(older_id)
         _, known = await store.record_samples(conn, attribution.sessions, ids)
         if known:
             metrics.DUPLICATES.labels("meter_sample").inc(known)
@@ -58,9 +65,12 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     if deciding:
         for closed in await store.close_by_rules(conn, sorted(deciding)):
             touched.add(closed["session_id"])
+            judged.add(closed["session_id"])
             metrics.CLOSED_BY_RULE.labels(closed["rule"]).inc()
     if touched:
         await refinalize(conn, sorted(touched))
+    if judged:
+        await judge_sessions(conn, sorted(judged), policy_of(settings))
     for kind, count in batch.applied.items():
         metrics.EVENTS.labels(kind, "applied").inc(count)
     for kind, count in batch.ignored.items():
@@ -69,7 +79,7 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
 
 
 async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
-    """isActive and siteId of a charger, last writer wins by `at`; its handshakes."""
+    """isActive and siteId of a charger, last writer wins by `at`; its handshakes; the sites."""
     started = time.perf_counter()
     key = message.routing_key
     if key == ChargerRegistered.routing_key:
@@ -82,6 +92,9 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
     elif key == ChargerSiteAssigned.routing_key:
         assigned = ChargerSiteAssigned.model_validate(message.body)
         await store.record_registration(conn, assigned.chargePointId, at=assigned.at, site_id=assigned.siteId)
+    elif key == SiteCreated.routing_key:
+        site = SiteCreated.model_validate(message.body)
+        await store.record_site(conn, site.siteId, name=site.name, created_at=site.at)
     elif key == ChargerHandshake.routing_key:  # nobody waits for it: no notice
         handshake = ChargerHandshake.model_validate(message.body)
         await store.record_handshake(conn, handshake.chargePointId, allowed=handshake.allowed, at=handshake.at)
@@ -133,7 +146,7 @@ async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> No
 
 CONSUMERS = (
     # A charger's identical event sent again is its latest word for the newest-wins facts.
-    Consumes(SESSIONS_CHARGER_EVENTS, apply_charger_events, wakes_outbox=True, repeats=True),
+    Consumes(SESSIONS_CHARGER_EVENTS, apply_charger_events, wakes_outbox=True, repeats=True, takes_settings=True),
     Consumes(SESSIONS_REGISTRY, each(apply_registry), wakes_outbox=True),
     Consumes(SESSIONS_BILLING, apply_billing, wakes_outbox=True),
 )

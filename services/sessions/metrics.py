@@ -34,3 +34,10 @@ TRANSACTION_ID_REUSED = Counter(
 CLOSED_BY_RULE = Counter(
     "cpms_sessions_closed_by_rule_total", "Sessions their charger never ended, closed by a rule", ["rule"]
 )
+AUTHORIZATIONS = Counter(
+    "cpms_sessions_authorizations_total",
+    "idTag decisions: asked by a gateway (`authorize`) or recorded on a session at its start (`session`)", ["source", "status"],
+)
+UNAUTHORIZED_STOPS = Counter(
+    "cpms_sessions_unauthorized_stops_total", "Remote stops asked for sessions whose idTag was not Accepted at their start"
+)

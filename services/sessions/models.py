@@ -6,7 +6,8 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, field_validator, model_validator
 
-from shared.events import ID_TAG_MAX
+from shared.errors import DomainError
+from shared.events import ID_TAG_MAX, ChargePointId
 from shared.pagination import PageQuery
 
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no", ""}
@@ -62,3 +63,52 @@ class ChargerQuery(PageQuery):
         if isinstance(value, str) and value not in ("true", "false"):
             raise ValueError("must be true or false")
         return value
+
+
+PrintableIdTag = Annotated[str, StringConstraints(min_length=1, max_length=ID_TAG_MAX, pattern=r"^[\x20-\x7e]+$")]
+
+
+class TokenFields(BaseModel):
+    """A token as `PUT /v1/tokens/{idTag}` replaces it: what is left out takes its default."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["Accepted", "Blocked", "Expired"] = "Accepted"
+    expiresAt: AwareDatetime | None = None
+    parentIdTag: PrintableIdTag | None = None
+    siteIds: Annotated[list[UUID], Field(max_length=1000)] | None = None
+    maxConcurrentSessions: Annotated[int, Field(ge=1, le=1000)] | None = 1
+    note: Annotated[str, StringConstraints(max_length=500)] | None = None
+
+    def columns(self) -> dict[str, object]:
+        return {"status": self.status, "expires_at": self.expiresAt, "parent_id_tag": self.parentIdTag,
+                "site_ids": sorted(set(self.siteIds)) if self.siteIds is not None else None,
+                "max_concurrent_sessions": self.maxConcurrentSessions, "note": self.note}
+
+    def check_parent(self, id_tag: str) -> None:
+        if self.parentIdTag is not None and self.parentIdTag.lower() == id_tag.lower():
+            raise DomainError("a token cannot be its own parent",
+                              errors=[{"loc": ["parentIdTag"], "msg": "must differ from idTag"}])
+
+
+class NewToken(TokenFields):
+    idTag: PrintableIdTag
+
+
+class ReplacedToken(TokenFields):
+    idTag: PrintableIdTag | None = None  # the token as GET showed it may be sent back: it must be this one
+
+
+class TokenQuery(PageQuery):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["Accepted", "Blocked", "Expired"] | None = None
+    q: Annotated[str, StringConstraints(min_length=1, max_length=ID_TAG_MAX)] | None = None
+
+
+class AuthorizeRequest(BaseModel):
+    """What a gateway asks when a charger sends Authorize (or before it accepts a StartTransaction).
+    The idTag is the charger's: any string is answered (one OCPP cannot hold is Invalid), never refused."""
+
+    model_config = ConfigDict(extra="ignore")
+    chargePointId: ChargePointId
+    idTag: str
+    connectorId: Annotated[int, Field(ge=0, le=1000)] | None = None

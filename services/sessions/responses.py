@@ -81,6 +81,7 @@ class Session(ResponseModel):
     isEstimated: bool
     finalizedAt: datetime | None
     closedBy: str | None
+    authorization: Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"] | None
     conflicts: list[StartConflict]
     unbilledEnergyWh: float | None
     tariffId: UUID | None
@@ -106,3 +107,25 @@ class Session(ResponseModel):
 class Finalized(ResponseModel):
     session: Session
     force: bool
+
+
+class Token(ResponseModel):
+    idTag: str
+    status: Literal["Accepted", "Blocked", "Expired"]
+    expiresAt: datetime | None
+    parentIdTag: str | None
+    siteIds: list[UUID] | None
+    maxConcurrentSessions: int | None
+    note: str | None
+    createdAt: datetime
+    updatedAt: datetime
+
+
+class IdTagInfo(ResponseModel):
+    status: Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
+    expiryDate: datetime | None = None
+    parentIdTag: str | None = None
+
+
+class Authorized(ResponseModel):
+    idTagInfo: IdTagInfo

@@ -367,6 +367,18 @@ async def record_registration(
     )
 
 
+async def record_site(conn: asyncpg.Connection, site_id: UUID, *, name: str, created_at: datetime) -> None:
+    await conn.execute("INSERT INTO sessions.sites (site_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                       site_id, name, created_at)
+
+
+async def unknown_sites(conn: asyncpg.Connection, site_ids: Sequence[UUID]) -> list[UUID]:
+    """Those of `site_ids` billing never announced."""
+    known = {r["site_id"] for r in await conn.fetch("SELECT site_id FROM sessions.sites WHERE site_id = ANY($1::uuid[])",
+                                                    list(site_ids))}
+    return [s for s in site_ids if s not in known]
+
+
 async def record_handshake(conn: asyncpg.Connection, charge_point_id: str, *, allowed: bool, at: datetime) -> None:
     """A handshake: the charger was heard of at `at`; a failure counts (a charger nobody registered too)."""
     await conn.execute(

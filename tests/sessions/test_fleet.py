@@ -3,6 +3,7 @@ statuses and whether it is online; filters by site, online, registered and a sub
 the unregistered chargers that booted or failed a handshake, with their failure counts."""
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from tests.ingest import gateway_events as ev
@@ -60,3 +61,11 @@ async def test_bad_fleet_filters_are_400_naming_the_field(api):
                          ("?limit=0", "limit"), ("?color=red", "color")):
         status, body = await api.admin("GET", f"/v1/chargers{query}")
         assert status == 400 and ["query", field] in [e["loc"] for e in body["errors"]], (query, body)
+
+
+async def test_a_site_that_does_not_exist_is_a_400_not_an_empty_fleet(api):
+    status, body = await api.admin("GET", f"/v1/chargers?siteId={uuid.uuid4()}")
+    assert status == 400 and [e["loc"] for e in body["errors"]] == [["query", "siteId"]], body
+    _, site = await api.admin("POST", "/v1/sites", {"name": "Empty lot"})
+    status, body = await api.admin("GET", f"/v1/chargers?siteId={site['siteId']}")  # known at once: read your writes
+    assert (status, body["items"]) == (200, [])

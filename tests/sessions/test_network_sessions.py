@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 
 from tests.ingest import gateway_events as ev
 from tests.sessions.flows import applied, send
@@ -64,6 +65,13 @@ async def test_bad_filters_are_400_naming_the_field(api):
                          ("?siteId=not-a-uuid", "siteId"), ("?to=2026-11-25T10:00:00", "to"), ("?bogus=1", "bogus")):
         status, body = await sessions_page(api, query)
         assert status == 400 and ["query", field] in [e["loc"] for e in body["errors"]], (query, body)
+
+
+async def test_a_site_that_does_not_exist_is_a_400_for_sessions_and_settlements(api):
+    unknown = uuid.uuid4()
+    for path in ("/v1/sessions", "/v1/settlements"):
+        status, body = await api.admin("GET", f"{path}?siteId={unknown}")
+        assert status == 400 and [e["loc"] for e in body["errors"]] == [["query", "siteId"]], (path, body)
 
 
 async def test_settlements_export_as_csv(api):

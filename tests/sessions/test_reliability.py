@@ -2,6 +2,7 @@
 count nothing twice."""
 from __future__ import annotations
 
+import functools
 import uuid
 
 import asyncpg
@@ -47,7 +48,7 @@ async def test_a_message_redelivered_after_a_crash_before_its_ack_changes_nothin
             raise RuntimeError("process died after commit, before ack")
 
     consumer = Consumer(broker=broker, pool=pool, queue=SESSIONS_CHARGER_EVENTS, schema="sessions",
-                        handler=consumers.apply_charger_events, prefetch=10, batch_size=10, after_commit=crash_after_commit)
+                        handler=functools.partial(consumers.apply_charger_events, settings=settings), prefetch=10, batch_size=10, after_commit=crash_after_commit)
     queue = {"queue": SESSIONS_CHARGER_EVENTS.name(prefix)}
     try:
         await consumer.start()

@@ -1,0 +1,135 @@
+"""Who may charge: an idTag's OCPP 1.6 idTagInfo from its token as it stood at one instant.
+
+The same rule answers a gateway that asks (`POST /v1/gateway/authorize`, judged now) and records
+a session's `authorization` (judged at the session's start), so the two never disagree."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+
+from services.sessions import metrics, tokens
+from services.sessions.store import SCHEMA
+from shared.config import SessionsSettings
+from shared.domain import SessionUnauthorized
+from shared.events import start_instant
+from shared.outbox import enqueue_domain_many
+
+TokenStatus = Literal["Accepted", "Blocked", "Expired"]
+AuthorizationStatus = Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"]
+Mode = Literal["open", "list"]  # CPMS_AUTHORIZATION: what an idTag missing from the list gets
+
+
+@dataclass(frozen=True)
+class TokenState:
+    """A token as written at some moment (a row of `tokens` or of `token_versions`)."""
+
+    status: TokenStatus
+    expires_at: datetime | None
+    parent_id_tag: str | None
+    site_ids: tuple[UUID, ...] | None
+    max_concurrent_sessions: int | None
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any] | None) -> TokenState | None:
+        """The state in a row; None for no row or a deleted version (the idTag was not listed)."""
+        if row is None or row.get("deleted"):
+            return None
+        sites = row["site_ids"]
+        return cls(row["status"], row["expires_at"], row["parent_id_tag"],
+                   tuple(sites) if sites is not None else None, row["max_concurrent_sessions"])
+
+    def own_status(self, at: datetime) -> TokenStatus:
+        if self.status == "Accepted" and self.expires_at is not None and self.expires_at <= at:
+            return "Expired"
+        return self.status
+
+
+@dataclass(frozen=True)
+class IdTagInfo:
+    status: AuthorizationStatus
+    expiry_date: datetime | None = None
+    parent_id_tag: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"status": self.status}
+        if self.expiry_date is not None:
+            info["expiryDate"] = self.expiry_date
+        if self.parent_id_tag is not None:
+            info["parentIdTag"] = self.parent_id_tag
+        return info
+
+
+def decide(
+    token: TokenState | None, parent: TokenState | None, *, mode: Mode, at: datetime, site_id: UUID | None,
+    concurrent_sessions: int,
+) -> IdTagInfo:
+    """OCPP 1.6 semantics: an unlisted tag is Accepted (`open`) or Invalid (`list`); a listed one
+    is its own status, Expired once `expiresAt` has passed, its parent's status when the parent is
+    not Accepted, Invalid at a site outside its `siteIds`, and ConcurrentTx when it already has
+    `maxConcurrentSessions` sessions going (`concurrent_sessions`)."""
+    if token is None:
+        return IdTagInfo("Accepted" if mode == "open" else "Invalid")
+    status: AuthorizationStatus = token.own_status(at)
+    if status == "Accepted" and parent is not None:
+        status = parent.own_status(at)
+    if status == "Accepted" and token.site_ids is not None and site_id not in token.site_ids:
+        status = "Invalid"
+    if status == "Accepted" and token.max_concurrent_sessions is not None and concurrent_sessions >= token.max_concurrent_sessions:
+        status = "ConcurrentTx"
+    return IdTagInfo(status, token.expires_at, token.parent_id_tag)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """CPMS_AUTHORIZATION and CPMS_UNAUTHORIZED_SESSIONS (`stop`: a remote stop for a session
+    that was not Accepted; `flag`: only record it)."""
+
+    mode: Mode = "open"
+    stop_unauthorized: bool = True
+
+
+def policy_of(settings: SessionsSettings) -> Policy:
+    return Policy(mode=settings.authorization, stop_unauthorized=settings.unauthorized_sessions == "stop")
+
+
+async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], policy: Policy) -> None:
+    """Record the `authorization` of the sessions whose start or end this batch brought (and of the
+    later sessions of their idTags they overlap), each by its token as it stood at its start; ask
+    once for a stop of each one still going that was not Accepted."""
+    rows = await tokens.sessions_to_judge(conn, session_ids)
+    if not rows:
+        return
+    instants = [start_instant(r["started_at"]) for r in rows]
+    listed = await tokens.versions_at(conn, [(r["id_tag"] or "", at) for r, at in zip(rows, instants, strict=True)])
+    states = [TokenState.of(v) for v in listed]
+    with_parent = [i for i, state in enumerate(states) if state is not None and state.parent_id_tag]
+    parents: dict[int, TokenState | None] = dict(zip(with_parent, map(TokenState.of, await tokens.versions_at(
+        conn, [(states[i].parent_id_tag, instants[i]) for i in with_parent])), strict=True))
+    decided = []
+    for i, row in enumerate(rows):
+        token = states[i] if row["id_tag"] is not None else None
+        info = decide(token, parents.get(i), mode=policy.mode, at=instants[i], site_id=row["site_id"],
+                      concurrent_sessions=row["concurrent"])
+        decided.append((row, info.status))
+    await tokens.record_authorizations(conn, [(row["session_id"], status) for row, status in decided])
+    for row, status in decided:
+        if row["authorization"] != status:
+            metrics.AUTHORIZATIONS.labels("session", status).inc()
+    going = [row for row, status in decided
+             if status != "Accepted" and row["ended_at"] is None and row["closed_at"] is None and row["stop_requested_at"] is None]
+    if not going or not policy.stop_unauthorized:
+        return
+    asked = set(await tokens.mark_stop_requested(conn, [row["session_id"] for row in going]))
+    status_of = {row["session_id"]: status for row, status in decided}
+    now = datetime.now(UTC)
+    await enqueue_domain_many(conn, SCHEMA, [
+        SessionUnauthorized(sessionId=row["session_id"], chargePointId=row["charge_point_id"],
+                            transactionId=row["transaction_id"], authorization=status_of[row["session_id"]], at=now)
+        for row in going if row["session_id"] in asked
+    ])
+    metrics.UNAUTHORIZED_STOPS.inc(len(asked))

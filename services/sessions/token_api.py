@@ -1,0 +1,106 @@
+"""Who may charge, over HTTP: the operators' token list (`/v1/tokens`) and the gateway's question
+(`POST /v1/gateway/authorize`), answered by the same rule that judges a session at its start."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from services.sessions import metrics, sites, store, tokens
+from services.sessions.authorization import TokenState, decide, policy_of
+from services.sessions.models import AuthorizeRequest, NewToken, ReplacedToken, TokenQuery
+from services.sessions.responses import Authorized, Token
+from shared.app import POOL, SETTINGS
+from shared.errors import DomainError, InvalidCursor
+from shared.events import ID_TAG_MAX
+from shared.http import found, json_response, parse_body, parse_query
+from shared.openapi import Operation, page_of
+from shared.pagination import decode_cursor, page
+
+
+async def create_token(request: web.Request) -> web.Response:
+    new = await parse_body(request, NewToken)
+    new.check_parent(new.idTag)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await _known_sites(conn, new.siteIds)
+        row = await tokens.create_token(conn, new.idTag, new.columns())
+    return json_response(Token.from_row(row), status=201)
+
+
+async def replace_token(request: web.Request) -> web.Response:
+    id_tag = request.match_info["idTag"]
+    replaced = await parse_body(request, ReplacedToken)
+    if replaced.idTag is not None and replaced.idTag.lower() != id_tag.lower():
+        raise DomainError("the body names another token than the path",
+                          errors=[{"loc": ["idTag"], "msg": f"must be {id_tag!r} (or left out)"}])
+    replaced.check_parent(id_tag)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await _known_sites(conn, replaced.siteIds)
+        row = found(await tokens.replace_token(conn, id_tag, replaced.columns()), "token", f"no token {id_tag!r}")
+    return json_response(Token.from_row(row))
+
+
+async def _known_sites(conn, site_ids: list | None) -> None:
+    if site_ids:
+        await sites.require_known(conn, site_ids, loc=("siteIds",), each=True)
+
+
+async def delete_token(request: web.Request) -> web.Response:
+    id_tag = request.match_info["idTag"]
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        found(await tokens.delete_token(conn, id_tag) or None, "token", f"no token {id_tag!r}")
+    return web.Response(status=204)
+
+
+async def get_token(request: web.Request) -> web.Response:
+    id_tag = request.match_info["idTag"]
+    async with request.app[POOL].acquire() as conn:
+        row = found(await tokens.token(conn, id_tag), "token", f"no token {id_tag!r}")
+    return json_response(Token.from_row(row))
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    """The list by idTag (case-insensitively), filtered by status and a substring of the idTag."""
+    query = parse_query(request, TokenQuery)
+    after = None
+    if query.cursor:
+        tag, after = decode_cursor(query.cursor, time_key=False)
+        if tag != "token":
+            raise InvalidCursor()
+    sql, args = tokens.tokens_query(status=query.status, search=query.q, after=after, limit=query.limit)
+    async with request.app[POOL].acquire() as conn:
+        rows = await conn.fetch(sql, *args)
+    return json_response(page(rows, query.limit, Token.from_row, lambda r: ("token", r["id_tag_key"])))
+
+
+async def authorize(request: web.Request) -> web.Response:
+    """OCPP 1.6 idTagInfo for an idTag at a charger, now. An unknown tag is an answer (Accepted or
+    Invalid, by CPMS_AUTHORIZATION), never an error; a tag OCPP cannot hold is Invalid."""
+    asked = await parse_body(request, AuthorizeRequest)
+    policy = policy_of(request.app[SETTINGS])
+    if not 1 <= len(asked.idTag) <= ID_TAG_MAX:
+        info = decide(None, None, mode="list", at=datetime.now(UTC), site_id=None, concurrent_sessions=0)
+    else:
+        async with request.app[POOL].acquire() as conn:
+            row = await tokens.token(conn, asked.idTag)
+            token = TokenState.of(row)
+            parent = TokenState.of(await tokens.token(conn, token.parent_id_tag)) if token and token.parent_id_tag else None
+            charger = await store.charger(conn, asked.chargePointId)
+            going = await tokens.going_sessions(conn, asked.idTag) if token and token.max_concurrent_sessions else 0
+        info = decide(token, parent, mode=policy.mode, at=datetime.now(UTC),
+                      site_id=charger["site_id"] if charger else None, concurrent_sessions=going)
+    metrics.AUTHORIZATIONS.labels("authorize", info.status).inc()
+    return json_response({"idTagInfo": info.body()})
+
+
+OPERATIONS = (
+    Operation("POST", "/v1/tokens", create_token, "Add an idTag to the list of who may charge", "admin", {201: Token},
+              body=NewToken, errors=(409,)),
+    Operation("GET", "/v1/tokens", list_tokens, "The token list, by idTag", "admin", {200: page_of(Token)}, query=TokenQuery),
+    Operation("GET", "/v1/tokens/{idTag}", get_token, "One token (idTags are case-insensitive)", "admin", {200: Token}),
+    Operation("PUT", "/v1/tokens/{idTag}", replace_token, "Replace a token (a session keeps the status its idTag had at its start)",
+              "admin", {200: Token}, body=ReplacedToken),
+    Operation("DELETE", "/v1/tokens/{idTag}", delete_token, "Remove a token from the list", "admin", {204: None}),
+    Operation("POST", "/v1/gateway/authorize", authorize, "OCPP 1.6 idTagInfo for an idTag at a charger (Authorize)", "gateway",
+              {200: Authorized}, body=AuthorizeRequest),
+)
