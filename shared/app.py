@@ -8,7 +8,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 from aiohttp import web
@@ -19,11 +19,12 @@ from shared.broker import Broker
 from shared.config import CommonSettings
 from shared.consumer import Consumer
 from shared.docs_page import docs_asset, docs_page
-from shared.http import BODY_LIMIT, auth_middleware, json_response, metrics_middleware, problem_middleware
+from shared.http import BODY_LIMIT, Problem, auth_middleware, json_response, metrics_middleware, problem_middleware
 from shared.notices import AppliedNotices
 from shared.openapi import TEXT, Body, Fragment, Liveness, Operation, Readiness, build_document
 from shared.outbox import OutboxRelay
-from shared.service import Consumes, Relay, ServiceSpec
+from shared.service import Consumes, Relay, ServiceSpec, Task
+from shared.startup import EXIT_REFUSED, DependencyRefused, wait_for
 from shared.topology import Queue
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,10 @@ DEPTHS_READ_AT = web.AppKey("depths_read_at", list)
 OPENAPI = web.AppKey("openapi", bytes)
 NOTICES = web.AppKey("notices", AppliedNotices)
 SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # a service here can hold events while the broker is away
+STARTED = web.AppKey("started", asyncio.Event)  # database, broker, relays, tasks and consumers are up
+WAITING = web.AppKey("waiting", asyncio.Event)  # a dependency did not answer: start-up goes on in the background
+# What to do when start-up fails after the process began listening (`cpms run` stops with this exit code).
+ON_FATAL = web.AppKey("on_fatal", Callable[[int], None])
 
 
 def create_app(settings: CommonSettings, services: list[ServiceSpec]) -> web.Application:
@@ -48,10 +53,12 @@ def create_app(settings: CommonSettings, services: list[ServiceSpec]) -> web.App
         middlewares=[
             metrics_middleware,
             problem_middleware,
+            _started_middleware,
             auth_middleware(gateway_key=settings.api_key.get_secret_value(), admin_token=settings.admin_token.get_secret_value()),
         ],
     )
     app[SETTINGS] = settings
+    app[ON_FATAL] = lambda code: None  # an embedding (the tests) decides itself; `cpms run` exits
     app[BODY_LIMIT] = settings.max_body_bytes
     app[CONSUMERS] = []
     app[RELAYS] = {}
@@ -62,23 +69,77 @@ def create_app(settings: CommonSettings, services: list[ServiceSpec]) -> web.App
     for fragment in fragments:
         for operation in fragment.operations:
             app.router.add_route(operation.method, operation.path, operation.handler)
-    app.cleanup_ctx.append(_database_ctx(services))
-    app.cleanup_ctx.append(_broker_ctx)
+    contexts: list[Task] = [_database_ctx(services), _broker_ctx]
     if any(s.waits_for_copies for s in services):
-        app.cleanup_ctx.append(_notices_ctx)
+        contexts.append(_notices_ctx)
     for service in services:
-        for relay in service.relays:
-            app.cleanup_ctx.append(_relay_ctx(service.schema, relay))
-        app.cleanup_ctx.extend(service.tasks)
-        for consumes in service.consumers:
-            app.cleanup_ctx.append(_consumer_ctx(service.schema, consumes))
+        contexts.extend(_relay_ctx(service.schema, relay) for relay in service.relays)
+        contexts.extend(service.tasks)
+        contexts.extend(_consumer_ctx(service.schema, consumes) for consumes in service.consumers)
+    app[STARTED] = asyncio.Event()
+    app.cleanup_ctx.append(_dependencies_ctx(contexts))
     return app
+
+
+def _dependencies_ctx(contexts: list[Task]):
+    """Start the database, the broker, then relays, tasks and consumers, in that order. While every
+    dependency answers this finishes before the process listens; once one does not, the process
+    listens anyway (/livez 200, /readyz 503, every other route 503) and goes on starting in the
+    background until it can. A dependency that refuses our credentials stops the process."""
+
+    async def dependencies(app: web.Application) -> AsyncIterator[None]:
+        waiting = app[WAITING] = asyncio.Event()
+        stack = contextlib.AsyncExitStack()
+
+        async def start() -> None:
+            for context in contexts:
+                await stack.enter_async_context(contextlib.asynccontextmanager(context)(app))
+            app[STARTED].set()
+
+        starting = asyncio.create_task(start(), name="cpms:start-up")
+        first_wait = asyncio.create_task(waiting.wait())
+        await asyncio.wait({starting, first_wait}, return_when=asyncio.FIRST_COMPLETED)
+        first_wait.cancel()
+        if starting.done():
+            starting.result()  # a refusal (or a bug) fails the start-up here, before the process listens
+        else:
+            starting.add_done_callback(lambda task: _started_late(app, task))
+        try:
+            yield
+        finally:
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await starting
+            await stack.aclose()
+
+    return dependencies
+
+
+def _started_late(app: web.Application, task: asyncio.Task) -> None:
+    if task.cancelled() or task.exception() is None:
+        return
+    exc = task.exception()
+    log.error(str(exc) if isinstance(exc, DependencyRefused) else f"start-up failed: {exc!r}")
+    app[ON_FATAL](EXIT_REFUSED)
+
+
+@web.middleware
+async def _started_middleware(request: web.Request, handler):
+    if not request.app[STARTED].is_set() and not _is_operational(request.path):
+        raise Problem(503, "Starting", "the service is still connecting to its database and broker; retry later",
+                      headers={"Retry-After": "1"})
+    return await handler(request)
+
+
+def _is_operational(path: str) -> bool:
+    return path in _OPERATIONAL_PATHS or path.startswith("/docs/")
 
 
 def _database_ctx(services: list[ServiceSpec]):
     async def database(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        await db.wait_for_database(settings.database_url)
+        await wait_for("database", settings.database_url, lambda: db.ensure_database(settings.database_url),
+                       on_waiting=app[WAITING].set)
         pool = await db.create_pool(settings.database_url, max_size=settings.db_pool_max_size)
         for service in services:
             await db.migrate(pool, service.schema, service.migrations)
@@ -95,7 +156,7 @@ async def _broker_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.amqp_url, settings.amqp_prefix,
         publish_timeout=settings.publish_timeout_seconds,
     )
-    await broker.connect()
+    await wait_for("broker", settings.amqp_url, broker.connect, on_waiting=app[WAITING].set)
     app[BROKER] = broker
     yield
     await broker.close()
@@ -180,15 +241,17 @@ async def _database_ok(pool: asyncpg.Pool) -> bool:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """200 when the database and broker answer and every consumer and relay runs; else 503 naming
-    what failed. A process that takes the gateway's events can hold them in its spool while the
-    broker is away: it answers 200 with `degraded`, so a load balancer keeps the gateway on it."""
+    """200 when the process has started, the database and broker answer and every consumer and
+    relay runs; else 503 naming what failed. A process that takes the gateway's events can hold
+    them in its spool while the broker is away: it answers 200 with `degraded`, so a load balancer
+    keeps the gateway on it."""
     app = request.app
     checks = {
         "database": POOL in app and await _database_ok(app[POOL]),
         "broker": BROKER in app and app[BROKER].is_connected,
-        "consumers": all(c.is_running for c in app[CONSUMERS]),
-        "outbox": all(r.is_running for r in app[RELAYS].values()),
+        # Until start-up is over some consumers and relays do not exist yet: they are not running.
+        "consumers": app[STARTED].is_set() and all(c.is_running for c in app[CONSUMERS]),
+        "outbox": app[STARTED].is_set() and all(r.is_running for r in app[RELAYS].values()),
     }
     for name, ok in checks.items():
         metrics.DEPENDENCY_UP.labels(name).set(1 if ok else 0)
@@ -196,7 +259,9 @@ async def readyz(request: web.Request) -> web.Response:
     body: dict = {"status": "ok", "checks": {k: "ok" if v else "failing" for k, v in checks.items()}}
     if not failing:
         return json_response(body)
-    if app.get(SPOOLS_EVENTS) and checks["database"] and not checks["broker"]:
+    # Degraded, not down, once started: the spool takes the gateway's events while the broker is
+    # away. A process still starting takes no events at all, so it is down until it has started.
+    if app.get(SPOOLS_EVENTS) and app[STARTED].is_set() and checks["database"] and not checks["broker"]:
         body.update(status="degraded", degraded=failing)
         return json_response(body)
     body.update(status="unavailable", failing=failing)
@@ -239,3 +304,5 @@ OPERATIONS = Fragment("operations", (
     Operation("GET", "/docs/{asset}", docs_asset, "The browser's own files", "none", {200: (
         Body({"type": "string"}, media_type="text/css"), Body({"type": "string"}, media_type="application/javascript"))}),
 ), "Health, metrics and this description; no key needed")
+
+_OPERATIONAL_PATHS = frozenset(operation.path for operation in OPERATIONS.operations)

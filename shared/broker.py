@@ -11,12 +11,28 @@ from datetime import UTC, datetime
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
-from tenacity import AsyncRetrying, stop_after_delay, wait_exponential_jitter
 
 from shared import envelope, metrics
 from shared.topology import DEAD_LETTER, EXCHANGES, QUEUES, Queue, declare_topology
 
 log = logging.getLogger(__name__)
+
+
+# A dead letter keeps the routing key it was published with here (the DLQ's own routing key is
+# its queue's name), so a replay hands the consumer the message as it first came.
+ORIGINAL_ROUTING_KEY = "x-cpms-routing-key"
+
+
+def original_routing_key(headers: Mapping[str, object], fallback: str) -> str:
+    """The routing key a (possibly dead-lettered and replayed) message was first published with."""
+    if isinstance(headers.get(ORIGINAL_ROUTING_KEY), str):
+        return headers[ORIGINAL_ROUTING_KEY]
+    deaths = headers.get("x-death")  # dead-lettered by RabbitMQ itself (its delivery limit)
+    if isinstance(deaths, list) and deaths and isinstance(deaths[-1], dict):
+        keys = deaths[-1].get("routing-keys")
+        if isinstance(keys, list) and keys:
+            return str(keys[0])
+    return fallback
 
 
 class PublishFailed(Exception):
@@ -35,20 +51,22 @@ class Broker:
         self._publishers: list[dict[str, AbstractExchange]] = []
         self._next = itertools.count()
 
-    async def connect(self, *, wait_seconds: float = 60) -> None:
-        async for attempt in AsyncRetrying(
-            wait=wait_exponential_jitter(initial=0.2, max=5), stop=stop_after_delay(wait_seconds), reraise=True
-        ):
-            with attempt:
-                self.connection = await aio_pika.connect_robust(
-                    self.url, client_properties={"connection_name": f"cpms:{self.prefix}"}
-                )
-        setup = await self.connection.channel()
-        await declare_topology(setup, self.prefix)
-        await setup.close()
-        for _ in range(self._channel_count):
-            channel = await self.connection.channel(publisher_confirms=True)
-            self._publishers.append(await self._exchanges_of(channel))
+    async def connect(self) -> None:
+        """One attempt: connect, declare the topology, open the publishing channels (the caller
+        retries: `shared.startup.wait_for`). After it, the connection mends itself."""
+        connection = await aio_pika.connect_robust(self.url, client_properties={"connection_name": f"cpms:{self.prefix}"})
+        try:
+            setup = await connection.channel()
+            await declare_topology(setup, self.prefix)
+            await setup.close()
+            publishers = []
+            for _ in range(self._channel_count):
+                channel = await connection.channel(publisher_confirms=True)
+                publishers.append(await self._exchanges_of(channel))
+        except BaseException:
+            await connection.close()
+            raise
+        self.connection, self._publishers = connection, publishers
 
     async def _exchanges_of(self, channel: AbstractChannel) -> dict[str, AbstractExchange]:
         return {ex.key: await channel.get_exchange(ex.name(self.prefix), ensure=False) for ex in EXCHANGES}
@@ -100,7 +118,8 @@ class Broker:
             headers={envelope.HEADER_COUNT: len(messages)}, content_type=envelope.CONTENT_TYPE,
         )
 
-    async def dead_letter(self, queue: Queue, body: bytes, *, message_id: str, headers: Mapping[str, object], reason: str) -> None:
+    async def dead_letter(self, queue: Queue, body: bytes, *, message_id: str, headers: Mapping[str, object], reason: str,
+                          routing_key: str) -> None:
         """Move a message that cannot be applied to the queue's DLQ, with the reason in its headers."""
         await self.publish(
             DEAD_LETTER.key,
@@ -109,6 +128,7 @@ class Broker:
             message_id=message_id,
             headers={
                 **dict(headers),
+                ORIGINAL_ROUTING_KEY: original_routing_key(headers, routing_key),
                 "x-cpms-error": reason[:1000],
                 "x-cpms-queue": queue.name(self.prefix),
                 "x-cpms-dead-lettered-at": datetime.now(UTC).isoformat(),

@@ -17,7 +17,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from shared import envelope, metrics
-from shared.broker import Broker, PublishFailed
+from shared.broker import Broker, PublishFailed, original_routing_key
 from shared.db import TRANSIENT_BACKOFF, is_connection_error
 from shared.topology import Queue
 
@@ -67,7 +67,7 @@ def decode(raw: AbstractIncomingMessage) -> list[Message]:
     except orjson.JSONDecodeError as exc:
         raise PermanentError(f"body is not JSON: {exc}") from exc
     headers = dict(raw.headers or {})
-    routing_key = raw.routing_key or ""
+    routing_key = original_routing_key(headers, raw.routing_key or "")
     if raw.content_type == envelope.CONTENT_TYPE:
         try:
             return [Message(message_id, routing_key, item, headers) for message_id, item in envelope.unpack(body)]
@@ -328,7 +328,8 @@ class Consumer:
         """Publish `body` to the queue's DLQ with the reason; False (and the delivery requeued)
         when the DLQ cannot be reached, so nothing is lost."""
         try:
-            await self.broker.dead_letter(self.queue, body, message_id=message_id, headers=dict(raw.headers or {}), reason=reason)
+            await self.broker.dead_letter(self.queue, body, message_id=message_id, headers=dict(raw.headers or {}), reason=reason,
+                                          routing_key=raw.routing_key or "")
         except PublishFailed:
             await raw.nack(requeue=True)
             return False

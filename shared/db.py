@@ -9,7 +9,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import orjson
-from tenacity import AsyncRetrying, RetryCallState, RetryError, retry_if_exception, stop_after_delay, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, RetryError, wait_exponential_jitter
 
 # The one backoff of every retry after a dependency's failure: exponential from 0.1 s, jittered, at most 5 s apart.
 TRANSIENT_BACKOFF = wait_exponential_jitter(initial=0.1, max=5)
@@ -148,15 +148,3 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path) -> list
         finally:
             await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
     return applied
-
-
-async def wait_for_database(database_url: str, *, seconds: float = 60) -> None:
-    """Retry until Postgres answers (or give up after `seconds`)."""
-    async for attempt in AsyncRetrying(
-        retry=retry_if_exception(is_connection_error),
-        wait=wait_exponential_jitter(initial=0.2, max=5),
-        stop=stop_after_delay(seconds),
-        reraise=True,
-    ):
-        with attempt:
-            await ensure_database(database_url)

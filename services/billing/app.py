@@ -183,7 +183,8 @@ async def mark_failed(request: web.Request) -> web.Response:
 
 
 async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
-    """Settlements by status, read from the database: right whichever process changed them."""
+    """Settlements by status and the age of the oldest in each, read from the database: right
+    whichever process changed them."""
 
     async def refresh() -> None:
         while True:
@@ -191,7 +192,9 @@ async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
                 async with app[POOL].acquire() as conn:
                     counts = await store.settlement_counts(conn)
                 for status in SETTLEMENT_STATUSES:
-                    metrics.SETTLEMENTS.labels(status).set(counts.get(status, 0))
+                    count, oldest = counts.get(status, (0, 0.0))
+                    metrics.SETTLEMENTS.labels(status).set(count)
+                    metrics.OLDEST_SETTLEMENT.labels(status).set(oldest)
             except Exception:
                 log.debug("could not count settlements", exc_info=True)
             await asyncio.sleep(GAUGE_REFRESH_SECONDS)

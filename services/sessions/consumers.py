@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from uuid import UUID
 
 import asyncpg
@@ -76,6 +77,18 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     for kind, count in batch.ignored.items():
         metrics.EVENTS.labels(kind, "ignored").inc(count)
     metrics.HANDLER_SECONDS.labels("charger_events").observe(time.perf_counter() - started)
+    _observe_lag(messages)
+
+
+def _observe_lag(messages: list[Message]) -> None:
+    """End-to-end lag: from ingest's receipt of the batch's oldest event to now (its application)."""
+    received = [m.body["receivedAt"] for m in messages if isinstance(m.body.get("receivedAt"), str)]
+    if received:
+        try:
+            oldest = datetime.fromisoformat(min(received))
+        except ValueError:
+            return
+        metrics.EVENT_LAG.observe(max((datetime.now(UTC) - oldest).total_seconds(), 0.0))
 
 
 async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:

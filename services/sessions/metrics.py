@@ -41,3 +41,8 @@ AUTHORIZATIONS = Counter(
 UNAUTHORIZED_STOPS = Counter(
     "cpms_sessions_unauthorized_stops_total", "Remote stops asked for sessions whose idTag was not Accepted at their start"
 )
+EVENT_LAG = Histogram(
+    "cpms_sessions_event_lag_seconds",
+    "End to end: from ingest's receipt of a charger event to its application by sessions (per batch, its oldest event)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
