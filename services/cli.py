@@ -63,7 +63,7 @@ def run(service: str) -> None:
     except ImportError:  # optional speed-up
         pass
     log.info("starting", extra={"service": service, "listen": f"{host}:{port}"})
-    app = create_app(settings, services)
+    app = create_app(settings, services, public=list(SERVICES.values()))
     # What start-up allocated (modules, models, the app) lives as long as the process: leave it out
     # of the collector's full passes. Measured under load: a full collection paused the event loop
     # (and every request in it) for about 50 ms before, and for 3 to 6 ms after.

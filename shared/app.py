@@ -37,6 +37,7 @@ CONSUMERS = web.AppKey("consumers", list)
 RELAYS = web.AppKey("relays", dict)
 DEPTHS_READ_AT = web.AppKey("depths_read_at", list)
 OPENAPI = web.AppKey("openapi", bytes)
+PUBLIC_OPENAPI = web.AppKey("public_openapi", bytes)
 NOTICES = web.AppKey("notices", AppliedNotices)
 SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # a service here can hold events while the broker is away
 STARTED = web.AppKey("started", asyncio.Event)  # database, broker, relays, tasks and consumers are up
@@ -45,9 +46,11 @@ WAITING = web.AppKey("waiting", asyncio.Event)  # a dependency did not answer: s
 ON_FATAL = web.AppKey("on_fatal", Callable[[int], None])
 
 
-def create_app(settings: CommonSettings, services: list[ServiceSpec]) -> web.Application:
+def create_app(settings: CommonSettings, services: list[ServiceSpec], *, public: list[ServiceSpec] | None = None) -> web.Application:
     """One process serving `services`: every route from their descriptions (and the operational
-    ones), their relays, tasks and consumers as cleanup contexts, in the order ServiceSpec fixes."""
+    ones), their relays, tasks and consumers as cleanup contexts, in the order ServiceSpec fixes.
+    `public`: the services of the whole public API (default `services`), described at
+    `/openapi.json?scope=public`, so an edge in front of several processes describes them all."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
@@ -66,6 +69,7 @@ def create_app(settings: CommonSettings, services: list[ServiceSpec]) -> web.App
     app[SPOOLS_EVENTS] = any(s.takes_gateway_events for s in services)
     fragments = [s.api for s in services] + [OPERATIONS]
     app[OPENAPI] = jsonutil.dumps(build_document(fragments))
+    app[PUBLIC_OPENAPI] = jsonutil.dumps(build_document([s.api for s in public] + [OPERATIONS])) if public else app[OPENAPI]
     for fragment in fragments:
         for operation in fragment.operations:
             app.router.add_route(operation.method, operation.path, operation.handler)
@@ -288,8 +292,10 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
 
 
 async def openapi_document(request: web.Request) -> web.Response:
-    """The OpenAPI 3.1 description of the operations this process serves."""
-    return web.Response(body=request.app[OPENAPI], content_type="application/json")
+    """The OpenAPI 3.1 description of the operations this process serves; with `?scope=public`,
+    of the whole public API (what the edge in front of every service serves)."""
+    public = request.query.get("scope") == "public"
+    return web.Response(body=request.app[PUBLIC_OPENAPI if public else OPENAPI], content_type="application/json")
 
 
 _READINESS = {200: Readiness, 503: Readiness}

@@ -115,7 +115,7 @@ class BillingSettings(CommonSettings):
 
 class CommandsSettings(CommonSettings):
     commands_listen_addr: str = Field(":8094", alias="CPMS_COMMANDS_LISTEN_ADDR")
-    gateway_base_url: str = Field("http://127.0.0.1:9090", alias="GATEWAY_BASE_URL")
+    gateway_base_url: str = Field("http://127.0.0.1:8080", alias="GATEWAY_BASE_URL")
     gateway_api_key: SecretStr | None = Field(None, alias="GATEWAY_API_KEY")
     command_ttl_seconds: float = Field(120.0, alias="CPMS_COMMAND_TTL_SECONDS", gt=0)
     gateway_timeout_seconds: float = Field(15.0, alias="CPMS_GATEWAY_TIMEOUT_SECONDS", gt=0)

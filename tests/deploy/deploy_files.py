@@ -116,7 +116,7 @@ class Location:
     @property
     def upstream(self) -> str:
         """The `$variable` the location proxies to, or "edge" when nginx answers itself."""
-        proxied = re.search(r"proxy_pass\s+https?://\$(\w+)\s*;", self.body)
+        proxied = re.search(r"proxy_pass\s+https?://\$(\w+)(/\S*)?\s*;", self.body)
         if proxied:
             return proxied.group(1)
         assert re.search(r"\breturn\s+\d+", self.body), f"location {self.pattern} neither proxies nor returns"
@@ -128,10 +128,10 @@ def edge_conf() -> str:
 
 
 def method_maps(conf: str) -> dict[str, dict[str, str]]:
-    """`map $request_method $x { GET sessions:8092; default ingest:8091; }` -> {"x": {"GET": "sessions", "default": "ingest"}}."""
+    """`map $request_method $x { GET $sessions; default $ingest; }` -> {"x": {"GET": "sessions", "default": "ingest"}}."""
     maps = {}
     for name, body in re.findall(r"^map\s+\$request_method\s+\$(\w+)\s*\{([^}]*)\}", conf, flags=re.M):
-        maps[name] = {method: host for method, host in re.findall(r"^\s*(\w+)\s+([\w.-]+):\d+\s*;", body, flags=re.M)}
+        maps[name] = {method: upstream for method, upstream in re.findall(r"^\s*(\w+)\s+\$(\w+)\s*;", body, flags=re.M)}
     return maps
 
 

@@ -226,6 +226,9 @@ OWNERS = {
     "/v1/sessions/abc/finalize": "sessions",
     "/v1/commands": "commands",
     "/v1/commands/abc": "commands",
+    "/v1/tokens": "sessions",
+    "/v1/tokens/RFID-1": "sessions",
+    "/v1/gateway/authorize": "sessions",
     "/v1/no-such-thing": "sessions",
     "/": "sessions",
     "/livez": "edge",
@@ -254,6 +257,20 @@ def test_edge_sends_every_route_a_service_serves_to_that_service(service):
         for sample in ("CP-1", "0b7c6c1e-51f4-4c43-9a8e-3a0c1b4f52aa", "site"):
             path = files.concrete(template, sample)
             assert edge_choice(path, method) == service, f"{method} {path} ({template})"
+
+
+@pytest.mark.parametrize("service", list(SERVICES))
+@pytest.mark.parametrize("operational", ["livez", "readyz", "healthz", "metrics", "openapi.json"])
+def test_edge_reaches_each_services_own_operational_routes_by_its_name(service, operational):
+    conf = files.edge_conf()
+    location = files.pick_location(files.locations(conf), f"/{service}/{operational}")
+    assert location is not None and location.upstream == service
+    assert re.search(rf"proxy_pass\s+http://\${service}/\$1;", location.body), location.body
+
+
+def test_edge_describes_the_whole_public_api_at_openapi_json():
+    location = files.pick_location(files.locations(files.edge_conf()), "/openapi.json")
+    assert location is not None and "openapi.json?scope=public" in location.body
 
 
 def test_edge_upstreams_are_the_compose_services_on_their_ports(services):

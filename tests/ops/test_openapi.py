@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.registry import SERVICES
-from shared.app import OPENAPI, create_app
+from shared.app import OPENAPI, PUBLIC_OPENAPI, SETTINGS, create_app
 from shared.jsonutil import format_ts, loads
 from tests.ops.apidoc import ApiDoc, served_document
 from tests.support import eventually, unique_id
@@ -42,6 +42,16 @@ async def test_a_single_service_process_describes_only_its_operations(make_api):
     document = await served_document(billing)
     paths = set(document.document["paths"])
     assert "/v1/settlements" in paths and "/v1/gateway/events" not in paths and "/v1/commands" not in paths
+
+
+async def test_every_process_can_describe_the_whole_public_api_for_the_edge(make_api):
+    billing = await make_api(services=["billing"])
+    status, own = await billing.anonymous("GET", "/openapi.json?scope=public")
+    assert status == 200 and own == loads(billing.client.server.app[OPENAPI])  # no public list given: its own
+    # As `cpms run billing` wires it: ?scope=public describes every service (the edge's /openapi.json).
+    whole = create_app(billing.client.server.app[SETTINGS], [SERVICES["billing"]], public=list(SERVICES.values()))
+    assert {"/v1/settlements", "/v1/gateway/events", "/v1/commands", "/v1/tokens", "/livez"} <= set(loads(whole[PUBLIC_OPENAPI])["paths"])
+    assert "/v1/commands" not in loads(whole[OPENAPI])["paths"]
 
 
 async def test_real_responses_match_the_document(api):
