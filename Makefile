@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 BENCH_ARGS ?= --growth 10000,50000
 
-.PHONY: install run test test-faults bench bench-csv migrate clean
+.PHONY: install run test test-faults bench bench-csv bench-prune migrate clean
 
 install: $(VENV)/.installed
 
@@ -36,6 +36,9 @@ bench: install
 
 bench-csv: install
 	@$(BIN)/python -m bench.csv_export
+
+bench-prune: install
+	@$(BIN)/python -m bench.prune
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -56,6 +56,9 @@ class CommonSettings(BaseSettings):
     consumer_linger_seconds: float = Field(0.025, alias="CPMS_CONSUMER_LINGER_SECONDS", ge=0, le=5)
     outbox_poll_seconds: float = Field(0.5, alias="CPMS_OUTBOX_POLL_SECONDS", gt=0)
     read_your_writes_timeout_seconds: float = Field(5.0, alias="CPMS_READ_YOUR_WRITES_TIMEOUT_SECONDS", ge=0)
+    prune_interval_seconds: float = Field(300.0, alias="CPMS_PRUNE_INTERVAL_SECONDS", gt=0)
+    prune_batch_size: int = Field(5000, alias="CPMS_PRUNE_BATCH_SIZE", ge=1, le=100_000)
+    prune_pause_seconds: float = Field(0.05, alias="CPMS_PRUNE_PAUSE_SECONDS", ge=0)
 
     @classmethod
     def settings_customise_sources(
@@ -97,6 +100,7 @@ class IngestSettings(CommonSettings):
     ingest_listen_addr: str = Field(":8091", alias="CPMS_INGEST_LISTEN_ADDR")
     auth_max_failures: int = Field(5, alias="CPMS_AUTH_MAX_FAILURES", ge=1)
     auth_failure_window_seconds: float = Field(60.0, alias="CPMS_AUTH_FAILURE_WINDOW_SECONDS", gt=0)
+    archive_retention_days: float | None = Field(None, alias="CPMS_ARCHIVE_RETENTION_DAYS", gt=0)
 
 
 class SessionsSettings(CommonSettings):
@@ -105,6 +109,7 @@ class SessionsSettings(CommonSettings):
     session_stale_after_seconds: float = Field(172800.0, alias="CPMS_SESSION_STALE_AFTER_SECONDS", gt=0)
     authorization: Literal["open", "list"] = Field("open", alias="CPMS_AUTHORIZATION")
     unauthorized_sessions: Literal["stop", "flag"] = Field("stop", alias="CPMS_UNAUTHORIZED_SESSIONS")
+    sample_retention_days: float | None = Field(None, alias="CPMS_SAMPLE_RETENTION_DAYS", gt=0)
 
 
 class BillingSettings(CommonSettings):

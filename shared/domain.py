@@ -137,6 +137,14 @@ class CopyApplied(DomainMessage):
     messageIds: list[str]
 
 
+class RetentionHorizon(DomainMessage):
+    """sessions: no session whose money is not settled started before `keepFrom` (with a margin for
+    chargers' clocks); ingest may prune archived events received before it."""
+    routing_key: ClassVar[str] = "retention.horizon"
+    keepFrom: AwareDatetime
+    at: AwareDatetime
+
+
 class CommandRequested(DomainMessage):
     """commands: a command was stored and waits for dispatch to the gateway."""
     routing_key: ClassVar[str] = "command.requested"

@@ -41,3 +41,4 @@ QUEUE_DEPTH = Gauge("cpms_queue_messages_ready", "Messages ready in a queue, rea
 DB_POOL_IN_USE = Gauge("cpms_db_pool_connections_in_use", "Database connections checked out of the pool")
 DB_POOL_SIZE = Gauge("cpms_db_pool_connections", "Database connections open in the pool")
 DEPENDENCY_UP = Gauge("cpms_dependency_up", "1 when a dependency answered the last readiness check", ["dependency"])
+PRUNED = Counter("cpms_retention_pruned_rows_total", "Rows deleted by a retention prune", ["table"])

@@ -51,6 +51,7 @@ DOMAIN = Exchange("domain")  # charger.*, site.created, session.*, settlement.st
 DEAD_LETTER = Exchange("dlx", aio_pika.ExchangeType.DIRECT)
 
 INGEST_ARCHIVE = Queue("ingest.archive", EVENTS, ("charger.#",))
+INGEST_RETENTION = Queue("ingest.retention", DOMAIN, ("retention.horizon",))
 SESSIONS_CHARGER_EVENTS = Queue("sessions.charger-events", EVENTS, ("charger.#",))
 SESSIONS_BILLING = Queue("sessions.billing", DOMAIN, ("session.priced", "settlement.*"))
 SESSIONS_REGISTRY = Queue("sessions.registry", DOMAIN, (
@@ -64,6 +65,7 @@ COMMANDS_UNAUTHORIZED = Queue("commands.unauthorized-sessions", DOMAIN, ("sessio
 EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER)
 QUEUES = (
     INGEST_ARCHIVE,
+    INGEST_RETENTION,
     SESSIONS_CHARGER_EVENTS,
     SESSIONS_BILLING,
     SESSIONS_REGISTRY,

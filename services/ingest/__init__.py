@@ -1,7 +1,7 @@
 """Ingest service: charger auth, event intake, raw archive, charger registration."""
 from pathlib import Path
 
-from services.ingest import metrics
+from services.ingest import metrics, retention
 from services.ingest.app import API, SPOOL, publisher_ctx
 from services.ingest.consumers import CONSUMERS
 from shared.config import IngestSettings
@@ -10,6 +10,6 @@ from shared.service import Relay, ServiceSpec
 SERVICE = ServiceSpec(
     name="ingest", schema="ingest", migrations=Path(__file__).parent / "migrations", settings=IngestSettings,
     api=API, consumers=CONSUMERS,
-    relays=(Relay(), Relay(SPOOL, on_backlog=metrics.SPOOL_DEPTH.set)), tasks=(publisher_ctx,),
+    relays=(Relay(), Relay(SPOOL, on_backlog=metrics.SPOOL_DEPTH.set)), tasks=(publisher_ctx, *retention.TASKS),
     takes_gateway_events=True, waits_for_copies=True,
 )

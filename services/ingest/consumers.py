@@ -1,12 +1,13 @@
-"""Queues the ingest service consumes: the raw event archive."""
+"""Queues the ingest service consumes: the raw event archive, and the horizon its prune obeys."""
 from __future__ import annotations
 
 import asyncpg
 
 from services.ingest import metrics, store
+from services.ingest.retention import record_horizon
 from shared.consumer import Message
 from shared.service import Consumes
-from shared.topology import INGEST_ARCHIVE
+from shared.topology import INGEST_ARCHIVE, INGEST_RETENTION
 
 
 async def archive(conn: asyncpg.Connection, messages: list[Message]) -> None:
@@ -15,4 +16,5 @@ async def archive(conn: asyncpg.Connection, messages: list[Message]) -> None:
 
 CONSUMERS = (
     Consumes(INGEST_ARCHIVE, archive, inbox=False),  # the archive is keyed by eventId: its own inbox
+    Consumes(INGEST_RETENTION, record_horizon),
 )

@@ -239,6 +239,7 @@ _DERIVE = """
 WITH ended AS (
     SELECT * FROM sessions.sessions
     WHERE session_id = ANY($1::uuid[]) AND (ended_at IS NOT NULL OR closed_at IS NOT NULL)
+      AND samples_pruned_at IS NULL  -- frozen once its samples are gone (services/sessions/retention.py)
 ), register AS (
     SELECT DISTINCT ON (session_id) session_id, value_wh FROM sessions.meter_samples
     WHERE session_id IN (SELECT session_id FROM ended) AND measurand = 'Register'
