@@ -1,4 +1,4 @@
-"""The `cpms` command: run services, migrate, seed a charger, handle dead letters."""
+"""The `cpms` command: run services, migrate, seed a charger, create operators, handle dead letters."""
 from __future__ import annotations
 
 import argparse
@@ -19,6 +19,7 @@ from shared import db, dead_letters
 from shared.app import ON_FATAL, create_app
 from shared.broker import Broker
 from shared.config import CommonSettings, Settings, parse_listen_addr
+from shared.errors import Conflict
 from shared.logs import configure_logging
 from shared.startup import EXIT_REFUSED, DependencyRefused, wait_for
 
@@ -37,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
     seed.add_argument("--id", required=True, dest="charge_point_id")
     seed.add_argument("--secret", required=True)
     seed.add_argument("--site", type=UUID, default=None, help="site id to assign")
+    operator = commands.add_parser("operator", help="named operator tokens").add_subparsers(dest="action", required=True)
+    create = operator.add_parser("create", help="create an operator and print its token (shown this once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "finance", "admin"])
     dlq = commands.add_parser("dlq", help="dead letters: list, show, replay, purge").add_subparsers(dest="action", required=True)
     dlq.add_parser("list", help="messages waiting in each dead-letter queue")
     show = dlq.add_parser("show", help="the dead letters of a queue, with why they failed (left in place)")
@@ -80,14 +85,14 @@ def run(service: str) -> None:
     sys.exit(exit_code)
 
 
-async def migrate(settings: CommonSettings, names: list[str]) -> None:
+async def migrate(settings: CommonSettings, names: list[str], *, out=sys.stdout) -> None:
     await wait_for("database", settings.database_url, lambda: db.ensure_database(settings.database_url))
     pool = await db.create_pool(settings.database_url, max_size=2)
     try:
         for name in names or list(SERVICES):
             spec = SERVICES[name]
             applied = await db.migrate(pool, spec.schema, spec.migrations)
-            print(f"{name}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ""))
+            print(f"{name}: {len(applied)} migration(s) applied" + (f" ({', '.join(applied)})" if applied else ""), file=out)
     finally:
         await pool.close()
 
@@ -104,6 +109,20 @@ async def seed_charger(settings: CommonSettings, charge_point_id: str, secret: s
     finally:
         await conn.close()
     print(f"charger {charge_point_id} registered")
+
+
+async def create_operator(settings: CommonSettings, name: str, role: str) -> None:
+    from services.ingest import operators
+    from services.ingest.models import CreateOperator
+
+    CreateOperator(name=name, role=role)  # same rules as the API
+    await migrate(settings, [], out=sys.stderr)  # stdout holds the token alone
+    conn = await db.connect(settings.database_url)
+    try:
+        _, token, _ = await operators.create(conn, name, role)
+    finally:
+        await conn.close()
+    print(token)  # the only time it is shown; the services learn of it through the broker
 
 
 async def dead_letter_command(settings: CommonSettings, args: argparse.Namespace) -> None:
@@ -151,6 +170,12 @@ def _main(argv: list[str] | None) -> None:
     configure_logging(settings.log_level)
     if args.command == "migrate":
         asyncio.run(migrate(settings, args.service))
+    elif args.command == "operator":
+        try:
+            asyncio.run(create_operator(settings, args.name, args.role))
+        except (ValueError, Conflict) as exc:
+            print(f"cpms operator create: {exc}", file=sys.stderr)
+            sys.exit(2)
     elif args.command == "dlq":
         try:
             asyncio.run(dead_letter_command(settings, args))

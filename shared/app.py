@@ -14,15 +14,17 @@ import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import db, jsonutil, metrics
+from shared import db, jsonutil, metrics, operators
 from shared.broker import Broker
 from shared.config import CommonSettings
 from shared.consumer import Consumer
 from shared.docs_page import docs_asset, docs_page
-from shared.http import BODY_LIMIT, Problem, auth_middleware, json_response, metrics_middleware, problem_middleware
+from shared.access import access_middleware, routes_of
+from shared.domain import AuditRecorded
+from shared.http import ACCESS_LOG, BODY_LIMIT, Problem, json_response, metrics_middleware, problem_middleware
 from shared.notices import AppliedNotices
 from shared.openapi import TEXT, Body, Fragment, Liveness, Operation, Readiness, build_document
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxRelay, enqueue_domain
 from shared.service import Consumes, Relay, ServiceSpec, Task
 from shared.startup import EXIT_REFUSED, DependencyRefused, wait_for
 from shared.topology import Queue
@@ -40,6 +42,7 @@ OPENAPI = web.AppKey("openapi", bytes)
 PUBLIC_OPENAPI = web.AppKey("public_openapi", bytes)
 NOTICES = web.AppKey("notices", AppliedNotices)
 SPOOLS_EVENTS = web.AppKey("spools_events", bool)  # a service here can hold events while the broker is away
+IDENTITY_SCHEMA = web.AppKey("identity_schema", str)
 STARTED = web.AppKey("started", asyncio.Event)  # database, broker, relays, tasks and consumers are up
 WAITING = web.AppKey("waiting", asyncio.Event)  # a dependency did not answer: start-up goes on in the background
 # What to do when start-up fails after the process began listening (`cpms run` stops with this exit code).
@@ -57,12 +60,16 @@ def create_app(settings: CommonSettings, services: list[ServiceSpec], *, public:
             metrics_middleware,
             problem_middleware,
             _started_middleware,
-            auth_middleware(gateway_key=settings.api_key.get_secret_value(), admin_token=settings.admin_token.get_secret_value()),
+            access_middleware(gateway_key=settings.api_key.get_secret_value(), admin_token=settings.admin_token.get_secret_value(),
+                              routes=routes_of(services), lookup=_operator_of, audit=_audit),
         ],
     )
     app[SETTINGS] = settings
+    # Whose copy of the operators this process reads: ingest's own table where ingest runs here.
+    app[IDENTITY_SCHEMA] = next((s.schema for s in services if s.schema == "ingest"), services[0].schema)
     app[ON_FATAL] = lambda code: None  # an embedding (the tests) decides itself; `cpms run` exits
     app[BODY_LIMIT] = settings.max_body_bytes
+    app[ACCESS_LOG] = settings.access_log
     app[CONSUMERS] = []
     app[RELAYS] = {}
     app[DEPTHS_READ_AT] = [0.0]
@@ -83,6 +90,16 @@ def create_app(settings: CommonSettings, services: list[ServiceSpec], *, public:
     app[STARTED] = asyncio.Event()
     app.cleanup_ctx.append(_dependencies_ctx(contexts))
     return app
+
+
+async def _operator_of(request: web.Request, token: str) -> tuple[str, str] | None:
+    async with request.app[POOL].acquire() as conn:
+        return await operators.operator_of(conn, request.app[IDENTITY_SCHEMA], token)
+
+
+async def _audit(request: web.Request, schema: str, entry: AuditRecorded) -> None:
+    async with unit_of_work(request.app, schema) as conn:
+        await enqueue_domain(conn, schema, entry)
 
 
 def _dependencies_ctx(contexts: list[Task]):
@@ -199,11 +216,13 @@ async def _notices_ctx(app: web.Application) -> AsyncIterator[None]:
     await notices.stop()
 
 
-async def copies_applied(app: web.Application, schema: str, message_ids: list[str], *, keeper: Queue) -> None:
-    """Publish `schema`'s outbox now and wait until the consumers of `keeper` have applied these messages."""
-    futures = app[NOTICES].expect(message_ids)
+async def copies_applied(app: web.Application, schema: str, message_ids: list[str], *, keeper: Queue | tuple[Queue, ...]) -> None:
+    """Publish `schema`'s outbox now and wait until the consumers of `keeper` (of each keeper) have
+    applied these messages."""
+    keepers = keeper if isinstance(keeper, tuple) else (keeper,)
+    waits = [(app[NOTICES].expect(message_ids, k), k) for k in keepers]
     outbox_relay(app, schema).wake()
-    await app[NOTICES].applied(futures, keeper)
+    await asyncio.gather(*(app[NOTICES].applied(futures, k) for futures, k in waits))
 
 
 def _consumer_ctx(schema: str, consumes: Consumes):

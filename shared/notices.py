@@ -24,14 +24,16 @@ log = logging.getLogger(__name__)
 
 
 class AppliedNotices:
-    """`await notices.applied(notices.expect(message_ids), keeper)` returns when the copy holds every one."""
+    """`await notices.applied(notices.expect(message_ids, keeper), keeper)` returns when the copy
+    `keeper` keeps holds every one. Notices are told apart by keeper, so a write copied by several
+    services waits for each of them."""
 
     RECENT = 10_000  # notices kept for a request that registers its interest a moment late
 
     def __init__(self, broker: Broker, *, timeout: float) -> None:
         self.broker, self.timeout = broker, timeout
-        self._waiting: dict[str, asyncio.Future] = {}
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._waiting: dict[tuple[str, str], asyncio.Future] = {}
+        self._recent: OrderedDict[tuple[str, str | None], None] = OrderedDict()
         self._channel = None
 
     async def start(self) -> None:
@@ -58,11 +60,14 @@ class AppliedNotices:
         except PermanentError:
             return
         for message in messages:
+            keeper = message.body.get("keeper")
             for message_id in message.body.get("messageIds", []):
-                future = self._waiting.pop(message_id, None)
-                if future is not None and not future.done():
-                    future.set_result(None)
-                self._recent[message_id] = None
+                waiting = [key for key in self._waiting if key[0] == message_id] if keeper is None else [(message_id, keeper)]
+                for key in waiting:
+                    future = self._waiting.pop(key, None)
+                    if future is not None and not future.done():
+                        future.set_result(None)
+                self._recent[(message_id, keeper)] = None
                 if len(self._recent) > self.RECENT:
                     self._recent.popitem(last=False)
 
@@ -79,14 +84,15 @@ class AppliedNotices:
         except Exception:
             return False
 
-    def expect(self, message_ids: Iterable[str]) -> list[asyncio.Future]:
-        """Register interest in the notices of these messages (right after the commit)."""
+    def expect(self, message_ids: Iterable[str], keeper: Queue) -> list[asyncio.Future]:
+        """Register interest in `keeper`'s notices of these messages (right after the commit)."""
         loop = asyncio.get_running_loop()
         futures = []
         for message_id in message_ids:
-            future = self._waiting.setdefault(message_id, loop.create_future())
-            if message_id in self._recent:
-                self._waiting.pop(message_id)
+            key = (message_id, keeper.key)
+            future = self._waiting.setdefault(key, loop.create_future())
+            if key in self._recent or (message_id, None) in self._recent:
+                self._waiting.pop(key)
                 future.set_result(None)
             futures.append(future)
         return futures
@@ -109,9 +115,9 @@ class AppliedNotices:
             return False
 
     def _forget(self, futures: list[asyncio.Future]) -> None:
-        for message_id, future in list(self._waiting.items()):
+        for key, future in list(self._waiting.items()):
             if future in futures:
-                del self._waiting[message_id]
+                del self._waiting[key]
 
 
 

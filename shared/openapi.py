@@ -16,8 +16,12 @@ from shared.docs_page import ASSETS as DOCS_ASSETS
 
 REF = "#/components/schemas/{model}"
 PROBLEM_JSON = "application/problem+json"
-Auth = Literal["gateway", "admin", "none"]
-SECURITY = {"gateway": [{"gatewayKey": []}], "admin": [{"adminToken": []}], "none": []}
+# Who may call a route: the gateway (its key), an operator of at least this role (CONTRACT
+# section 10: viewer < operator < finance < admin), or anyone (the operational routes).
+Role = Literal["viewer", "operator", "finance", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "finance", "admin")
+Auth = Literal["gateway", "viewer", "operator", "finance", "admin", "none"]
+SECURITY = {"gateway": [{"gatewayKey": []}], "none": [], **{role: [{"operatorToken": []}] for role in ROLES}}
 
 # Path parameters, by name, with the schema the handlers accept (anything else is a 404 or a 400).
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -33,6 +37,7 @@ STATUS_TEXT = {
     204: "Done; no body",
     400: "The body, the query or a path parameter is not valid",
     401: "Missing or wrong bearer key",
+    403: "The operator's role may not do this",
     404: "No such resource",
     409: "Conflicts with the resource's current state",
     413: "The body exceeds the size limit",
@@ -95,6 +100,10 @@ class Operation:
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()  # problem responses beyond the ones every such operation has
     tag: str = ""
+    # The audit trail of a write (shared/access.py): what it changes looked like before (an async
+    # `before(request)` giving the entity's JSON, or None for none), and answer fields never recorded.
+    before: Callable[..., Awaitable[Any]] | None = None
+    redact: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -190,6 +199,8 @@ def _error_statuses(operation: Operation) -> list[int]:
     statuses = set(operation.errors)
     if operation.auth != "none":
         statuses |= {401, 503}
+    if operation.auth in ROLES:
+        statuses.add(403)
     if operation.body is not None:
         statuses |= {400, 413, 415}
     if operation.query is not None:
@@ -203,7 +214,7 @@ def _operation(operation: Operation, components: _Components) -> dict[str, Any]:
     problem = components.add(Problem, "serialization")
     doc: dict[str, Any] = {
         "operationId": f"{operation.method.lower()}{re.sub(r'[^A-Za-z0-9]+', '_', operation.path)}".rstrip("_"),
-        "summary": operation.summary,
+        "summary": operation.summary + (f" (role: {operation.auth})" if operation.auth in ROLES else ""),
         "security": SECURITY[operation.auth],
         "responses": {},
     }
@@ -252,8 +263,8 @@ def build_document(fragments: Iterable[Fragment], *, title: str = "CPMS core API
             "title": title,
             "version": version,
             "description": "Charge point management system core. Gateway routes take the gateway key, operator "
-                           "routes the admin token, both as `Authorization: Bearer <key>`. Errors are RFC 9457 "
-                           "problem documents.",
+                           "routes an operator's token of the role they name, both as `Authorization: Bearer <key>`. "
+                           "Errors are RFC 9457 problem documents.",
         },
         "tags": tags,
         "paths": paths,
@@ -261,7 +272,10 @@ def build_document(fragments: Iterable[Fragment], *, title: str = "CPMS core API
             "schemas": dict(sorted(components.schemas.items())),
             "securitySchemes": {
                 "gatewayKey": {"type": "http", "scheme": "bearer", "description": "CPMS_API_KEY: the gateway's key, for /v1/gateway/*"},
-                "adminToken": {"type": "http", "scheme": "bearer", "description": "CPMS_ADMIN_TOKEN: the operators' token, for every other /v1 route"},
+                "operatorToken": {"type": "http", "scheme": "bearer", "description": (
+                    "An operator's token (`cpms operator create`, `POST /v1/operators`), or CPMS_ADMIN_TOKEN (the "
+                    "bootstrap admin), for every other /v1 route; each route names the least role it needs "
+                    "(viewer < operator < finance < admin)")},
             },
         },
     }

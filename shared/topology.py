@@ -61,6 +61,12 @@ BILLING_CHARGERS = Queue("billing.chargers", DOMAIN, ("charger.registered",))
 COMMANDS_DISPATCH = Queue("commands.dispatch", DOMAIN, ("command.requested",))
 COMMANDS_ACKS = Queue("commands.acks", EVENTS, ("charger.CommandAck",))
 COMMANDS_UNAUTHORIZED = Queue("commands.unauthorized-sessions", DOMAIN, ("session.unauthorized",))
+# Copies of the operators (ingest decides them) and the audit trail (ingest keeps it).
+SESSIONS_OPERATORS = Queue("sessions.operators", DOMAIN, ("operator.changed",))
+BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
+COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
+OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS)
+INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 
 EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER)
 QUEUES = (
@@ -74,6 +80,8 @@ QUEUES = (
     COMMANDS_DISPATCH,
     COMMANDS_ACKS,
     COMMANDS_UNAUTHORIZED,
+    *OPERATOR_COPIES,
+    INGEST_AUDIT,
 )
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from uuid import UUID
 
 import pydantic
 from aiohttp import web
@@ -206,24 +207,55 @@ async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+# What a write changes, as it was (the audit trail's `before`).
+
+async def _site_before(request: web.Request) -> dict | None:
+    try:
+        site_id = UUID(request.match_info["siteId"])
+    except ValueError:
+        return None
+    async with request.app[POOL].acquire() as conn:
+        row = await store.get_site(conn, site_id)
+    return Site.from_row(row) if row else None
+
+
+async def _assignment_before(request: web.Request) -> dict | None:
+    async with request.app[POOL].acquire() as conn:
+        row = await store.charger_site(conn, request.match_info["chargePointId"])
+    return SiteAssignment.from_row(row) if row else None
+
+
+async def _settlement_before(request: web.Request) -> dict | None:
+    try:
+        settlement_id = UUID(request.match_info["settlementId"])
+    except ValueError:
+        return None
+    async with request.app[POOL].acquire() as conn:
+        row = await store.get_settlement(conn, settlement_id)
+    return Settlement.from_row(row) if row else None
+
+
 # Every route of the service: its handler, request and response models, auth and errors.
 _SETTLEMENT = "/v1/settlements/{settlementId}"
 API = Fragment("billing", (
-    Operation("POST", "/v1/sites", create_site, "Create a site", "admin", {201: Site}, body=CreateSite),
-    Operation("GET", "/v1/sites", list_sites, "Sites, newest first", "admin", {200: page_of(Site)}, query=ListQuery),
-    Operation("GET", "/v1/sites/{siteId}", get_site, "One site", "admin", {200: Site}),
-    Operation("POST", "/v1/sites/{siteId}/tariffs", create_tariff, "Set the site's tariff (the previous one is kept as history)", "admin",
+    Operation("POST", "/v1/sites", create_site, "Create a site", "finance", {201: Site}, body=CreateSite),
+    Operation("GET", "/v1/sites", list_sites, "Sites, newest first", "viewer", {200: page_of(Site)}, query=ListQuery),
+    Operation("GET", "/v1/sites/{siteId}", get_site, "One site", "viewer", {200: Site}),
+    Operation("POST", "/v1/sites/{siteId}/tariffs", create_tariff, "Set the site's tariff (the previous one is kept as history)", "finance",
               {201: Tariff}, body=CreateTariff),
-    Operation("GET", "/v1/sites/{siteId}/tariffs", list_tariffs, "The site's tariffs, newest first", "admin",
+    Operation("GET", "/v1/sites/{siteId}/tariffs", list_tariffs, "The site's tariffs, newest first", "viewer",
               {200: page_of(Tariff)}, query=ListQuery),
-    Operation("POST", "/v1/sites/{siteId}/wallet", set_wallet, "Set the site's payout wallet", "admin", {200: Site}, body=SetWallet),
-    Operation("PUT", "/v1/chargers/{chargePointId}/site", assign_site, "Assign a charger to a site", "admin",
-              {200: SiteAssignment}, body=AssignSite),
-    Operation("GET", "/v1/settlements", list_settlements, "Settlements, newest first (Accept: text/csv: all of them)", "admin",
+    Operation("POST", "/v1/sites/{siteId}/wallet", set_wallet, "Set the site's payout wallet", "finance", {200: Site}, body=SetWallet,
+              before=_site_before),
+    Operation("PUT", "/v1/chargers/{chargePointId}/site", assign_site, "Assign a charger to a site", "operator",
+              {200: SiteAssignment}, body=AssignSite, before=_assignment_before),
+    Operation("GET", "/v1/settlements", list_settlements, "Settlements, newest first (Accept: text/csv: all of them)", "viewer",
               {200: (page_of(Settlement), CSV_BODY)}, query=SettlementQuery),
-    Operation("GET", _SETTLEMENT, get_settlement, "One settlement", "admin", {200: Settlement}),
-    Operation("POST", f"{_SETTLEMENT}/submitted", mark_submitted, "Mark a settlement submitted to a chain", "admin",
-              {200: Settlement}, body=MarkSubmitted, errors=(409,)),
-    Operation("POST", f"{_SETTLEMENT}/confirmed", mark_confirmed, "Mark a settlement confirmed", "admin", {200: Settlement}, errors=(409,)),
-    Operation("POST", f"{_SETTLEMENT}/failed", mark_failed, "Mark a settlement failed", "admin", {200: Settlement}, body=MarkFailed, errors=(409,)),
+    Operation("GET", _SETTLEMENT, get_settlement, "One settlement", "viewer", {200: Settlement}),
+    Operation("POST", f"{_SETTLEMENT}/submitted", mark_submitted, "Mark a settlement submitted to a chain", "finance",
+              {200: Settlement}, body=MarkSubmitted, errors=(409,), before=_settlement_before),
+    Operation("POST", f"{_SETTLEMENT}/confirmed", mark_confirmed, "Mark a settlement confirmed", "finance", {200: Settlement}, errors=(409,),
+              before=_settlement_before),
+    Operation("POST", f"{_SETTLEMENT}/failed", mark_failed, "Mark a settlement failed", "finance", {200: Settlement}, body=MarkFailed, errors=(409,),
+              before=_settlement_before),
 ), "Sites, tariffs, pricing and settlements")

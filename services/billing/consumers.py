@@ -9,8 +9,9 @@ from services.billing import sites
 from services.billing.pricing import price_sessions
 from shared.consumer import Message, each
 from shared.domain import ChargerRegistered, SessionFinalized
+from shared.operators import copy_of_operators
 from shared.service import Consumes
-from shared.topology import BILLING_CHARGERS, BILLING_SESSIONS
+from shared.topology import BILLING_CHARGERS, BILLING_OPERATORS, BILLING_SESSIONS
 
 log = logging.getLogger(__name__)
 
@@ -32,4 +33,5 @@ async def assign_registered_charger(conn: asyncpg.Connection, message: Message) 
 CONSUMERS = (
     Consumes(BILLING_SESSIONS, price_finalized_sessions, wakes_outbox=True),
     Consumes(BILLING_CHARGERS, each(assign_registered_charger), wakes_outbox=True),
+    copy_of_operators("billing", BILLING_OPERATORS),
 )

@@ -116,6 +116,10 @@ async def assign_site(
     )
 
 
+async def charger_site(conn: asyncpg.Connection, charge_point_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM billing.charger_sites WHERE charge_point_id = $1", charge_point_id)
+
+
 async def sites_of_chargers(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, asyncpg.Record]:
     rows = await conn.fetch(
         "SELECT c.charge_point_id, s.* FROM billing.charger_sites c JOIN billing.sites s USING (site_id) "

@@ -93,8 +93,8 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
 
 # Every route of the service: its handler, request and response models, auth and errors.
 API = Fragment("commands", (
-    Operation("POST", "/v1/commands", create_command, "Queue a command for a charger (?wait=SECONDS for its outcome)", "admin",
+    Operation("POST", "/v1/commands", create_command, "Queue a command for a charger (?wait=SECONDS for its outcome)", "operator",
               {200: Command, 202: Command}, body=CommandRequest, query=CreateQuery, errors=(409,)),
-    Operation("GET", "/v1/commands", list_commands, "Commands, newest first", "admin", {200: page_of(Command)}, query=ListQuery),
-    Operation("GET", "/v1/commands/{commandId}", get_command, "One command", "admin", {200: Command}),
+    Operation("GET", "/v1/commands", list_commands, "Commands, newest first", "viewer", {200: page_of(Command)}, query=ListQuery),
+    Operation("GET", "/v1/commands/{commandId}", get_command, "One command", "viewer", {200: Command}),
 ), "Commands for chargers, delivered through the gateway")

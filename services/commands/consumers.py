@@ -15,8 +15,9 @@ from shared.consumer import Message, each
 from shared.domain import CommandRequested, SessionUnauthorized
 from shared.events import CommandAck
 from shared.outbox import enqueue_domain
+from shared.operators import copy_of_operators
 from shared.service import Consumes
-from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH, COMMANDS_UNAUTHORIZED
+from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH, COMMANDS_OPERATORS, COMMANDS_UNAUTHORIZED
 
 
 async def dispatch_requested(conn: asyncpg.Connection, messages: list[Message]) -> list[UUID]:
@@ -58,4 +59,5 @@ CONSUMERS = (
     Consumes(COMMANDS_DISPATCH, dispatch_requested, after_commit=lambda app: app[DISPATCHER].hand_over),
     Consumes(COMMANDS_ACKS, each(command_acked)),
     Consumes(COMMANDS_UNAUTHORIZED, stop_unauthorized, wakes_outbox=True, takes_settings=True),
+    copy_of_operators("commands", COMMANDS_OPERATORS),
 )

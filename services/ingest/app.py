@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from services.ingest import metrics, registry, secrets, store
+from services.ingest import metrics, operators, registry, secrets, store
 from services.ingest.events import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
@@ -127,6 +127,13 @@ async def set_active(request: web.Request) -> web.Response:
     return json_response(RegisteredCharger.from_row(row))
 
 
+async def _charger_before(request: web.Request) -> dict | None:
+    """The registration as it was, for the audit trail (never the secret: the model has none)."""
+    async with request.app[POOL].acquire() as conn:
+        row = await store.charger(conn, request.match_info["chargePointId"])
+    return RegisteredCharger.from_row(row) if row else None
+
+
 def _registered(written: T | None, request: web.Request) -> T:
     return found(written, "charger", f"no charger {request.match_info['chargePointId']} is registered")
 
@@ -145,9 +152,10 @@ API = Fragment("ingest", (
     Operation("POST", "/v1/gateway/events", receive_events, "One charger event or a batch; 202 once the broker confirmed them", "gateway",
               {202: (Body({"anyOf": [ref(EventAccepted), ref(BatchAccepted)]}, (EventAccepted, BatchAccepted)),)},
               body=EVENTS_BODY),
-    Operation("POST", "/v1/chargers", register_charger, "Register a charger", "admin", {201: RegisteredCharger}, body=RegisterCharger, errors=(409,)),
-    Operation("PUT", "/v1/chargers/{chargePointId}/secret", rotate_secret, "Rotate a charger's secret", "admin",
-              {200: RegisteredCharger}, body=RotateSecret),
-    Operation("PUT", "/v1/chargers/{chargePointId}/active", set_active, "Switch a charger on or off", "admin",
-              {200: RegisteredCharger}, body=SetActive),
-), "Gateway intake and charger registration")
+    Operation("POST", "/v1/chargers", register_charger, "Register a charger", "operator", {201: RegisteredCharger}, body=RegisterCharger, errors=(409,)),
+    Operation("PUT", "/v1/chargers/{chargePointId}/secret", rotate_secret, "Rotate a charger's secret", "operator",
+              {200: RegisteredCharger}, body=RotateSecret, before=_charger_before),
+    Operation("PUT", "/v1/chargers/{chargePointId}/active", set_active, "Switch a charger on or off", "operator",
+              {200: RegisteredCharger}, body=SetActive, before=_charger_before),
+    *operators.OPERATIONS,
+), "Gateway intake, charger registration, operators and the audit trail")

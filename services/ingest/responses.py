@@ -47,3 +47,26 @@ _EVENT = {"anyOf": [ref(model) for model in _EVENT_MODELS],
 EVENTS_BODY = Body(
     {"anyOf": [_EVENT, {"type": "array", "items": _EVENT, "minItems": 1, "maxItems": MAX_BATCH}]}, _EVENT_MODELS,
 )
+
+
+class Operator(ResponseModel):
+    name: str
+    role: Literal["viewer", "operator", "finance", "admin"]
+    createdAt: datetime
+
+
+class CreatedOperator(Operator):
+    token: str  # shown this once; only its hash is kept
+
+
+class AuditEntry(ResponseModel):
+    entryId: UUID
+    at: datetime
+    actor: str
+    role: str
+    method: str
+    path: str
+    entity: str
+    entityId: str | None
+    before: dict | None
+    after: dict | None

@@ -36,6 +36,10 @@ async def insert_charger(
     )
 
 
+async def charger(conn: asyncpg.Connection, charge_point_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM ingest.chargers WHERE charge_point_id = $1", charge_point_id)
+
+
 async def rotate_secret(conn: asyncpg.Connection, charge_point_id: str, secret_hash: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         f"UPDATE ingest.chargers SET secret_hash = $2, updated_at = now() WHERE charge_point_id = $1 RETURNING {_CHARGER_COLUMNS}",

@@ -138,6 +138,16 @@ async def stale_sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _session_before(request: web.Request) -> dict | None:
+    try:
+        session_id = UUID(request.match_info["sessionId"])
+    except ValueError:
+        return None
+    async with request.app[POOL].acquire() as conn:
+        row = await store.session(conn, session_id)
+    return Session.from_row(row) if row else None
+
+
 async def _charger(conn, charge_point_id: str):
     return found(await store.charger(conn, charge_point_id), "charger", f"no charger {charge_point_id} is known")
 
@@ -145,16 +155,16 @@ async def _charger(conn, charge_point_id: str):
 # Every route of the service: its handler, request and response models, auth and errors.
 API = Fragment("sessions", (
     Operation("GET", "/v1/chargers", list_chargers, "The fleet: chargers with their connectors and whether they are online",
-              "admin", {200: page_of(FleetCharger)}, query=ChargerQuery),
-    Operation("GET", "/v1/chargers/{chargePointId}", get_charger, "A charger as its events describe it", "admin", {200: Charger}),
-    Operation("GET", "/v1/chargers/{chargePointId}/connectors", list_connectors, "A charger's connectors", "admin",
+              "viewer", {200: page_of(FleetCharger)}, query=ChargerQuery),
+    Operation("GET", "/v1/chargers/{chargePointId}", get_charger, "A charger as its events describe it", "viewer", {200: Charger}),
+    Operation("GET", "/v1/chargers/{chargePointId}/connectors", list_connectors, "A charger's connectors", "viewer",
               {200: page_of(Connector)}, query=PageQuery),
-    Operation("GET", "/v1/chargers/{chargePointId}/sessions", list_charger_sessions, "A charger's sessions, newest first", "admin",
+    Operation("GET", "/v1/chargers/{chargePointId}/sessions", list_charger_sessions, "A charger's sessions, newest first", "viewer",
               {200: page_of(Session)}, query=PageQuery),
     Operation("GET", "/v1/sessions", list_sessions, "Every session of the network, newest first (Accept: text/csv: all of them)",
-              "admin", {200: (page_of(Session), CSV_BODY)}, query=SessionQuery),
-    Operation("GET", "/v1/sessions/{sessionId}", get_session, "One session", "admin", {200: Session}),
-    Operation("POST", "/v1/sessions/{sessionId}/finalize", finalize_session, "Finalize a session (force: recompute it)", "admin",
-              {200: Finalized}, query=FinalizeQuery, errors=(409,)),
+              "viewer", {200: (page_of(Session), CSV_BODY)}, query=SessionQuery),
+    Operation("GET", "/v1/sessions/{sessionId}", get_session, "One session", "viewer", {200: Session}),
+    Operation("POST", "/v1/sessions/{sessionId}/finalize", finalize_session, "Finalize a session (force: recompute it)", "operator",
+              {200: Finalized}, query=FinalizeQuery, errors=(409,), before=_session_before),
     *token_api.OPERATIONS,
 ), "Chargers' live state, connectors, charging sessions, and who may charge")

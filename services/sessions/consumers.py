@@ -29,8 +29,9 @@ from shared.domain import (
     settlement_order,
 )
 from shared.outbox import enqueue_domain
+from shared.operators import copy_of_operators
 from shared.service import Consumes
-from shared.topology import SESSIONS_BILLING, SESSIONS_CHARGER_EVENTS, SESSIONS_REGISTRY
+from shared.topology import SESSIONS_BILLING, SESSIONS_CHARGER_EVENTS, SESSIONS_OPERATORS, SESSIONS_REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
         log.warning("unexpected registry message ignored", extra={"routing_key": key})
         return
     # The writer waits for this to answer (read your writes); same transaction as the copy.
-    await enqueue_domain(conn, store.SCHEMA, CopyApplied(messageIds=[message.message_id]))
+    await enqueue_domain(conn, store.SCHEMA, CopyApplied(messageIds=[message.message_id], keeper=SESSIONS_REGISTRY.key))
     metrics.REGISTRY_UPDATES.labels(key).inc()
     metrics.HANDLER_SECONDS.labels("registry").observe(time.perf_counter() - started)
 
@@ -147,7 +148,7 @@ async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> No
                 statuses[status.sessionId] = status
         else:
             log.warning("unexpected billing message ignored", extra={"routing_key": message.routing_key})
-    await enqueue_domain(conn, store.SCHEMA, CopyApplied(messageIds=[m.message_id for m in messages]))
+    await enqueue_domain(conn, store.SCHEMA, CopyApplied(messageIds=[m.message_id for m in messages], keeper=SESSIONS_BILLING.key))
     for kind, received, changed in (
         ("session.priced", len(prices), await store.record_prices(conn, list(prices.values()))),
         ("settlement.status-changed", len(statuses), await store.record_settlement_statuses(conn, list(statuses.values()))),
@@ -162,4 +163,5 @@ CONSUMERS = (
     Consumes(SESSIONS_CHARGER_EVENTS, apply_charger_events, wakes_outbox=True, repeats=True, takes_settings=True),
     Consumes(SESSIONS_REGISTRY, each(apply_registry), wakes_outbox=True),
     Consumes(SESSIONS_BILLING, apply_billing, wakes_outbox=True),
+    copy_of_operators("sessions", SESSIONS_OPERATORS),
 )

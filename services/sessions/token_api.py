@@ -73,6 +73,12 @@ async def list_tokens(request: web.Request) -> web.Response:
     return json_response(page(rows, query.limit, Token.from_row, lambda r: ("token", r["id_tag_key"])))
 
 
+async def _token_before(request: web.Request) -> dict | None:
+    async with request.app[POOL].acquire() as conn:
+        row = await tokens.token(conn, request.match_info["idTag"])
+    return Token.from_row(row) if row else None
+
+
 async def authorize(request: web.Request) -> web.Response:
     """OCPP 1.6 idTagInfo for an idTag at a charger, now. An unknown tag is an answer (Accepted or
     Invalid, by CPMS_AUTHORIZATION), never an error; a tag OCPP cannot hold is Invalid."""
@@ -94,13 +100,14 @@ async def authorize(request: web.Request) -> web.Response:
 
 
 OPERATIONS = (
-    Operation("POST", "/v1/tokens", create_token, "Add an idTag to the list of who may charge", "admin", {201: Token},
+    Operation("POST", "/v1/tokens", create_token, "Add an idTag to the list of who may charge", "operator", {201: Token},
               body=NewToken, errors=(409,)),
-    Operation("GET", "/v1/tokens", list_tokens, "The token list, by idTag", "admin", {200: page_of(Token)}, query=TokenQuery),
-    Operation("GET", "/v1/tokens/{idTag}", get_token, "One token (idTags are case-insensitive)", "admin", {200: Token}),
+    Operation("GET", "/v1/tokens", list_tokens, "The token list, by idTag", "viewer", {200: page_of(Token)}, query=TokenQuery),
+    Operation("GET", "/v1/tokens/{idTag}", get_token, "One token (idTags are case-insensitive)", "viewer", {200: Token}),
     Operation("PUT", "/v1/tokens/{idTag}", replace_token, "Replace a token (a session keeps the status its idTag had at its start)",
-              "admin", {200: Token}, body=ReplacedToken),
-    Operation("DELETE", "/v1/tokens/{idTag}", delete_token, "Remove a token from the list", "admin", {204: None}),
+              "operator", {200: Token}, body=ReplacedToken, before=_token_before),
+    Operation("DELETE", "/v1/tokens/{idTag}", delete_token, "Remove a token from the list", "operator", {204: None},
+              before=_token_before),
     Operation("POST", "/v1/gateway/authorize", authorize, "OCPP 1.6 idTagInfo for an idTag at a charger (Authorize)", "gateway",
               {200: Authorized}, body=AuthorizeRequest),
 )

@@ -31,3 +31,17 @@ async def test_a_missing_or_unusable_request_id_is_replaced_by_a_new_one(api):
         assert len(request_id) == 32 and int(request_id, 16) >= 0
         ids.add(request_id)
     assert len(ids) == 3
+
+
+async def test_the_access_log_has_a_line_per_request_when_asked_for(make_api, caplog):
+    quiet = await make_api()
+    caplog.set_level(logging.INFO, logger="cpms.access")
+    await quiet.anonymous("GET", "/livez")
+    assert not [r for r in caplog.records if r.name == "cpms.access"]  # off by default
+
+    api = await make_api(access_log=True)
+    status, _ = await api.admin("GET", "/v1/sessions?idTag=RFID-SECRETIVE", headers={"X-Request-Id": "access-1"})
+    assert status == 200
+    [line] = [r for r in caplog.records if r.name == "cpms.access" and getattr(r, "request_id", None) == "access-1"]
+    assert (line.method, line.path, line.route, line.status) == ("GET", "/v1/sessions", "/v1/sessions", 200)
+    assert line.duration_ms >= 0 and "RFID-SECRETIVE" not in str(vars(line))
