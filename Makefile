@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 BENCH_ARGS ?= --growth 10000,50000
 
-.PHONY: install run test test-faults bench bench-csv bench-prune migrate clean
+.PHONY: install run test test-faults bench bench-csv bench-prune bench-pricing migrate clean
 
 install: $(VENV)/.installed
 
@@ -39,6 +39,9 @@ bench-csv: install
 
 bench-prune: install
 	@$(BIN)/python -m bench.prune
+
+bench-pricing: install
+	@$(BIN)/python -m bench.pricing
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

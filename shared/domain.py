@@ -74,10 +74,14 @@ class SessionFinalized(DomainMessage):
     isEstimated: bool
     finalizedAt: AwareDatetime
     revision: int
+    # When its energy flowed and whether it was charging or parked ({start, end, energyWh, charging});
+    # the periods' energies add up to energyWh. Absent from older senders: one period, start to end.
+    periods: list[dict] | None = None
 
 
 class SessionPriced(DomainMessage):
-    """billing: the price of a session at a given finalization revision, and the energy it is for."""
+    """billing: the price of a session at a given finalization revision, the energy it is for, and
+    what each price component of the tariff billed (`costBreakdown`, decimal strings)."""
     routing_key: ClassVar[str] = "session.priced"
     sessionId: UUID
     tariffId: UUID
@@ -86,6 +90,7 @@ class SessionPriced(DomainMessage):
     pricedAt: AwareDatetime
     revision: int
     energyWh: Decimal | None = None
+    costBreakdown: list[dict] | None = None
 
 
 class SessionUnauthorized(DomainMessage):

@@ -121,11 +121,18 @@ async def parse_body(request: web.Request, model: type[M], *, decimals: bool = F
                      context: dict[str, Any] | None = None) -> M:
     """The body validated by `model` (415, 413, 400 naming the field). With `decimals`, JSON
     numbers become Decimal straight from their text (money never passes through a binary float)."""
-    if decimals:
-        data, raw = await read_json_as_sent(request, loads=_decimal_json)
-        reject_nul(raw, data)
-    else:
-        data = await read_json(request)
+    return validated(model, await read_decimal_json(request) if decimals else await read_json(request), context=context)
+
+
+async def read_decimal_json(request: web.Request) -> Any:
+    """The body as JSON with its numbers as Decimal, exactly as written (checks as `read_json`)."""
+    data, raw = await read_json_as_sent(request, loads=_decimal_json)
+    reject_nul(raw, data)
+    return data
+
+
+def validated(model: type[M], data: Any, *, context: dict[str, Any] | None = None) -> M:
+    """`data` as `model`, or a 400 problem naming each field that is wrong."""
     try:
         return model.model_validate(data, context=context)
     except pydantic.ValidationError as exc:

@@ -29,6 +29,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "sessionId": {"type": "string", "format": "uuid"},
     "siteId": {"type": "string", "format": "uuid"},
     "settlementId": {"type": "string", "format": "uuid"},
+    "tariffId": {"type": "string", "format": "uuid"},
     "commandId": {"type": "string", "format": "uuid"},
     "asset": {"type": "string", "enum": sorted(DOCS_ASSETS)},
 }

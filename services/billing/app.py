@@ -11,9 +11,10 @@ from uuid import UUID
 import pydantic
 from aiohttp import web
 
-from services.billing import metrics, settlements, sites, store
+from services.billing import metrics, quotes, settlements, sites, store
 from services.billing.models import (
     AssignSite,
+    CdrQuote,
     CreateSite,
     CreateTariff,
     ListQuery,
@@ -21,16 +22,18 @@ from services.billing.models import (
     MarkSubmitted,
     SettlementQuery,
     SetWallet,
+    SimpleQuote,
 )
 from services.billing.money import to_minor_units
-from services.billing.responses import Settlement, Site, SiteAssignment, Tariff
+from services.billing.ocpi import OcpiTariff
+from services.billing.responses import Quote, Settlement, Site, SiteAssignment, Tariff
 from shared.app import POOL, SETTINGS, copies_applied
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.domain import SETTLEMENT_STATUSES
 from shared.errors import DomainError
 from shared.events import ChargePointId
-from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
-from shared.openapi import Fragment, Operation, page_of
+from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid, read_decimal_json, validated
+from shared.openapi import Body, Fragment, Operation, page_of, ref
 from shared.pagination import decode_cursor, page
 from shared.topology import SESSIONS_BILLING, SESSIONS_REGISTRY
 
@@ -84,13 +87,31 @@ async def set_wallet(request: web.Request) -> web.Response:
 
 
 async def create_tariff(request: web.Request) -> web.Response:
+    """`{"pricePerKwh", "currency"}`, or an OCPI 2.2.1 Tariff (it has `elements`)."""
     site_id = path_uuid(request, "siteId", "site")
     settings = request.app[SETTINGS]
-    body = await parse_body(request, CreateTariff, decimals=True, context={"max_price_per_kwh": settings.max_price_per_kwh})
+    data = await read_decimal_json(request)
+    if isinstance(data, dict) and "elements" in data:
+        tariff = validated(OcpiTariff, data)
+    else:
+        body = validated(CreateTariff, data, context={"max_price_per_kwh": settings.max_price_per_kwh})
+        tariff = OcpiTariff.per_kwh(body.pricePerKwh, body.currency or settings.default_currency)
+    ocpi = tariff.model_dump(mode="json", exclude_none=True)
     async with request.app[POOL].acquire() as conn:
-        row = await store.create_tariff(conn, site_id, body.pricePerKwh, body.currency or settings.default_currency)
+        row = await store.create_tariff(conn, site_id, tariff.only_price_per_kwh(), tariff.currency, ocpi)
     row = found(row, "site", f"no site {site_id}")
     return json_response(Tariff.from_row(row), status=201)
+
+
+async def quote(request: web.Request) -> web.Response:
+    """What the tariff charges for a session given as an OCPI CDR's periods, or as `{"startedAt",
+    "endedAt", "energyWh"}`; nothing is stored."""
+    tariff_id = path_uuid(request, "tariffId", "tariff")
+    data = await read_decimal_json(request)
+    asked = validated(CdrQuote if isinstance(data, dict) and "charging_periods" in data else SimpleQuote, data)
+    async with request.app[POOL].acquire() as conn:
+        row = found(await store.tariff(conn, tariff_id), "tariff", f"no tariff {tariff_id}")
+    return json_response(quotes.totals(OcpiTariff.model_validate(row["ocpi"]), asked))
 
 
 async def list_tariffs(request: web.Request) -> web.Response:
@@ -242,7 +263,9 @@ API = Fragment("billing", (
     Operation("GET", "/v1/sites", list_sites, "Sites, newest first", "viewer", {200: page_of(Site)}, query=ListQuery),
     Operation("GET", "/v1/sites/{siteId}", get_site, "One site", "viewer", {200: Site}),
     Operation("POST", "/v1/sites/{siteId}/tariffs", create_tariff, "Set the site's tariff (the previous one is kept as history)", "finance",
-              {201: Tariff}, body=CreateTariff),
+              {201: Tariff}, body=Body({"anyOf": [ref(CreateTariff), ref(OcpiTariff)]}, (CreateTariff, OcpiTariff))),
+    Operation("POST", "/v1/tariffs/{tariffId}/quote", quote, "What a tariff charges for a session (OCPI CDR totals)", "viewer",
+              {200: Quote}, body=Body({"anyOf": [ref(CdrQuote), ref(SimpleQuote)]}, (CdrQuote, SimpleQuote))),
     Operation("GET", "/v1/sites/{siteId}/tariffs", list_tariffs, "The site's tariffs, newest first", "viewer",
               {200: page_of(Tariff)}, query=ListQuery),
     Operation("POST", "/v1/sites/{siteId}/wallet", set_wallet, "Set the site's payout wallet", "finance", {200: Site}, body=SetWallet,

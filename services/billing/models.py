@@ -3,10 +3,12 @@ decimals (a JSON number never passes through a binary float)."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationInfo, field_validator
+from pydantic import (
+    AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator,
+)
 
 from services.billing.money import MAX_PRICE_DECIMALS, MINOR_UNITS, price_decimals
 from shared.domain import SettlementStatus
@@ -102,3 +104,53 @@ class SettlementQuery(PageQuery):
 
 class ListQuery(PageQuery):
     model_config = ConfigDict(extra="forbid")
+
+
+class CdrDimension(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ENERGY", "TIME", "PARKING_TIME", "MAX_CURRENT", "MIN_CURRENT", "MAX_POWER", "MIN_POWER", "RESERVATION_TIME",
+                  "CURRENT", "ENERGY_EXPORT", "ENERGY_IMPORT", "POWER", "STATE_OF_CHARGE"]
+    volume: Annotated[Decimal, Field(ge=0, allow_inf_nan=False)]
+
+
+class ChargingPeriod(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start_date_time: AwareDatetime
+    dimensions: Annotated[list[CdrDimension], Field(min_length=1, max_length=20)]
+    tariff_id: Annotated[str, Field(max_length=36)] | None = None
+
+    def volume(self, kind: str) -> Decimal | None:
+        return next((d.volume for d in self.dimensions if d.type == kind), None)
+
+
+class CdrQuote(BaseModel):
+    """The part of an OCPI 2.2.1 CDR that a price depends on: its span and its charging periods."""
+
+    model_config = ConfigDict(extra="ignore")
+    start_date_time: AwareDatetime
+    end_date_time: AwareDatetime
+    charging_periods: Annotated[list[ChargingPeriod], Field(min_length=1, max_length=10_000)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CdrQuote:
+        if self.end_date_time < self.start_date_time:
+            raise ValueError("end_date_time must not be before start_date_time")
+        starts = [p.start_date_time for p in self.charging_periods]
+        if starts != sorted(starts) or starts[0] < self.start_date_time or starts[-1] > self.end_date_time:
+            raise ValueError("charging_periods must start in order, within start_date_time and end_date_time")
+        return self
+
+
+class SimpleQuote(BaseModel):
+    """A session as its start, end and energy: one charging period."""
+
+    model_config = ConfigDict(extra="forbid")
+    startedAt: AwareDatetime
+    endedAt: AwareDatetime
+    energyWh: Annotated[Decimal, Field(ge=0, le=10**9, allow_inf_nan=False)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SimpleQuote:
+        if self.endedAt < self.startedAt:
+            raise ValueError("endedAt must not be before startedAt")
+        return self

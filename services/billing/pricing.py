@@ -3,12 +3,16 @@ exact cost, and the one settlement that follows the price while nothing has been
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 import asyncpg
 
-from services.billing import metrics, settlements, store
+from services.billing import metrics, settlements, store, tariff_engine
+from services.billing.ocpi import OcpiTariff
 from services.billing.money import session_cost
+from services.billing.tariff_engine import Line, Priced, Segment
 from shared.domain import SessionFinalized, SessionPriced
 from shared.events import start_instant
 from shared.outbox import enqueue_domain_many
@@ -46,15 +50,17 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     revisions: list[store.Revision] = []
     prices: list[store.Price] = []
     for session in open_:
-        site, tariff = sites.get(session.chargePointId), tariffs.get(session.sessionId)
+        site = sites.get(session.chargePointId)
+        tariff, ocpi = tariffs.get(session.sessionId, (None, None))
         reason = _not_priced_reason(session, site, tariff)
         if reason is not None:
             revisions.append(store.Revision(session.sessionId, session.revision, session.energyWh, reason))
             continue
         if session.energyWh < 0:
             raise ValueError(f"session {session.sessionId} has a negative energy {session.energyWh}")
-        cost = session_cost(session.energyWh, tariff["price_per_kwh"], tariff["currency"])
-        prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff, cost))
+        cost, lines = cost_of(ocpi, session)
+        prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff,
+                                  cost, lines))
 
     await store.record_revisions(
         conn, [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused], price_stays=True)
@@ -68,7 +74,7 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     priced_at = await store.record_prices(conn, prices)
     await enqueue_domain_many(conn, store.SCHEMA, [
         SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost, costCurrency=p.tariff["currency"],
-                      pricedAt=priced_at[p.session_id], revision=p.revision, energyWh=p.energy_wh)
+                      pricedAt=priced_at[p.session_id], revision=p.revision, energyWh=p.energy_wh, costBreakdown=p.breakdown)
         for p in prices
     ])
     await settlements.create(conn, [p for p in prices if p.session_id not in existing])
@@ -81,11 +87,55 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
 
 async def _tariffs_at_start(
     conn: asyncpg.Connection, sessions: list[SessionFinalized], sites: dict[str, asyncpg.Record],
-) -> dict[UUID, asyncpg.Record]:
-    """The tariff of each session's site in force at the session's start, where there is one."""
+) -> dict[UUID, tuple[asyncpg.Record, OcpiTariff]]:
+    """The tariff of each session's site in force at the session's start, where there is one: the
+    site's tariff then, if the OCPI tariff's own validity (start/end_date_time) holds then too."""
     wanted = [s for s in sessions if s.startedAt is not None and s.chargePointId in sites]
     found = await store.tariffs_in_force(conn, [(sites[s.chargePointId]["site_id"], start_instant(s.startedAt)) for s in wanted])
-    return {s.sessionId: tariff for s, tariff in zip(wanted, found, strict=True) if tariff is not None}
+    parsed: dict[UUID, OcpiTariff] = {}
+    result = {}
+    for session, row in zip(wanted, found, strict=True):
+        if row is None:
+            continue
+        tariff = parsed.setdefault(row["tariff_id"], OcpiTariff.model_validate(row["ocpi"]))
+        if tariff.in_force(start_instant(session.startedAt)):
+            result[session.sessionId] = (row, tariff)
+    return result
+
+
+def cost_of(tariff: OcpiTariff, session: SessionFinalized) -> tuple[Decimal, list[dict]]:
+    """The session's cost (incl. VAT, rounded) and its breakdown. A tariff that is only a price per
+    kWh needs no periods: energy x price, as CONTRACT section 4 has always priced it (the engine
+    gives the same, a property test holds it to that)."""
+    per_kwh = tariff.only_price_per_kwh()
+    if per_kwh is not None:
+        cost = session_cost(session.energyWh, per_kwh, tariff.currency)
+        energy = session.energyWh / 1000
+        return cost, breakdown(Priced(tariff.currency, [Line("ENERGY", energy, "kWh", energy * per_kwh, None, energy * per_kwh)]))
+    priced = tariff_engine.price(tariff, session_segments(session))
+    return priced.cost_amount, breakdown(priced)
+
+
+def session_segments(session: SessionFinalized) -> list[Segment]:
+    """The session as the engine prices it: its charging periods, as the sessions service found
+    them; from an older sender, one charging period from its start to its end."""
+    if session.periods:
+        return [Segment(datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]), Decimal(p["energyWh"]),
+                        bool(p["charging"])) for p in session.periods]
+    end = max(session.endedAt or session.startedAt, session.startedAt)
+    return [Segment(session.startedAt, end, session.energyWh)]
+
+
+def breakdown(priced: Priced) -> list[dict]:
+    """costBreakdown on the wire: one entry per price component that billed, decimal strings."""
+    return [{"type": line.type, "volume": _text(line.volume), "unit": line.unit,
+             "amountExclVat": _text(line.amount_excl_vat), "vatPercent": _text(line.vat_percent) if line.vat_percent is not None else None,
+             "amountInclVat": _text(line.amount_incl_vat)} for line in priced.lines]
+
+
+def _text(value: Decimal) -> str:
+    """A decimal without trailing zeros or exponent (at most 12 places: a display figure)."""
+    return format(value.quantize(Decimal("1e-12")).normalize(), "f")
 
 
 def _not_priced_reason(session: SessionFinalized, site: asyncpg.Record | None, tariff: asyncpg.Record | None) -> str | None:

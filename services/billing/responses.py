@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import Field
@@ -27,14 +27,16 @@ class Site(ResponseModel):
 class Tariff(ResponseModel):
     tariffId: UUID
     siteId: UUID
-    pricePerKwh: DecimalString
+    pricePerKwh: DecimalString | None  # null when the tariff is more than a price per kWh
     currency: str
     isActive: bool
     createdAt: datetime
+    ocpi: dict[str, Any]  # the tariff as OCPI 2.2.1 writes it (prices as decimal strings)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
-        return super().from_row(row, pricePerKwh=price_text(row["price_per_kwh"], row["currency"]),
+        per_kwh = row["price_per_kwh"]
+        return super().from_row(row, pricePerKwh=price_text(per_kwh, row["currency"]) if per_kwh is not None else None,
                                 isActive=row["active_until"] is None)
 
 
@@ -62,3 +64,33 @@ class Settlement(ResponseModel):
     error: str | None
     createdAt: datetime
     updatedAt: datetime
+
+
+class Money(ResponseModel):
+    excl_vat: DecimalString
+    incl_vat: DecimalString
+
+
+class BreakdownLine(ResponseModel):
+    type: Literal["ENERGY", "TIME", "PARKING_TIME", "FLAT", "MIN_PRICE", "MAX_PRICE"]
+    volume: DecimalString
+    unit: str
+    amountExclVat: DecimalString
+    vatPercent: DecimalString | None
+    amountInclVat: DecimalString
+
+
+class Quote(ResponseModel):
+    """OCPI 2.2.1 CDR totals for the quoted session (money rounded half-up to the currency's minor
+    unit; energy in kWh, times in hours), and what each price component billed."""
+
+    currency: str
+    total_cost: Money
+    total_fixed_cost: Money
+    total_energy: DecimalString
+    total_energy_cost: Money
+    total_time: DecimalString
+    total_time_cost: Money
+    total_parking_time: DecimalString
+    total_parking_cost: Money
+    costBreakdown: list[BreakdownLine]

@@ -50,7 +50,8 @@ async def set_wallet(conn: asyncpg.Connection, site_id: UUID, wallet: str) -> as
 
 # Tariffs
 
-async def create_tariff(conn: asyncpg.Connection, site_id: UUID, price: Decimal, currency: str) -> asyncpg.Record | None:
+async def create_tariff(conn: asyncpg.Connection, site_id: UUID, price: Decimal | None, currency: str,
+                        ocpi: dict) -> asyncpg.Record | None:
     """Make a tariff the site's active one, closing the previous at this one's creation time.
     None when the site does not exist."""
     async with conn.transaction():
@@ -65,10 +66,14 @@ async def create_tariff(conn: asyncpg.Connection, site_id: UUID, price: Decimal,
             "UPDATE billing.tariffs SET active_until = $2 WHERE site_id = $1 AND active_until IS NULL", site_id, created_at,
         )
         return await conn.fetchrow(
-            "INSERT INTO billing.tariffs (tariff_id, site_id, price_per_kwh, currency, active_from, created_at) "
-            "VALUES (gen_random_uuid(), $1, $2, $3, $4, $4) RETURNING *",
-            site_id, price, currency, created_at,
+            "INSERT INTO billing.tariffs (tariff_id, site_id, price_per_kwh, currency, ocpi, active_from, created_at) "
+            "VALUES (gen_random_uuid(), $1, $2, $3, $5, $4, $4) RETURNING *",
+            site_id, price, currency, created_at, ocpi,
         )
+
+
+async def tariff(conn: asyncpg.Connection, tariff_id: UUID) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM billing.tariffs WHERE tariff_id = $1", tariff_id)
 
 
 async def list_tariffs(
@@ -187,6 +192,7 @@ class Price:
     site: asyncpg.Record
     tariff: asyncpg.Record
     cost: Decimal
+    breakdown: list[dict]
 
 
 async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> dict[UUID, datetime]:

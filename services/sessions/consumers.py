@@ -43,6 +43,7 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
     await store.record_chargers(conn, batch)
     await store.record_connector_statuses(conn, batch)
+    await store.record_status_log(conn, batch)
     touched: set[UUID] = set()
     judged: set[UUID] = set()  # started or stopped: their idTag's sessions may be concurrent or not
     if batch.transactions:

@@ -75,6 +75,7 @@ class Transaction:
 class Batch:
     chargers: dict[str, ChargerSeen] = field(default_factory=dict)
     connectors: dict[tuple[str, int], ConnectorStatus] = field(default_factory=dict)
+    status_log: list[tuple[str, int, ConnectorStatus]] = field(default_factory=list)  # every status, for charging periods
     transactions: dict[TransactionKey, Transaction] = field(default_factory=dict)
     applied: dict[str, int] = field(default_factory=dict)  # event type -> count, for metrics
     ignored: dict[str, int] = field(default_factory=dict)
@@ -131,9 +132,11 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
             if event.connectorId is None or event.status not in CONNECTOR_STATUSES:
                 continue  # flagged by ingest; nothing here can be applied to a connector
             key = (cp, event.connectorId)
+            status = ConnectorStatus(order, event.status, event.errorCode or "NoError")
+            batch.status_log.append((cp, event.connectorId, status))
             current = batch.connectors.get(key)
             if current is None or order > current.order:
-                batch.connectors[key] = ConnectorStatus(order, event.status, event.errorCode or "NoError")
+                batch.connectors[key] = status
         elif isinstance(event, MeterSample) and not event.transactionId:
             pass  # not a transaction's sample: it only tells us the charger is alive
         elif repeat:

@@ -9,27 +9,31 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions import metrics, store
+from services.sessions.periods import Period, periods_of
 from services.sessions.views import connector_of
 from shared.domain import MONEY_HAS_MOVED, SessionFinalized
 from shared.errors import Conflict
 from shared.outbox import enqueue_domain_many
 
 
-def finalized_message(row: asyncpg.Record) -> SessionFinalized:
-    """What billing hears of a (re-)finalization: the session's facts and energy at this revision."""
+def finalized_message(row: asyncpg.Record, periods: list[Period] | None = None) -> SessionFinalized:
+    """What billing hears of a (re-)finalization: the session's facts, energy and charging periods
+    at this revision."""
     return SessionFinalized(
         sessionId=row["session_id"], chargePointId=row["charge_point_id"],
         connectorId=connector_of(row), transactionId=row["transaction_id"],
         startedAt=row["started_at"], endedAt=row["ended_at"], energyWh=row["energy_wh"],
         energySource=row["energy_source"], isEstimated=row["is_estimated"],
         finalizedAt=row["finalized_at"], revision=row["revision"],
+        periods=[p.body() for p in periods] if periods is not None else None,
     )
 
 
 async def refinalize(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, forced: Sequence[UUID] = ()) -> list[asyncpg.Record]:
     """Derive the sessions from their facts; publish those whose finalization changed (or was forced)."""
     rows = await store.derive_sessions(conn, session_ids, forced=forced)
-    await enqueue_domain_many(conn, store.SCHEMA, [finalized_message(row) for row in rows])
+    found = await periods_of(conn, rows) if rows else {}
+    await enqueue_domain_many(conn, store.SCHEMA, [finalized_message(row, found.get(row["session_id"])) for row in rows])
     for row in rows:
         kind = "forced" if row["session_id"] in forced else "first" if row["first_finalization"] else "refinalized"
         metrics.FINALIZED.labels(row["energy_source"], kind).inc()

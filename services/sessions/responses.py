@@ -64,6 +64,18 @@ class StartConflict(ResponseModel):
     startedAt: datetime
 
 
+class CostLine(ResponseModel):
+    """What one price component of the tariff billed (OCPI dimensions; MIN_PRICE / MAX_PRICE for
+    the adjustment to the tariff's bounds)."""
+
+    type: Literal["ENERGY", "TIME", "PARKING_TIME", "FLAT", "MIN_PRICE", "MAX_PRICE"]
+    volume: DecimalString
+    unit: str
+    amountExclVat: DecimalString
+    vatPercent: DecimalString | None
+    amountInclVat: DecimalString
+
+
 class Session(ResponseModel):
     sessionId: UUID
     chargePointId: str
@@ -87,6 +99,7 @@ class Session(ResponseModel):
     tariffId: UUID | None
     costAmount: DecimalString | None
     costCurrency: str | None
+    costBreakdown: list[CostLine] | None
     pricedAt: datetime | None
 
     @classmethod

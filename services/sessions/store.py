@@ -13,6 +13,7 @@ import asyncpg
 
 from services.sessions.eras import Known, SessionFacts, SessionKey
 from services.sessions.facts import Batch, Order, TransactionKey
+from shared import jsonutil
 from shared.db import Filters, rows_affected
 from shared.domain import MONEY_HAS_MOVED, SETTLEMENT_PROGRESS, SessionPriced, SettlementStatusChanged
 from shared.events import TransactionStarted
@@ -86,6 +87,22 @@ async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> i
         [s.order[0] for s in statuses], [s.order[1] for s in statuses], [s.order[2] for s in statuses],
     )
     return rows_affected(result)
+
+
+async def record_status_log(conn: asyncpg.Connection, batch: Batch) -> None:
+    """Every connector status, once (by eventId): when a session's car was charging or parked."""
+    if not batch.status_log:
+        return
+    log = batch.status_log
+    await conn.execute(
+        """
+        INSERT INTO sessions.connector_status_log (charge_point_id, connector_id, ts, receive_order, event_id, status)
+        SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[])
+        ON CONFLICT DO NOTHING
+        """,
+        [e[0] for e in log], [e[1] for e in log], [e[2].order[0] for e in log], [e[2].order[1] for e in log],
+        [e[2].order[2] for e in log], [e[2].status for e in log],
+    )
 
 
 # A start (end) fact replaces the stored one when it is earlier by (ts, receive order, eventId).
@@ -405,14 +422,15 @@ async def record_prices(conn: asyncpg.Connection, prices: Sequence[SessionPriced
     result = await conn.execute(
         """
         UPDATE sessions.sessions s SET tariff_id = p.tariff_id, cost_amount = p.amount, cost_currency = p.currency,
-            priced_at = p.priced_at, priced_revision = p.revision, priced_energy_wh = p.energy_wh
-        FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::timestamptz[], $6::int[], $7::numeric[])
-            AS p(session_id, tariff_id, amount, currency, priced_at, revision, energy_wh)
+            priced_at = p.priced_at, priced_revision = p.revision, priced_energy_wh = p.energy_wh, cost_breakdown = p.breakdown::jsonb
+        FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::text[], $5::timestamptz[], $6::int[], $7::numeric[], $8::text[])
+            AS p(session_id, tariff_id, amount, currency, priced_at, revision, energy_wh, breakdown)
         WHERE s.session_id = p.session_id AND (s.priced_revision IS NULL OR s.priced_revision < p.revision)
         """,
         [p.sessionId for p in prices], [p.tariffId for p in prices], [p.costAmount for p in prices],
         [p.costCurrency for p in prices], [p.pricedAt for p in prices], [p.revision for p in prices],
-        [p.energyWh for p in prices],
+        # as JSON text: a list in a jsonb[] argument would read as a second array dimension
+        [p.energyWh for p in prices], [jsonutil.dumps(p.costBreakdown).decode() if p.costBreakdown is not None else None for p in prices],
     )
     return rows_affected(result)
 

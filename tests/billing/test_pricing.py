@@ -25,6 +25,8 @@ async def test_030_usd_for_12345_wh_is_370_with_a_pending_settlement(billing, do
     assert priced == [{
         "sessionId": session_id, "tariffId": tariff["tariffId"], "costAmount": "3.70", "costCurrency": "USD",
         "pricedAt": priced[0]["pricedAt"], "revision": 1, "energyWh": "12345",
+        "costBreakdown": [{"type": "ENERGY", "volume": "12.345", "unit": "kWh", "amountExclVat": "3.7035", "vatPercent": None,
+                           "amountInclVat": "3.7035"}],
     }]
     created = await domain_tap.wait_for("settlement.", sessionId=session_id)
     assert created[0]["status"] == "Pending" and created[0]["settlementId"] == settlement["settlementId"]

@@ -52,7 +52,7 @@ async def test_a_new_tariff_deactivates_the_previous_and_keeps_history(api, bill
     status, first = await api.admin("POST", f"/v1/sites/{site['siteId']}/tariffs", data=b'{"pricePerKwh": 0.30}',
                                     headers={"Content-Type": "application/json"})  # a JSON number, default currency
     assert status == 201
-    assert set(first) == {"tariffId", "siteId", "pricePerKwh", "currency", "isActive", "createdAt"}
+    assert set(first) == {"tariffId", "siteId", "pricePerKwh", "currency", "isActive", "createdAt", "ocpi"}
     assert (first["pricePerKwh"], first["currency"], first["isActive"]) == ("0.30", "USD", True)
     second = await billing.tariff(site["siteId"], "45", "JPY")
     status, history = await api.admin("GET", f"/v1/sites/{site['siteId']}/tariffs")

@@ -226,6 +226,7 @@ OWNERS = {
     "/v1/sessions/abc/finalize": "sessions",
     "/v1/commands": "commands",
     "/v1/commands/abc": "commands",
+    "/v1/tariffs/5f0e/quote": "billing",
     "/v1/tokens": "sessions",
     "/v1/tokens/RFID-1": "sessions",
     "/v1/gateway/authorize": "sessions",

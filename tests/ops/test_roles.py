@@ -31,7 +31,7 @@ def needed(method: str, path: str) -> str:
         return "admin"
     if path == "/v1/audit":
         return "finance"
-    if method == "GET":
+    if method == "GET" or path.endswith("/quote"):  # a quote only reads
         return "viewer"
     if re.match(r"^/v1/(sites|settlements)", path):
         return "finance"
