@@ -70,6 +70,7 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
             touched.add(closed["session_id"])
             judged.add(closed["session_id"])
             metrics.CLOSED_BY_RULE.labels(closed["rule"]).inc()
+    touched.update(await store.parked_sessions(conn, batch))  # unplugged: their parking ends
     if touched:
         await refinalize(conn, sorted(touched))
     if judged:

@@ -8,7 +8,9 @@ energy flowed and whether the car was charging or parked. Published with `sessio
 - Charging or parked comes from the connector's statuses: Charging is charging; SuspendedEV,
   SuspendedEVSE and Finishing are parked (connected, not charging); any other or none known
   counts as charging.
-- The session spans its start to its end (a session closed without an end: to its last event)."""
+- The session spans its start to its end (a session closed without an end: to its last event),
+  then, once the car has left, the time it stayed parked after its end: until its connector left
+  SuspendedEV, SuspendedEVSE and Finishing (a status that comes later re-finalizes the session)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -45,11 +47,14 @@ def _at(curve: Sequence[tuple[datetime, Decimal]], moment: datetime) -> Decimal:
 
 
 def periods(start: datetime, end: datetime, energy_wh: Decimal, meter_start_wh: Decimal,
-            registers: Sequence[tuple[datetime, Decimal]], statuses: Sequence[tuple[datetime, str]]) -> list[Period]:
+            registers: Sequence[tuple[datetime, Decimal]], statuses: Sequence[tuple[datetime, str]],
+            parked_until: datetime | None = None) -> list[Period]:
     """`registers`: (ts, Wh) readings of the session; `statuses`: (ts, status) of its connector,
-    oldest first, including the last one before the start."""
+    oldest first, including the last one before the start; `parked_until`: when the car left
+    after the end (the connector left SuspendedEV, SuspendedEVSE and Finishing), if it has."""
+    tail = [Period(end, parked_until, Decimal(0), False)] if parked_until is not None and parked_until > end else []
     if end <= start:
-        return [Period(start, start, energy_wh, True)]
+        return [Period(start, start, energy_wh, True), *tail]
     with localcontext() as ctx:
         ctx.prec = 50
         curve = [(start, Decimal(0))]
@@ -67,7 +72,7 @@ def periods(start: datetime, end: datetime, energy_wh: Decimal, meter_start_wh: 
                 continue
             energy = energy_wh - _at(curve, a) if b == end else _at(curve, b) - _at(curve, a)
             result.append(Period(a, b, energy, _charging_at(statuses, a)))
-        return result
+        return result + tail
 
 
 def _charging_at(statuses: Sequence[tuple[datetime, str]], moment: datetime) -> bool:
@@ -115,6 +120,7 @@ async def periods_of(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -
         seen.setdefault(s["session_id"], []).append((s["ts"], s["status"]))
     return {
         r["session_id"]: periods(r["started_at"], ends[r["session_id"]], r["energy_wh"], Decimal(r["meter_start_wh"] or 0),
-                                 readings.get(r["session_id"], []), seen.get(r["session_id"], []))
+                                 readings.get(r["session_id"], []), seen.get(r["session_id"], []),
+                                 r["parked_until"] if r["ended_at"] is not None else None)
         for r in wanted
     }

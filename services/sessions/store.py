@@ -89,6 +89,28 @@ async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> i
     return rows_affected(result)
 
 
+async def parked_sessions(conn: asyncpg.Connection, batch: Batch) -> list[UUID]:
+    """The sessions whose parking a connector status of the batch may end: per connector, the
+    latest session that ended on it before the status (within two days)."""
+    leaving = [(cp, connector, status.order[0]) for cp, connector, status in batch.status_log
+               if status.status not in ("SuspendedEV", "SuspendedEVSE", "Finishing")]
+    if not leaving:
+        return []
+    rows = await conn.fetch(
+        """
+        SELECT DISTINCT p.session_id FROM unnest($1::text[], $2::int[], $3::timestamptz[]) AS w(cp, connector, ts)
+        JOIN LATERAL (
+            SELECT s.session_id FROM sessions.sessions s
+            WHERE s.charge_point_id = w.cp AND coalesce(s.connector_id, s.connector_hint) = w.connector
+              AND s.ended_at < w.ts AND s.ended_at > w.ts - interval '2 days'
+            ORDER BY s.ended_at DESC LIMIT 1
+        ) p ON true
+        """,
+        [x[0] for x in leaving], [x[1] for x in leaving], [x[2] for x in leaving],
+    )
+    return [r["session_id"] for r in rows]
+
+
 async def record_status_log(conn: asyncpg.Connection, batch: Batch) -> None:
     """Every connector status, once (by eventId): when a session's car was charging or parked."""
     if not batch.status_log:
@@ -265,17 +287,29 @@ WITH ended AS (
     SELECT session_id, sum(value_wh) AS total FROM sessions.meter_samples
     WHERE session_id IN (SELECT session_id FROM ended) AND measurand = 'Interval'
     GROUP BY session_id
+), parked AS (
+    -- After its StopTransaction a car stays parked until its connector leaves SuspendedEV,
+    -- SuspendedEVSE and Finishing (unplugged: Available, or the next charge's Preparing).
+    SELECT e.session_id, (
+        SELECT min(l.ts) FROM sessions.connector_status_log l
+        WHERE l.charge_point_id = e.charge_point_id AND l.connector_id = coalesce(e.connector_id, e.connector_hint)
+          AND l.ts > e.ended_at AND l.status NOT IN ('SuspendedEV', 'SuspendedEVSE', 'Finishing')
+    ) AS parked_until
+    FROM ended e WHERE e.ended_at IS NOT NULL
 ), rungs AS (
     SELECT e.session_id, e.finalized_digest, e.session_id = ANY($2::uuid[]) AS forced, e.energy_wh AS previous_energy_wh,
-        jsonb_build_array(e.started_at, e.ended_at, coalesce(e.connector_id, e.connector_hint)) AS facts,
+        p.parked_until,
+        jsonb_build_array(e.started_at, e.ended_at, coalesce(e.connector_id, e.connector_hint))
+            || CASE WHEN p.parked_until IS NOT NULL THEN jsonb_build_array(p.parked_until) ELSE '[]'::jsonb END AS facts,
         CASE WHEN e.meter_stop_wh >= coalesce(e.meter_start_wh, 0) THEN e.meter_stop_wh - coalesce(e.meter_start_wh, 0) END AS by_stop,
         CASE WHEN r.value_wh >= coalesce(e.meter_start_wh, 0) THEN r.value_wh - coalesce(e.meter_start_wh, 0) END AS by_register,
         CASE WHEN i.total >= 0 THEN i.total END AS by_interval
     FROM ended e
     LEFT JOIN register r USING (session_id)
     LEFT JOIN interval_sum i USING (session_id)
+    LEFT JOIN parked p USING (session_id)
 ), derived AS (
-    SELECT session_id, forced, finalized_digest, facts, previous_energy_wh,
+    SELECT session_id, forced, finalized_digest, facts, previous_energy_wh, parked_until,
         coalesce(by_stop, by_register, by_interval) AS energy_wh,
         CASE WHEN by_stop IS NOT NULL THEN 'StopTransaction'
              WHEN by_register IS NOT NULL THEN 'MeterValues.Register'
@@ -297,7 +331,7 @@ UPDATE sessions.sessions s SET
     finalized_digest = c.digest
 FROM changes c
 WHERE s.session_id = c.session_id AND c.refinalized
-RETURNING s.*, c.finalized_digest IS NULL AS first_finalization, c.previous_energy_wh
+RETURNING s.*, c.finalized_digest IS NULL AS first_finalization, c.previous_energy_wh, c.parked_until
 """
 
 

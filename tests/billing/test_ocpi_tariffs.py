@@ -164,3 +164,31 @@ async def test_charging_and_parking_time_come_from_the_connectors_statuses(api, 
     assert (lines["TIME"]["volume"], lines["TIME"]["amountExclVat"]) == ("0.833333333333", "1")
     assert (lines["PARKING_TIME"]["volume"], lines["PARKING_TIME"]["amountExclVat"]) == ("0.166666666667", "1")
     assert session["costAmount"] == "4.00"
+
+
+async def test_parking_after_the_stop_is_billed_once_the_car_leaves(api, pg):
+    site, _ = await site_with(api, {"currency": "EUR", "elements": [{"price_components": [
+        {"type": "ENERGY", "price": "0.20", "step_size": 1}, {"type": "PARKING_TIME", "price": "6.00", "step_size": 60}]}]})
+    cp = unique_id("IDLE")
+    await register(api, cp, site["siteId"])
+    t0 = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+
+    def at(minutes: int) -> str:
+        return stamp(t0 + timedelta(minutes=minutes))
+
+    await applied(pg, await send(api, ev.status(cp, 1, "Charging", ts=at(0)), ev.started(cp, 1, ts=at(0)),
+                                 ev.ended(cp, 1, meter_stop=5000, ts=at(30)), ev.status(cp, 1, "Finishing", ts=at(30))))
+    charged = await session_when(api, cp, 1, lambda s: s["costAmount"] is not None)
+    assert charged["costAmount"] == "1.00"  # 5 kWh x 0.20; still plugged in: no parking known yet
+    # Unplugged 20 minutes after the stop: 20 min x 6.00/h = 2.00 more, while the settlement is Pending.
+    await applied(pg, await send(api, ev.status(cp, 1, "Available", ts=at(50))))
+    parked = await session_when(api, cp, 1, lambda s: s["costAmount"] == "3.00")
+    lines = {line["type"]: line for line in parked["costBreakdown"]}
+    assert (lines["PARKING_TIME"]["volume"], lines["PARKING_TIME"]["amountExclVat"]) == ("0.333333333333", "2")
+    assert (await eventually(lambda: _settled_at(api, parked["sessionId"], "3.00")))
+    assert parked["endedAt"] == at(30) and parked["energyWh"] == 5000
+
+
+async def _settled_at(api, session_id: str, amount: str) -> bool:
+    settlement = await settlement_of(api, session_id)
+    return settlement is not None and settlement["amount"] == amount

@@ -45,3 +45,9 @@ def test_parked_while_suspended_or_finishing_charging_otherwise():
 
 def test_a_session_without_length_is_one_period():
     assert [(p.start, p.end, p.energy_wh) for p in periods(at(5), at(5), D(700), D(0), [], [])] == [(at(5), at(5), D(700))]
+
+
+def test_after_the_end_the_car_is_parked_until_it_leaves():
+    found = periods(at(0), at(30), D(3000), D(0), [], [(at(0), "Charging"), (at(30), "Finishing")], parked_until=at(45))
+    assert [(p.start, p.end, p.energy_wh, p.charging) for p in found] == [
+        (at(0), at(30), D(3000), True), (at(30), at(45), D(0), False)]

@@ -9,3 +9,5 @@ CREATE TABLE connector_status_log (
     status          text NOT NULL,
     PRIMARY KEY (charge_point_id, connector_id, ts, receive_order, event_id)
 );
+-- The session a connector's status may end the parking of: its charger's latest ended one.
+CREATE INDEX sessions_by_charger_end ON sessions (charge_point_id, ended_at DESC) WHERE ended_at IS NOT NULL;
