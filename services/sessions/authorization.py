@@ -84,6 +84,17 @@ def decide(
     return IdTagInfo(status, token.expires_at, token.parent_id_tag)
 
 
+async def _tokens_at_start(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[tuple[datetime, TokenState | None, TokenState | None]]:
+    """Per session: the instant its start stands for, and its token and the token's parent as they stood then."""
+    instants = [start_instant(r["started_at"]) for r in rows]
+    listed = await tokens.versions_at(conn, [(r["id_tag"] or "", at) for r, at in zip(rows, instants, strict=True)])
+    states = [TokenState.of(v) if r["id_tag"] is not None else None for r, v in zip(rows, listed, strict=True)]
+    with_parent = [i for i, state in enumerate(states) if state is not None and state.parent_id_tag]
+    parents: dict[int, TokenState | None] = dict(zip(with_parent, map(TokenState.of, await tokens.versions_at(
+        conn, [(states[i].parent_id_tag, instants[i]) for i in with_parent])), strict=True))
+    return [(instants[i], states[i], parents.get(i)) for i in range(len(rows))]
+
+
 @dataclass(frozen=True)
 class Policy:
     """CPMS_AUTHORIZATION and CPMS_UNAUTHORIZED_SESSIONS (`stop`: a remote stop for a session
@@ -101,20 +112,21 @@ async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], 
     """Record the `authorization` of the sessions whose start or end this batch brought (and of the
     later sessions of their idTags they overlap), each by its token as it stood at its start; ask
     once for a stop of each one still going that was not Accepted."""
-    rows = await tokens.sessions_to_judge(conn, session_ids)
-    if not rows:
+    started = await tokens.started_sessions(conn, session_ids)
+    if not started:
         return
-    instants = [start_instant(r["started_at"]) for r in rows]
-    listed = await tokens.versions_at(conn, [(r["id_tag"] or "", at) for r, at in zip(rows, instants, strict=True)])
-    states = [TokenState.of(v) for v in listed]
-    with_parent = [i for i, state in enumerate(states) if state is not None and state.parent_id_tag]
-    parents: dict[int, TokenState | None] = dict(zip(with_parent, map(TokenState.of, await tokens.versions_at(
-        conn, [(states[i].parent_id_tag, instants[i]) for i in with_parent])), strict=True))
+    judged = await _tokens_at_start(conn, started)
+    # Only a token with a session limit needs its other sessions counted, and the later sessions
+    # this one overlaps judged again: for every other idTag a session's status is its own.
+    limited = [row["session_id"] for row, (_, token, _) in zip(started, judged, strict=True)
+               if token is not None and token.max_concurrent_sessions is not None]
+    rows = [(row, seen, 0) for row, seen in zip(started, judged, strict=True) if row["session_id"] not in set(limited)]
+    if limited:
+        counted = await tokens.sessions_to_judge(conn, limited)
+        rows += [(row, seen, row["concurrent"]) for row, seen in zip(counted, await _tokens_at_start(conn, counted), strict=True)]
     decided = []
-    for i, row in enumerate(rows):
-        token = states[i] if row["id_tag"] is not None else None
-        info = decide(token, parents.get(i), mode=policy.mode, at=instants[i], site_id=row["site_id"],
-                      concurrent_sessions=row["concurrent"])
+    for row, (at, token, parent), concurrent in rows:
+        info = decide(token, parent, mode=policy.mode, at=at, site_id=row["site_id"], concurrent_sessions=concurrent)
         decided.append((row, info.status))
     await tokens.record_authorizations(conn, [(row["session_id"], status) for row, status in decided])
     for row, status in decided:

@@ -119,6 +119,20 @@ _STOPPED_AT = "coalesce({s}.ended_at, CASE WHEN {s}.closed_at IS NOT NULL THEN {
 _BEFORE = "({o}.started_at, {o}.start_order, {o}.session_id) < ({s}.started_at, {s}.start_order, {s}.session_id)"
 
 
+async def started_sessions(conn: asyncpg.Connection, session_ids: Sequence[Any]) -> list[asyncpg.Record]:
+    """The started sessions among `session_ids`, with their charger's site."""
+    return await conn.fetch(
+        """
+        SELECT s.session_id, s.charge_point_id, s.transaction_id, s.id_tag, s.started_at, s.status, s.ended_at,
+            s.closed_at, s."authorization", s.stop_requested_at, c.site_id
+        FROM sessions.sessions s LEFT JOIN sessions.chargers c USING (charge_point_id)
+        WHERE s.session_id = ANY($1::uuid[]) AND s.started_at IS NOT NULL
+        ORDER BY s.session_id
+        """,
+        list(session_ids),
+    )
+
+
 async def sessions_to_judge(conn: asyncpg.Connection, session_ids: Sequence[Any]) -> list[asyncpg.Record]:
     """The started sessions among `session_ids`, and the later sessions of the same idTags that
     they overlap (a start or an end that arrives late changes whether those were concurrent),
