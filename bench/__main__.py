@@ -138,7 +138,8 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
                 await send_batches(sender, plans, batch, concurrency, sent)
         finally:
             await sender.close()
-        done = await wait_for_settlements(database_url, since, chargers, timeout=120)
+        # A bound, not a target: the slowest end-to-end rate a run may have (500 events/s), and 2 min at least.
+        done = await wait_for_settlements(database_url, since, chargers, timeout=max(120.0, sum(len(p) for p in plans) / 500))
         cpu_after, machine_after = system.cpu_seconds(), machine_cpu_seconds()
         checked = await verify(admin, plans_for, sent) if check else {"errors": [], "errorCount": 0, "lag": {}}
     total_events = sum(len(p) for p in plans)
