@@ -14,8 +14,9 @@ from uuid import UUID
 
 from aiohttp import web
 
+from services.ingest import secrets
 from services.registry import SERVICES
-from shared import db, dead_letters
+from shared import db, dead_letters, workers
 from shared.app import ON_FATAL, create_app
 from shared.broker import Broker
 from shared.config import CommonSettings, Settings, parse_listen_addr
@@ -60,6 +61,10 @@ def run(service: str) -> None:
     services = list(SERVICES.values()) if service == "all" else [SERVICES[service]]
     settings = (Settings if service == "all" else SERVICES[service].settings).from_env()
     configure_logging(settings.log_level)
+    if settings.workers > 1 and not workers.is_worker():
+        # the workers share what they remember of verified charger secrets (ingest's handshakes)
+        remembered = getattr(settings, "auth_remembered_chargers", 0)
+        sys.exit(workers.supervise(["run", service], settings.workers, settings.consumer_workers, shared_bytes=secrets.VerifiedSecrets.bytes_for(remembered)))
     host, port = parse_listen_addr(settings.listen_addr_of(service))
     try:
         import uvloop
@@ -67,8 +72,9 @@ def run(service: str) -> None:
         uvloop.install()
     except ImportError:  # optional speed-up
         pass
-    log.info("starting", extra={"service": service, "listen": f"{host}:{port}"})
-    app = create_app(settings, services, public=list(SERVICES.values()))
+    role = workers.role()
+    log.info("starting", extra={"service": service, "listen": f"{host}:{port}" if role != "consumers" else None, "role": role})
+    app = create_app(settings, services, public=list(SERVICES.values()), consumers=role != "http")
     # What start-up allocated (modules, models, the app) lives as long as the process: leave it out
     # of the collector's full passes. Measured under load: a full collection paused the event loop
     # (and every request in it) for about 50 ms before, and for 3 to 6 ms after.
@@ -81,8 +87,24 @@ def run(service: str) -> None:
         os.kill(os.getpid(), signal.SIGTERM)  # aiohttp's own graceful shutdown
 
     app[ON_FATAL] = stop
-    web.run_app(app, host=host, port=port, shutdown_timeout=30, access_log=None, print=None)
+    if role == "consumers":
+        asyncio.run(_run_without_port(app))
+    else:
+        web.run_app(app, host=host, port=port, shutdown_timeout=30, access_log=None, print=None, reuse_port=workers.is_worker())
     sys.exit(exit_code)
+
+
+async def _run_without_port(app: web.Application) -> None:
+    """A consumers worker: the app's start-up and shutdown (its consumers, relays and tasks), no listener."""
+    runner = web.AppRunner(app, handle_signals=False)
+    await runner.setup()
+    stopping = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(signum, stopping.set)
+    try:
+        await stopping.wait()
+    finally:
+        await runner.cleanup()
 
 
 async def migrate(settings: CommonSettings, names: list[str], *, out=sys.stdout) -> None:
@@ -98,7 +120,7 @@ async def migrate(settings: CommonSettings, names: list[str], *, out=sys.stdout)
 
 
 async def seed_charger(settings: CommonSettings, charge_point_id: str, secret: str, site: UUID | None) -> None:
-    from services.ingest import registry, secrets
+    from services.ingest import registry
     from services.ingest.models import RegisterCharger
 
     RegisterCharger(chargePointId=charge_point_id, secret=secret, siteId=site)  # same rules as the API

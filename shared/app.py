@@ -7,14 +7,15 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 
 import asyncpg
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
-from shared import db, jsonutil, metrics, operators
+from shared import db, jsonutil, metrics, operators, workers
 from shared.broker import Broker
 from shared.config import CommonSettings
 from shared.consumer import Consumer
@@ -49,11 +50,13 @@ WAITING = web.AppKey("waiting", asyncio.Event)  # a dependency did not answer: s
 ON_FATAL = web.AppKey("on_fatal", Callable[[int], None])
 
 
-def create_app(settings: CommonSettings, services: list[ServiceSpec], *, public: list[ServiceSpec] | None = None) -> web.Application:
+def create_app(settings: CommonSettings, services: list[ServiceSpec], *, public: list[ServiceSpec] | None = None,
+               consumers: bool = True) -> web.Application:
     """One process serving `services`: every route from their descriptions (and the operational
     ones), their relays, tasks and consumers as cleanup contexts, in the order ServiceSpec fixes.
     `public`: the services of the whole public API (default `services`), described at
-    `/openapi.json?scope=public`, so an edge in front of several processes describes them all."""
+    `/openapi.json?scope=public`, so an edge in front of several processes describes them all.
+    `consumers=False`: none of their consumers (an HTTP worker beside a consumers worker)."""
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
@@ -86,7 +89,8 @@ def create_app(settings: CommonSettings, services: list[ServiceSpec], *, public:
     for service in services:
         contexts.extend(_relay_ctx(service.schema, relay) for relay in service.relays)
         contexts.extend(service.tasks)
-        contexts.extend(_consumer_ctx(service.schema, consumes) for consumes in service.consumers)
+        if consumers:
+            contexts.extend(_consumer_ctx(service.schema, consumes) for consumes in service.consumers)
     app[STARTED] = asyncio.Event()
     app.cleanup_ctx.append(_dependencies_ctx(contexts))
     return app
@@ -307,7 +311,16 @@ async def metrics_endpoint(request: web.Request) -> web.Response:
                 metrics.QUEUE_DEPTH.labels(name).set(depth)
         except Exception as exc:
             log.warning("could not read queue depths", extra={"error": repr(exc)})
-    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    return web.Response(body=generate_latest(_registry()), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics; under several workers, every worker's (their files, aggregated)."""
+    if workers.METRICS_DIR not in os.environ:
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
 
 
 async def openapi_document(request: web.Request) -> web.Response:

@@ -11,7 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -43,6 +43,16 @@ class CommonSettings(BaseSettings):
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", alias="CPMS_AMQP_URL")
     amqp_prefix: str = Field("cpms", alias="CPMS_AMQP_PREFIX", pattern=r"^[A-Za-z0-9_.-]+$")
     listen_addr: str = Field(":8081", alias="CPMS_LISTEN_ADDR")
+    # Worker processes of one `cpms run` (shared/workers.py): with 2 or more, the first
+    # CPMS_CONSUMER_WORKERS apply the queues and the others serve HTTP behind the one port.
+    workers: int = Field(1, alias="CPMS_WORKERS", ge=1, le=64)
+    consumer_workers: int = Field(1, alias="CPMS_CONSUMER_WORKERS", ge=1, le=63)
+
+    @model_validator(mode="after")
+    def _some_worker_serves_http(self) -> "CommonSettings":
+        if self.workers > 1 and self.consumer_workers >= self.workers:
+            raise ValueError("CPMS_CONSUMER_WORKERS must be below CPMS_WORKERS: one worker at least serves HTTP")
+        return self
 
     api_key: SecretStr = Field(SecretStr("dev"), alias="CPMS_API_KEY")
     admin_token: SecretStr = Field(SecretStr("devadmin"), alias="CPMS_ADMIN_TOKEN")
@@ -101,7 +111,11 @@ class IngestSettings(CommonSettings):
     ingest_listen_addr: str = Field(":8091", alias="CPMS_INGEST_LISTEN_ADDR")
     auth_max_failures: int = Field(5, alias="CPMS_AUTH_MAX_FAILURES", ge=1)
     auth_failure_window_seconds: float = Field(60.0, alias="CPMS_AUTH_FAILURE_WINDOW_SECONDS", gt=0)
+    # Chargers whose verified secret a process remembers (about 150 bytes each); 0 = scrypt every handshake.
+    auth_remembered_chargers: int = Field(100_000, alias="CPMS_AUTH_REMEMBERED_CHARGERS", ge=0)
     archive_retention_days: float | None = Field(None, alias="CPMS_ARCHIVE_RETENTION_DAYS", gt=0)
+    # How long the gateway's events may wait for others to share their envelope (docs/benchmarks.md).
+    publish_linger_seconds: float = Field(0.004, alias="CPMS_PUBLISH_LINGER_SECONDS", ge=0, le=0.1)
 
 
 class SessionsSettings(CommonSettings):

@@ -8,9 +8,10 @@ SESSIONS_NOT_PRICED = Counter(
 REPRICING_REFUSED = Counter(
     "cpms_billing_repricing_refused_total", "Re-finalizations left unpriced because their settlement had left Pending",
 )
-SETTLEMENTS = Gauge("cpms_billing_settlements", "Settlements by status (read from the database)", ["status"])
+SETTLEMENTS = Gauge("cpms_billing_settlements", "Settlements by status (read from the database)", ["status"], multiprocess_mode="livemostrecent")
 OLDEST_SETTLEMENT = Gauge(
     "cpms_billing_oldest_settlement_age_seconds", "How long the settlement longest in a status has been in it", ["status"],
+    multiprocess_mode="livemostrecent",
 )
 TRANSITIONS = Counter(
     "cpms_billing_settlement_transitions_total", "Settlement transition requests, by target status and result", ["to", "result"],

@@ -7,5 +7,5 @@ DISPATCH_SECONDS = Histogram(
     "cpms_commands_dispatch_duration_seconds", "Time the gateway took to answer one command request",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30),
 )
-WAITING = Gauge("cpms_commands_waiting", "Commands Queued or Sent (not yet final)")
+WAITING = Gauge("cpms_commands_waiting", "Commands Queued or Sent (not yet final)", multiprocess_mode="livemostrecent")
 ACKS = Counter("cpms_commands_acks_total", "CommandAck events received, by whether they linked to a command yet", ["result"])

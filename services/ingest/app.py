@@ -15,7 +15,8 @@ from services.ingest.events import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
 from services.ingest.responses import EVENTS_BODY, AuthAllowed, AuthDenied, BatchAccepted, EventAccepted, RegisteredCharger
-from shared.app import BROKER, POOL, SETTINGS, copies_applied, unit_of_work
+from shared.app import BROKER, POOL, SETTINGS, copies_applied, outbox_relay, unit_of_work
+from shared import workers
 from shared.broker import PublishFailed
 from shared.http import Problem, found, json_response, parse_body, read_json_as_sent
 from shared.openapi import Body, Fragment, Operation, ref
@@ -25,6 +26,7 @@ SCHEMA = store.SCHEMA
 log = logging.getLogger(__name__)
 PUBLISHER = web.AppKey("publisher", EventPublisher)
 RECEIVE_CLOCK = web.AppKey("receive_clock", ReceiveClock)
+VERIFIED = web.AppKey("verified_secrets", secrets.VerifiedSecrets)
 SPOOL = "spool"
 T = TypeVar("T")
 
@@ -36,16 +38,17 @@ async def authorize_charger(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     window = settings.auth_failure_window_seconds
     async with request.app[POOL].acquire() as conn:
-        wait = await store.throttled_for(conn, charge_point_id, max_failures=settings.auth_max_failures, window=window)
-        if wait > 0:
-            metrics.AUTH.labels("throttled").inc()
-            raise Problem(429, "Too many failed attempts", "this charger failed to authenticate too often; wait and retry",
-                          headers={"Retry-After": str(math.ceil(wait))})
-        found = await store.secret_hash_of(conn, charge_point_id)
-    stored_hash, is_active = found if found else (None, False)
-    allowed = await secrets.verify_secret_async(body.presentedSecret, stored_hash) and is_active
-    async with unit_of_work(request.app, SCHEMA) as conn:
-        await registry.record_handshake(conn, charge_point_id, allowed=allowed, window=window)
+        known = await store.handshake_of(conn, charge_point_id)
+    wait = known.throttled_for(max_failures=settings.auth_max_failures, window=window)
+    if wait > 0:
+        metrics.AUTH.labels("throttled").inc()
+        raise Problem(429, "Too many failed attempts", "this charger failed to authenticate too often; wait and retry",
+                      headers={"Retry-After": str(math.ceil(wait))})
+    matches = await request.app[VERIFIED].verify(charge_point_id, body.presentedSecret, known.secret_hash)
+    allowed = matches and known.is_active
+    async with request.app[POOL].acquire() as conn:
+        await registry.record_handshake(conn, charge_point_id, allowed=allowed, window=window, had_failures=known.failures > 0)
+    outbox_relay(request.app, SCHEMA).wake()
     metrics.AUTH.labels("allowed" if allowed else "denied").inc()
     if not allowed:
         log.info("handshake refused", extra={"charge_point_id": charge_point_id, "remote_addr": body.remoteAddr})
@@ -140,7 +143,9 @@ def _registered(written: T | None, request: web.Request) -> T:
 
 async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RECEIVE_CLOCK] = ReceiveClock()
-    publisher = app[PUBLISHER] = EventPublisher(app[BROKER])
+    remembered = secrets.VerifiedSecrets.bytes_for(app[SETTINGS].auth_remembered_chargers)
+    app[VERIFIED] = secrets.VerifiedSecrets(*workers.shared_memory(remembered))  # shared by the workers
+    publisher = app[PUBLISHER] = EventPublisher(app[BROKER], linger=app[SETTINGS].publish_linger_seconds)
     yield
     await publisher.close()
 

@@ -14,4 +14,4 @@ ANOMALIES = Counter(
 SPOOLED = Counter(
     "cpms_ingest_events_spooled_total", "Events committed to the spool because the broker did not confirm in time"
 )
-SPOOL_DEPTH = Gauge("cpms_ingest_spool_events", "Events in the spool, waiting for the broker")
+SPOOL_DEPTH = Gauge("cpms_ingest_spool_events", "Events in the spool, waiting for the broker", multiprocess_mode="livemostrecent")

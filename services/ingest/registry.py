@@ -36,12 +36,18 @@ async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: 
             chargePointId=charge_point_id, isActive=is_active, at=row["updated_at"]))
 
 
-async def record_handshake(conn: asyncpg.Connection, charge_point_id: str, *, allowed: bool, window: float) -> None:
+async def record_handshake(conn: asyncpg.Connection, charge_point_id: str, *, allowed: bool, window: float,
+                           had_failures: bool = True) -> None:
     """A handshake's outcome: failures are counted for throttling (a success clears them), and
-    announced, so the fleet view shows who connects and who keeps failing."""
+    announced, so the fleet view shows who connects and who keeps failing. The usual case (a
+    charger without failures let in) is one statement, so no transaction of its own."""
+    announced = ChargerHandshake(chargePointId=charge_point_id, allowed=allowed, at=datetime.now(UTC))
+    if allowed and not had_failures:
+        await enqueue_domain(conn, store.SCHEMA, announced)
+        return
     async with conn.transaction():
         if allowed:
             await store.clear_failures(conn, charge_point_id)
         else:
             await store.record_failure(conn, charge_point_id, window=window)
-        await enqueue_domain(conn, store.SCHEMA, ChargerHandshake(chargePointId=charge_point_id, allowed=allowed, at=datetime.now(UTC)))
+        await enqueue_domain(conn, store.SCHEMA, announced)

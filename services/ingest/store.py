@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -15,9 +16,34 @@ SCHEMA = "ingest"
 _CHARGER_COLUMNS = "charge_point_id, is_active, site_id, created_at, updated_at"
 
 
-async def secret_hash_of(conn: asyncpg.Connection, charge_point_id: str) -> tuple[str, bool] | None:
-    row = await conn.fetchrow("SELECT secret_hash, is_active FROM ingest.chargers WHERE charge_point_id = $1", charge_point_id)
-    return (row["secret_hash"], row["is_active"]) if row else None
+@dataclass(frozen=True)
+class Handshake:
+    """What a handshake needs to know of a charger id, read in one statement (None: unknown)."""
+
+    secret_hash: str | None
+    is_active: bool
+    failures: int
+    window_started_at: datetime | None
+
+    def throttled_for(self, *, max_failures: int, window: float) -> float:
+        """Seconds until this charger may try again (0 when it may try now)."""
+        if self.window_started_at is None or self.failures < max_failures:
+            return 0.0
+        remaining = (self.window_started_at + timedelta(seconds=window) - datetime.now(UTC)).total_seconds()
+        return max(remaining, 0.0)
+
+
+async def handshake_of(conn: asyncpg.Connection, charge_point_id: str) -> Handshake:
+    row = await conn.fetchrow(
+        """
+        SELECT c.secret_hash, coalesce(c.is_active, false) AS is_active, coalesce(f.failures, 0) AS failures, f.window_started_at
+        FROM (SELECT $1::text AS charge_point_id) k
+        LEFT JOIN ingest.chargers c USING (charge_point_id)
+        LEFT JOIN ingest.auth_failures f USING (charge_point_id)
+        """,
+        charge_point_id,
+    )
+    return Handshake(row["secret_hash"], row["is_active"], row["failures"], row["window_started_at"])
 
 
 async def insert_charger(
@@ -52,15 +78,6 @@ async def set_active(conn: asyncpg.Connection, charge_point_id: str, is_active: 
         f"UPDATE ingest.chargers SET is_active = $2, updated_at = now() WHERE charge_point_id = $1 RETURNING {_CHARGER_COLUMNS}",
         charge_point_id, is_active,
     )
-
-
-async def throttled_for(conn: asyncpg.Connection, charge_point_id: str, *, max_failures: int, window: float) -> float:
-    """Seconds until this charger may try again (0 when it may try now)."""
-    row = await conn.fetchrow("SELECT failures, window_started_at FROM ingest.auth_failures WHERE charge_point_id = $1", charge_point_id)
-    if row is None or row["failures"] < max_failures:
-        return 0.0
-    remaining = (row["window_started_at"] + timedelta(seconds=window) - datetime.now(UTC)).total_seconds()
-    return max(remaining, 0.0)
 
 
 async def record_failure(conn: asyncpg.Connection, charge_point_id: str, *, window: float) -> None:

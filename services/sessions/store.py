@@ -359,8 +359,10 @@ async def close_by_rules(conn: asyncpg.Connection, charge_point_ids: Sequence[st
             SELECT s.session_id,
                 CASE WHEN c.booted_at IS NOT NULL AND (c.booted_at, c.boot_order) > (s.last_event_at, s.last_event_order)
                      THEN 'ChargerRebooted'
+                     -- sort_at is started_at here: its bound lets the charger's index skip its history
                      WHEN EXISTS (SELECT 1 FROM sessions.sessions n
-                                  WHERE n.charge_point_id = s.charge_point_id AND n.connector_id = s.connector_id
+                                  WHERE n.charge_point_id = s.charge_point_id AND n.sort_at >= s.last_event_at
+                                    AND n.connector_id = s.connector_id
                                     AND n.session_id <> s.session_id AND n.started_at IS NOT NULL
                                     AND (n.started_at, n.start_order) > (s.last_event_at, s.last_event_order))
                      THEN 'NextTransaction' END AS rule

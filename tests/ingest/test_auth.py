@@ -1,7 +1,12 @@
 """Charger handshake auth: POST /v1/gateway/chargers/{id}/auth."""
 from __future__ import annotations
 
-from tests.support import unique_id
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.registry import SERVICES
+from shared.app import create_app
+from tests.support import Api, unique_id
 
 
 async def register(api, charge_point_id: str, secret: str = "s3cret-value") -> None:
@@ -90,3 +95,37 @@ async def test_registration_conflict_and_validation(api):
     assert {tuple(e["loc"]) for e in body["errors"]} == {("chargePointId",), ("secret",)}
     status, body = await api.admin("PUT", f"/v1/chargers/{unique_id()}/secret", {"secret": "brand-new-secret"})
     assert status == 404
+
+
+@pytest.fixture
+async def ingest_beside(settings):
+    """An ingest process of its own beside the all-in-one one, on the same database and broker (as
+    `cpms run ingest` would be), with its own memory of verified secrets."""
+    client = TestClient(TestServer(create_app(settings, [SERVICES["ingest"]])))
+    await client.start_server()
+    yield Api(client, database_url=settings.database_url)
+    await client.close()  # the broker objects are the shared ones: they stay
+
+
+async def test_a_remembered_secret_gives_way_at_once_to_a_rotation_or_a_deactivation_in_every_process(api, ingest_beside):
+    """A process remembers the secrets it verified, so a reconnecting fleet is not a scrypt each.
+    Another ingest process must see every change on its very next handshake, as this one does."""
+    other = ingest_beside
+    cp = unique_id()
+    await register(api, cp)
+    for process in (api, other):
+        for _ in range(2):  # verified, then remembered
+            assert (await auth(process, cp, "s3cret-value"))[0] == 200
+        assert (await auth(process, cp, "s3cret-valuf"))[0] == 401  # memory never admits another secret
+    status, _ = await api.admin("PUT", f"/v1/chargers/{cp}/secret", {"secret": "brand-new-secret"})
+    assert status == 200
+    for process in (api, other):
+        assert (await auth(process, cp, "s3cret-value"))[0] == 401
+        assert (await auth(process, cp, "brand-new-secret"))[0] == 200
+    status, _ = await api.admin("PUT", f"/v1/chargers/{cp}/active", {"isActive": False})
+    assert status == 200
+    for process in (api, other):
+        assert (await auth(process, cp, "brand-new-secret"))[0] == 401
+    await api.admin("PUT", f"/v1/chargers/{cp}/active", {"isActive": True})
+    for process in (api, other):
+        assert (await auth(process, cp, "brand-new-secret"))[0] == 200
