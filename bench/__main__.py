@@ -11,14 +11,15 @@ import platform
 import sys
 import time
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import baseline
+from bench import baseline, fill, storm
 from bench.load import Charger, SendResult, Sender, events_of, make_chargers, percentiles, send_batches, send_paced, send_single
 from bench.system import System, machine_cpu_between, machine_cpu_seconds
 from shared.topology import delete_topology
@@ -110,7 +111,8 @@ async def verify(admin: Admin, chargers: list[Charger], sent: SendResult, concur
 
 
 async def run_load(system: System, database_url: str, *, run: str, chargers: int, samples: int, mode: str,
-                   concurrency: int, batch: int, offset: int = 0, rate: float = 0, check: bool = True) -> dict:
+                   concurrency: int, batch: int, offset: int = 0, rate: float = 0, check: bool = True,
+                   profile: str | None = None, label: str = "") -> dict:
     plans_for = make_chargers(run, chargers, offset)
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(concurrency, 64))) as http:
         admin = Admin(http, system)
@@ -127,6 +129,7 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         await conn.close()
         # paced mode posts open loop, so its requests queue for a connection beyond this many
         sender = Sender(system.base_url("ingest"), API_KEY, 256 if mode == "paced" else max(concurrency, 64))
+        profiles = system.profile(profile, label or mode)
         cpu_before, machine_before = system.cpu_seconds(), machine_cpu_seconds()
         sent = SendResult()
         try:
@@ -141,6 +144,7 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         # A bound, not a target: the slowest end-to-end rate a run may have (500 events/s), and 2 min at least.
         done = await wait_for_settlements(database_url, since, chargers, timeout=max(120.0, sum(len(p) for p in plans) / 500))
         cpu_after, machine_after = system.cpu_seconds(), machine_cpu_seconds()
+        profiles.stop()
         checked = await verify(admin, plans_for, sent) if check else {"errors": [], "errorCount": 0, "lag": {}}
     total_events = sum(len(p) for p in plans)
     cpu = sum(cpu_after.values()) - sum(cpu_before.values())
@@ -157,6 +161,7 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         "otherCpuSecondsPer1000Events": {k: round(v / total_events * 1000, 3) for k, v in other.items()},
         # the CPMS, Postgres, RabbitMQ and the generator together: 2 cores give 2 s a second
         "machineCpuSecondsPer1000Events": round((cpu + sum(other.values())) / total_events * 1000, 3),
+        "cpmsAndPostgresCpuSecondsPer1000Events": round((cpu + other["postgres"]) / total_events * 1000, 3),
         "retried503": sent.failures,
         "correct": checked["errorCount"] == 0,
         "errors": checked["errors"],
@@ -179,38 +184,88 @@ async def sessions_in_tables(database_url: str) -> int:
         await conn.close()
 
 
-async def measure_growth(system: System, database_url: str, run: str, args: argparse.Namespace, offset: int, report: dict) -> int:
-    """The same single-event load after filling the tables up to each size in `--growth` (sessions
-    of one sample each, sent in batches): the cost per event must not grow with the tables."""
+async def history_site(admin: Admin) -> tuple[str, str, str]:
+    """The site the filled history was priced and settled at: (siteId, tariffId, wallet)."""
+    site = await admin.call("POST", "billing", "/v1/sites", {"name": "Bench history"})
+    tariff = await admin.call("POST", "billing", f"/v1/sites/{site['siteId']}/tariffs", {"pricePerKwh": "0.30", "currency": "USD"})
+    wallet = "rBenchHistory111111111111111111"
+    await admin.call("POST", "billing", f"/v1/sites/{site['siteId']}/wallet", {"wallet": wallet})
+    return site["siteId"], tariff["tariffId"], wallet
+
+
+async def measure_growth(system: System, database_url: str, run: str, args: argparse.Namespace, offset: int, report: dict,
+                         label: str) -> int:
+    """The same single-event load after filling the tables up to each size in `--growth` (0: as
+    they are). The fill (bench/fill.py) gives the very chargers the load then plays a history of
+    their own, so both the tables and each charger's history grow: the cost per event must not."""
+    site = None
+    steps = []
     for size in [int(s) for s in args.growth.split(",") if s]:
         grow = size - await sessions_in_tables(database_url)
+        took = {}
         if grow > 0:
-            await run_load(system, database_url, run=run, chargers=grow, samples=1, mode="batch",
-                           concurrency=8, batch=args.batch, offset=offset, check=False)
-            offset += grow
+            if site is None:
+                async with aiohttp.ClientSession() as http:
+                    site = await history_site(Admin(http, system))
+            ids = [c.charge_point_id for c in make_chargers(run, args.chargers, offset)]
+            started = time.perf_counter()
+            took = await fill.fill_history(database_url, ids, max(1, grow // args.chargers),
+                                           before=datetime.now(UTC) - timedelta(minutes=10),
+                                           site_id=site[0], tariff_id=site[1], wallet=site[2])
+            took["total"] = round(time.perf_counter() - started, 1)
         before = await sessions_in_tables(database_url)
         result = await run_load(system, database_url, run=run, chargers=args.chargers, samples=args.samples,
-                                mode="single", concurrency=args.concurrency, batch=args.batch, offset=offset)
+                                mode="single", concurrency=args.concurrency, batch=args.batch, offset=offset,
+                                profile=args.profile, label=f"growth-{before}")
         offset += args.chargers
-        result["layout"] = f"{report['runs'][0]['layout']}, {before} sessions already in the tables"
+        result["layout"] = f"{label}, {before} sessions already in the tables"
         result["sessionsInTables"] = before
+        result["fillSeconds"] = took
         result["peakRssBytes"] = system.peak_rss()
         report["runs"].append(result)
-        print(json.dumps({k: result[k] for k in ("layout", "endToEndEventsPerSecond", "cpuSecondsPer1000Events", "correct")}), file=sys.stderr)
+        steps.append(result)
+        print(json.dumps({k: result[k] for k in ("layout", "endToEndEventsPerSecond", "cpmsAndPostgresCpuSecondsPer1000Events",
+                                                 "correct", "fillSeconds")}), file=sys.stderr)
+    if len(steps) > 1:
+        first, last = steps[0], steps[-1]
+        report["growth"] = {
+            "sessionsFrom": first["sessionsInTables"], "sessionsTo": last["sessionsInTables"],
+            # the target: within 1.15
+            "cpmsAndPostgresCpuPerEventRatio": round(last["cpmsAndPostgresCpuSecondsPer1000Events"]
+                                                     / first["cpmsAndPostgresCpuSecondsPer1000Events"], 3),
+            "endToEndRatio": round(last["endToEndEventsPerSecond"] / first["endToEndEventsPerSecond"], 3),
+        }
     return offset
 
 
-def start_system(env: dict[str, str], replicas: int) -> System:
-    system = System(env)
-    if replicas == 0:
-        system.start("all", 18081)
-    else:
-        system.start("ingest", 18091)
-        system.start("commands", 18094)
-        for r in range(replicas):
-            system.start("sessions", 18092 + 10 * r, r)
-            system.start("billing", 18093 + 10 * r, r)
-    return system
+@dataclass(frozen=True)
+class Layout:
+    label: str
+    replicas: int  # 0: `cpms run all`; n: one process per service, n of sessions and billing
+    workers: int = 1  # CPMS_WORKERS of `cpms run all`
+    main: bool = False  # the layout the storm and the growth steps run on
+
+    def start(self, env: dict[str, str]) -> System:
+        system = System({**env, "CPMS_WORKERS": str(self.workers)})
+        if self.replicas == 0:
+            system.start("all", 18081)
+        else:
+            system.start("ingest", 18091)
+            system.start("commands", 18094)
+            for r in range(self.replicas):
+                system.start("sessions", 18092 + 10 * r, r)
+                system.start("billing", 18093 + 10 * r, r)
+        return system
+
+
+def layouts_of(args: argparse.Namespace) -> list[Layout]:
+    chosen = [Layout("all-in-one, 1 process", 0)]
+    if args.workers > 1:
+        chosen.append(Layout(f"all-in-one, {args.workers} workers", 0, args.workers))
+    if not args.skip_replicas:
+        chosen += [Layout("1 replica of each consumer service", 1), Layout("2 replicas of each consumer service", 2)]
+    main_label = chosen[1].label if args.workers > 1 else chosen[0].label
+    return [Layout(x.label, x.replicas, x.workers, x.label == main_label) for x in chosen]
 
 
 async def main() -> None:
@@ -221,7 +276,11 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--paced-rate", type=float, default=1000)
     parser.add_argument("--growth", default="", help="comma-separated table sizes in sessions, e.g. 10000,50000")
+    parser.add_argument("--storm", type=int, default=0, help="chargers in the reconnect storm (0: none)")
+    parser.add_argument("--storm-connected-rate", type=float, default=200, help="events/s of the chargers that stay connected")
+    parser.add_argument("--workers", type=int, default=2, help="CPMS_WORKERS of the all-in-one layout the storm and growth run on")
     parser.add_argument("--skip-replicas", action="store_true")
+    parser.add_argument("--profile", metavar="DIR", help="record each run's CPMS processes with py-spy into DIR")
     args = parser.parse_args()
 
     run = uuid.uuid4().hex[:8]
@@ -240,26 +299,31 @@ async def main() -> None:
         "runs": [],
     }
     print(json.dumps({"limits": report["limits"]}), file=sys.stderr)
-    layouts = [0] if args.skip_replicas else [0, 1, 2]
     offset = 0
-    for replicas in layouts:
-        system = start_system(env, replicas)
+    for layout in layouts_of(args):
+        system = layout.start(env)
         try:
             await system.wait_ready()
-            label = "all-in-one" if replicas == 0 else f"{replicas} replica(s) of each consumer service"
             full = [("single", args.concurrency), ("paced", 0), ("batch", 8)]
-            phases = full if replicas < 2 else [("single", args.concurrency)]
+            phases = full if layout.replicas < 2 else [("single", args.concurrency)]
             for mode, concurrency in phases:
                 result = await run_load(system, database_url, run=run, chargers=args.chargers if mode != "paced" else args.chargers // 2,
                                         samples=args.samples, mode=mode, concurrency=concurrency, batch=args.batch,
-                                        offset=offset, rate=args.paced_rate)
+                                        offset=offset, rate=args.paced_rate, profile=args.profile,
+                                        label=f"{mode}-{layout.replicas}-{layout.workers}")
                 offset += args.chargers
-                result["layout"] = label
+                result["layout"] = layout.label
                 result["peakRssBytes"] = system.peak_rss()
                 report["runs"].append(result)
                 print(json.dumps({k: result[k] for k in ("layout", "mode", "acceptedEventsPerSecond", "endToEndEventsPerSecond", "ingestLatency", "correct")}), file=sys.stderr)
-            if replicas == layouts[0]:  # growth once, on the first layout
-                offset = await measure_growth(system, database_url, run, args, offset, report)
+            if layout.main and args.storm:
+                report["storm"] = await storm.measure(system.base_url("ingest"), API_KEY, database_url, run,
+                                                      chargers=args.storm, rate=args.storm_connected_rate)
+                report["storm"]["layout"] = layout.label
+                report["storm"]["peakRssBytes"] = system.peak_rss()
+                print(json.dumps({"storm": report["storm"]}), file=sys.stderr)
+            if layout.main:
+                offset = await measure_growth(system, database_url, run, args, offset, report, layout.label)
         finally:
             system.stop()
     limits = report["limits"]
@@ -270,7 +334,7 @@ async def main() -> None:
             "endToEndVsSingleRowCommits": round(result["endToEndEventsPerSecond"] / limits["postgresSingleRowCommitsPerSecond"], 3),
             "requestsVsBareHttp": round(result["acceptedEventsPerSecond"] / result.get("batchSize", 1) / limits["bareHttpRequestsPerSecond"], 3),
         }
-    report["correct"] = all(r["correct"] for r in report["runs"])
+    report["correct"] = all(r["correct"] for r in report["runs"]) and report.get("storm", {}).get("correct", True)
     print(json.dumps(report, indent=2))
     conn = await asyncpg.connect(f"{PG}/postgres")
     await conn.execute(f'DROP DATABASE IF EXISTS "cpms_bench_{run}" WITH (FORCE)')

@@ -78,6 +78,34 @@ async def confirmed_publishes(amqp_url: str, concurrency: int = 32) -> float:
     return rate
 
 
+async def paced_confirm_latency(amqp_url: str, rate: float = 1000) -> dict[str, float]:
+    """The broker's confirm time for persistent messages published one by one at `rate`/s to a
+    durable quorum queue: the floor of ingest's latency at that rate (it answers after the confirm)."""
+    connection = await aio_pika.connect(amqp_url)
+    latencies: list[float] = []
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        name = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+        await channel.declare_queue(name, durable=True, arguments={"x-queue-type": "quorum"})
+
+        async def publish() -> None:
+            t0 = time.perf_counter()
+            await channel.default_exchange.publish(
+                aio_pika.Message(b'{"type":"ChargerHeartbeat"}', delivery_mode=aio_pika.DeliveryMode.PERSISTENT), routing_key=name)
+            latencies.append(time.perf_counter() - t0)
+
+        started, tasks = time.perf_counter(), []
+        for i in range(int(rate * DURATION)):
+            delay = started + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(publish()))
+        await asyncio.gather(*tasks)
+        await channel.queue_delete(name)
+    ordered = sorted(latencies)
+    return {"p50Ms": round(ordered[len(ordered) // 2] * 1000, 2), "p99Ms": round(ordered[int(len(ordered) * 0.99)] * 1000, 2)}
+
+
 async def publish_consume_round_trips(amqp_url: str, concurrency: int = 32) -> float:
     """Round trips/s: confirmed publish, consumed and acked on the other side."""
     connection = await aio_pika.connect(amqp_url)
@@ -152,12 +180,13 @@ async def bare_http(event: dict, port: int = 18199, concurrency: int = 32) -> tu
         server.wait(timeout=10)
 
 
-async def measure(database_url: str, amqp_url: str, event: dict) -> dict[str, float]:
+async def measure(database_url: str, amqp_url: str, event: dict) -> dict:
     requests_per_second, cpu_ms_per_request = await bare_http(event)
     return {
         "postgresSingleRowCommitsPerSecond": round(await postgres_single_row_commits(database_url)),
         "postgresBatchedRowsPerSecond": round(await postgres_batched_rows(database_url)),
         "confirmedPublishesPerSecond": round(await confirmed_publishes(amqp_url)),
+        "confirmLatencyAt1000PerSecond": await paced_confirm_latency(amqp_url),
         "publishConsumeRoundTripsPerSecond": round(await publish_consume_round_trips(amqp_url)),
         "bareHttpRequestsPerSecond": round(requests_per_second),
         "bareHttpServerCpuMsPerRequest": round(cpu_ms_per_request, 4),

@@ -46,21 +46,51 @@ def machine_cpu_between(before: dict[int, tuple[str, float]], after: dict[int, t
     return taken
 
 
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+
+
+def peak_rss_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 @dataclass
 class Process:
+    """One CPMS command; under CPMS_WORKERS its workers are its children."""
+
     name: str
     port: int
     popen: subprocess.Popen
 
-    def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.popen.pid)
+    def pids(self) -> list[int]:
+        return [self.popen.pid, *children_of(self.popen.pid)]
 
-    def peak_rss_bytes(self) -> int:
-        with open(f"/proc/{self.popen.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-        return 0
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for pid in self.pids():
+            try:
+                total += process_cpu_seconds(pid)
+            except OSError:  # a worker gone meanwhile
+                pass
+        return total
+
+    def peak_rss_bytes(self) -> dict[str, int]:
+        workers = children_of(self.popen.pid)
+        if not workers:
+            return {self.name: peak_rss_bytes(self.popen.pid)}
+        return {self.name: peak_rss_bytes(self.popen.pid),
+                **{f"{self.name}/worker{i}": peak_rss_bytes(pid) for i, pid in enumerate(workers, 1)}}
 
 
 @dataclass
@@ -107,7 +137,11 @@ class System:
         return {p.name: p.cpu_seconds() for p in self.processes}
 
     def peak_rss(self) -> dict[str, int]:
-        return {p.name: p.peak_rss_bytes() for p in self.processes}
+        return {name: rss for p in self.processes for name, rss in p.peak_rss_bytes().items()}
+
+    def profile(self, directory: str | None, label: str) -> "Profiles":
+        """py-spy sampling every CPMS process until `Profiles.stop` (nothing when `directory` is None)."""
+        return Profiles.start(directory, label, self.processes)
 
     def stop(self) -> None:
         for p in self.processes:
@@ -119,3 +153,30 @@ class System:
             except subprocess.TimeoutExpired:
                 p.popen.kill()
         self.processes.clear()
+
+
+@dataclass
+class Profiles:
+    """One `py-spy record` per process, written as collapsed stacks (`DIR/LABEL-PROCESS.txt`);
+    `python -m bench.profile FILE` lists its top functions."""
+
+    recorders: list[subprocess.Popen]
+
+    @classmethod
+    def start(cls, directory: str | None, label: str, processes: list[Process]) -> "Profiles":
+        if directory is None:
+            return cls([])
+        os.makedirs(directory, exist_ok=True)
+        py_spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+        return cls([
+            subprocess.Popen([py_spy, "record", "--pid", str(p.popen.pid), "--subprocesses", "--format", "raw", "--rate", "200", "--nonblocking",
+                              "--output", os.path.join(directory, f"{label}-{p.name}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for p in processes
+        ])
+
+    def stop(self) -> None:
+        for recorder in self.recorders:
+            recorder.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for recorder in self.recorders:
+            recorder.wait(timeout=60)
