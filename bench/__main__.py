@@ -19,7 +19,7 @@ import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import baseline, fill, storm
+from bench import baseline, fill, fleet, storm
 from bench.load import Charger, SendResult, Sender, events_of, make_chargers, percentiles, send_batches, send_paced, send_single
 from bench.system import System, machine_cpu_between, machine_cpu_seconds
 from shared.topology import delete_topology
@@ -278,6 +278,7 @@ async def main() -> None:
     parser.add_argument("--growth", default="", help="comma-separated table sizes in sessions, e.g. 10000,50000")
     parser.add_argument("--storm", type=int, default=0, help="chargers in the reconnect storm (0: none)")
     parser.add_argument("--storm-connected-rate", type=float, default=200, help="events/s of the chargers that stay connected")
+    parser.add_argument("--fleet", type=int, default=0, help="chargers added by boots in batches, for memory against fleet size")
     parser.add_argument("--workers", type=int, default=2, help="CPMS_WORKERS of the all-in-one layout the storm and growth run on")
     parser.add_argument("--skip-replicas", action="store_true")
     parser.add_argument("--profile", metavar="DIR", help="record each run's CPMS processes with py-spy into DIR")
@@ -324,6 +325,11 @@ async def main() -> None:
                 print(json.dumps({"storm": report["storm"]}), file=sys.stderr)
             if layout.main:
                 offset = await measure_growth(system, database_url, run, args, offset, report, layout.label)
+            if layout.main and args.fleet:
+                before = system.peak_rss()
+                report["fleet"] = await fleet.grow_fleet(system.base_url("ingest"), API_KEY, database_url, run, args.fleet)
+                report["fleet"].update(peakRssBytesBefore=before, peakRssBytesAfter=system.peak_rss())
+                print(json.dumps({"fleet": report["fleet"]}), file=sys.stderr)
         finally:
             system.stop()
     limits = report["limits"]
