@@ -268,6 +268,48 @@ def layouts_of(args: argparse.Namespace) -> list[Layout]:
     return [Layout(x.label, x.replicas, x.workers, x.label == main_label) for x in chosen]
 
 
+def targets(report: dict, layout: str) -> dict:
+    """The figures the CPMS is held to, each with its limit in this run and the ratio (docs/benchmarks.md)."""
+    limits = report["limits"]
+    run = {r["mode"]: r for r in report["runs"] if r["layout"] == layout}
+    found: dict = {"layout": layout}
+
+    def figure(name: str, value: float, limit: float, target: str, met: bool, **more) -> None:
+        found[name] = {"value": value, "limit": limit, "ratio": round(value / limit, 3) if limit else None, "target": target,
+                       "met": met, **more}
+
+    if "single" in run:
+        e2e = run["single"]["endToEndEventsPerSecond"]
+        figure("singleEndToEndVsBareHttp", e2e, limits["bareHttpRequestsPerSecond"], ">= 0.25", e2e >= 0.25 * limits["bareHttpRequestsPerSecond"])
+    if "paced" in run and "single" in run:
+        paced, full = run["paced"]["machineCpuSecondsPer1000Events"], run["single"]["machineCpuSecondsPer1000Events"]
+        figure("pacedMachineCpuVsFullLoad", paced, full, "<= 1.3", paced <= 1.3 * full)
+        p99 = run["paced"]["ingestLatency"]["p99Ms"]
+        figure("pacedIngestP99Ms", p99, 30, "<= 30 ms", p99 <= 30, confirmP99MsAt1000PerSecond=limits["confirmLatencyAt1000PerSecond"]["p99Ms"])
+    if "batch" in run:
+        accepted, e2e = run["batch"]["acceptedEventsPerSecond"], run["batch"]["endToEndEventsPerSecond"]
+        figure("batchAccepted", accepted, 15000, ">= 15,000/s", accepted >= 15000)
+        figure("batchEndToEndVsAccepted", e2e, accepted, ">= 0.5", e2e >= 0.5 * accepted)
+    if "storm" in report:
+        warm = report["storm"]["warm"]
+        figure("stormWarmAppliedSeconds", warm["appliedSeconds"], 30, "<= 30 s", warm["appliedSeconds"] <= 30,
+               chargers=report["storm"]["chargers"], coldAppliedSeconds=report["storm"]["cold"]["appliedSeconds"])
+        figure("stormWarmAuthP99Ms", warm["auth"]["p99Ms"], 250, "<= 250 ms", warm["auth"]["p99Ms"] <= 250)
+        during = warm["connectedEventsDuring"]["p99Ms"]
+        figure("stormConnectedEventsP99Ms", during, 100, "<= 100 ms", during <= 100,
+               before=report["storm"]["connectedEventsBefore"]["p99Ms"])
+    if "growth" in report:
+        ratio = report["growth"]["cpmsAndPostgresCpuPerEventRatio"]
+        figure("growthCpuPerEvent", ratio, 1.15, "<= 1.15", ratio <= 1.15,
+               sessionsFrom=report["growth"]["sessionsFrom"], sessionsTo=report["growth"]["sessionsTo"])
+    if "fleet" in report:
+        before, after = report["fleet"]["peakRssBytesBefore"], report["fleet"]["peakRssBytesAfter"]
+        grown = max(after[k] / before[k] for k in after if before.get(k))
+        figure("fleetPeakRssGrowth", round(grown, 3), 1.0, "no growth with 10x the chargers", grown <= 1.05,
+               chargersInTables=report["fleet"]["chargersInTables"])
+    return found
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--chargers", type=int, default=2000)
@@ -278,6 +320,7 @@ async def main() -> None:
     parser.add_argument("--growth", default="", help="comma-separated table sizes in sessions, e.g. 10000,50000")
     parser.add_argument("--storm", type=int, default=0, help="chargers in the reconnect storm (0: none)")
     parser.add_argument("--storm-connected-rate", type=float, default=200, help="events/s of the chargers that stay connected")
+    parser.add_argument("--modes", default="single,paced,batch", help="which of the loads each layout runs")
     parser.add_argument("--fleet", type=int, default=0, help="chargers added by boots in batches, for memory against fleet size")
     parser.add_argument("--workers", type=int, default=2, help="CPMS_WORKERS of the all-in-one layout the storm and growth run on")
     parser.add_argument("--skip-replicas", action="store_true")
@@ -305,8 +348,9 @@ async def main() -> None:
         system = layout.start(env)
         try:
             await system.wait_ready()
-            full = [("single", args.concurrency), ("paced", 0), ("batch", 8)]
-            phases = full if layout.replicas < 2 else [("single", args.concurrency)]
+            full = [(mode, concurrency) for mode, concurrency in (("single", args.concurrency), ("paced", 0), ("batch", 8))
+                    if mode in args.modes.split(",")]
+            phases = full if layout.replicas < 2 else full[:1]
             for mode, concurrency in phases:
                 result = await run_load(system, database_url, run=run, chargers=args.chargers if mode != "paced" else args.chargers // 2,
                                         samples=args.samples, mode=mode, concurrency=concurrency, batch=args.batch,
@@ -341,7 +385,9 @@ async def main() -> None:
             "requestsVsBareHttp": round(result["acceptedEventsPerSecond"] / result.get("batchSize", 1) / limits["bareHttpRequestsPerSecond"], 3),
         }
     report["correct"] = all(r["correct"] for r in report["runs"]) and report.get("storm", {}).get("correct", True)
+    report["targets"] = targets(report, next((x.label for x in layouts_of(args) if x.main), ""))
     print(json.dumps(report, indent=2))
+    print(json.dumps({"targets": report["targets"]}, indent=2), file=sys.stderr)
     conn = await asyncpg.connect(f"{PG}/postgres")
     await conn.execute(f'DROP DATABASE IF EXISTS "cpms_bench_{run}" WITH (FORCE)')
     await conn.close()
