@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 
 SCHEMA = store.SCHEMA
 GAUGE_REFRESH_SECONDS = 5.0
+CONFIRMED_REFRESH_SECONDS = 60.0
+CONFIRMED_CHANGED = web.AppKey("confirmed_changed", asyncio.Event)
 _charge_point_id = pydantic.TypeAdapter(ChargePointId)
 
 
@@ -184,6 +186,8 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
         await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_BILLING)
         if wanted.status == "Confirmed":
             metrics.AMOUNT_SETTLED.labels(row["currency"]).inc(to_minor_units(row["amount"], row["currency"]))
+            if CONFIRMED_CHANGED in request.app:
+                request.app[CONFIRMED_CHANGED].set()
     return json_response(Settlement.from_row(row))
 
 
@@ -206,20 +210,33 @@ async def mark_failed(request: web.Request) -> web.Response:
 
 async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
     """Settlements by status and the age of the oldest in each, read from the database: right
-    whichever process changed them."""
+    whichever process changed them. The open statuses (a working set) are read every few seconds;
+    Confirmed, which only grows and whose count is a read of every settlement ever made, once a
+    minute, or at once after this process confirmed one."""
+    confirmed_changed = app[CONFIRMED_CHANGED] = asyncio.Event()
 
     async def refresh() -> None:
+        confirmed_read_at = float("-inf")
+        loop = asyncio.get_running_loop()
         while True:
+            wanted = [s for s in SETTLEMENT_STATUSES if s != "Confirmed"]
+            if confirmed_changed.is_set() or loop.time() - confirmed_read_at >= CONFIRMED_REFRESH_SECONDS:
+                wanted.append("Confirmed")
             try:
                 async with app[POOL].acquire() as conn:
-                    counts = await store.settlement_counts(conn)
-                for status in SETTLEMENT_STATUSES:
+                    counts = await store.settlement_counts(conn, wanted)
+                if "Confirmed" in wanted:
+                    confirmed_changed.clear()
+                    confirmed_read_at = loop.time()
+                for status in wanted:
                     count, oldest = counts.get(status, (0, 0.0))
                     metrics.SETTLEMENTS.labels(status).set(count)
                     metrics.OLDEST_SETTLEMENT.labels(status).set(oldest)
             except Exception:
                 log.debug("could not count settlements", exc_info=True)
-            await asyncio.sleep(GAUGE_REFRESH_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(GAUGE_REFRESH_SECONDS):
+                    await confirmed_changed.wait()
 
     task = asyncio.create_task(refresh(), name="billing:settlement-gauge")
     yield

@@ -305,9 +305,9 @@ def settlements_query(
             f"ORDER BY created_at DESC, settlement_id DESC{page}", args)
 
 
-async def settlement_counts(conn: asyncpg.Connection) -> dict[str, tuple[int, float]]:
-    """Per status: how many settlements, and how long the oldest has been in it (seconds)."""
+async def settlement_counts(conn: asyncpg.Connection, statuses: Sequence[str]) -> dict[str, tuple[int, float]]:
+    """Per status of `statuses`: how many settlements, and how long the oldest has been in it (seconds)."""
     rows = await conn.fetch(
         "SELECT status, count(*) AS n, extract(epoch FROM now() - min(updated_at))::float8 AS oldest "
-        "FROM billing.settlements GROUP BY status")
+        "FROM billing.settlements WHERE status = ANY($1::text[]) GROUP BY status", list(statuses))
     return {r["status"]: (r["n"], r["oldest"]) for r in rows}
