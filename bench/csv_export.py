@@ -18,7 +18,7 @@ from decimal import Decimal
 import aiohttp
 import asyncpg
 
-from bench.system import System
+from bench.system import System, rss_bytes
 from shared import db
 from services.registry import SERVICES
 
@@ -26,14 +26,6 @@ PG = os.environ.get("CPMS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 AMQP = os.environ.get("CPMS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 ADMIN = "bench-admin-token"
 PORT = 18092
-
-
-def rss_bytes(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 async def fill(database_url: str, rows: int) -> None:

@@ -6,23 +6,28 @@ from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Iterator
+
+
+def stacks(path: str) -> Iterator[tuple[str, int]]:
+    """(stack, samples) of each line: frames joined by ';', then the count."""
+    with open(path) as f:
+        for line in f:
+            stack, _, count = line.rstrip("\n").rpartition(" ")
+            if stack:
+                yield stack, int(count)
 
 
 def top(path: str, n: int = 20) -> tuple[int, list[tuple[str, int]], list[tuple[str, int]]]:
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
     samples = 0
-    with open(path) as f:
-        for line in f:
-            stack, _, count = line.rstrip("\n").rpartition(" ")
-            if not stack:
-                continue
-            frames = stack.split(";")
-            weight = int(count)
-            samples += weight
-            own[frames[-1]] += weight
-            for frame in set(frames):
-                total[frame] += weight
+    for stack, weight in stacks(path):
+        frames = stack.split(";")
+        samples += weight
+        own[frames[-1]] += weight
+        for frame in set(frames):
+            total[frame] += weight
     return samples, own.most_common(n), total.most_common(n)
 
 
@@ -40,13 +45,9 @@ AREAS = (
 def areas(path: str) -> tuple[int, list[tuple[str, int]]]:
     found: Counter[str] = Counter()
     samples = 0
-    with open(path) as f:
-        for line in f:
-            stack, _, count = line.rstrip("\n").rpartition(" ")
-            if not stack:
-                continue
-            samples += int(count)
-            found[next((area for marker, area in AREAS if marker in stack), "the event loop itself")] += int(count)
+    for stack, weight in stacks(path):
+        samples += weight
+        found[next((area for marker, area in AREAS if marker in stack), "the event loop itself")] += weight
     return samples, found.most_common()
 
 

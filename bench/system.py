@@ -54,11 +54,12 @@ def children_of(pid: int) -> list[int]:
         return []
 
 
-def peak_rss_bytes(pid: int) -> int:
+def rss_bytes(pid: int, field: str = "VmHWM") -> int:
+    """A memory figure of /proc/PID/status in bytes (VmHWM: the peak RSS); 0 for a process gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -87,10 +88,8 @@ class Process:
 
     def peak_rss_bytes(self) -> dict[str, int]:
         workers = children_of(self.popen.pid)
-        if not workers:
-            return {self.name: peak_rss_bytes(self.popen.pid)}
-        return {self.name: peak_rss_bytes(self.popen.pid),
-                **{f"{self.name}/worker{i}": peak_rss_bytes(pid) for i, pid in enumerate(workers, 1)}}
+        return {self.name: rss_bytes(self.popen.pid),
+                **{f"{self.name}/worker{i}": rss_bytes(pid) for i, pid in enumerate(workers, 1)}}
 
 
 @dataclass

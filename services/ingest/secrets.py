@@ -79,6 +79,7 @@ class VerifiedSecrets:
 
     WAYS, TAG, MAC = 4, 16, 32
     SLOT = TAG + MAC
+    EMPTY = bytes(TAG)  # the tag of a slot never written
 
     @classmethod
     def bytes_for(cls, chargers: int) -> int:
@@ -118,9 +119,9 @@ class VerifiedSecrets:
             return False
         slot = self._remembered(base, tag)
         if slot is None:
-            empty = b"\0" * self.TAG
-            slot = next((base + w * self.SLOT for w in range(self.WAYS)
-                         if self._memory[base + w * self.SLOT:base + w * self.SLOT + self.TAG] == empty), base + victim * self.SLOT)
+            slot = self._remembered(base, self.EMPTY)  # a free slot, else the one this charger displaces
+        if slot is None:
+            slot = base + victim * self.SLOT
         self._memory[slot:slot + self.TAG] = tag
         self._memory[slot + self.TAG:slot + self.SLOT] = self._mac(charge_point_id, stored, secret)
         return True
