@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import ClassVar, Literal, get_args
+from enum import StrEnum
+from typing import ClassVar, Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
@@ -108,12 +109,21 @@ class SessionUnauthorized(DomainMessage):
         return f"session:{self.sessionId}:unauthorized-stop"
 
 
-# The settlement vocabulary, spelled here alone (billing's transition graph is in services/billing/settlements.py).
-SettlementStatus = Literal["Pending", "Submitted", "Confirmed", "Failed"]
-SETTLEMENT_STATUSES: tuple[SettlementStatus, ...] = get_args(SettlementStatus)
-MONEY_HAS_MOVED: tuple[SettlementStatus, ...] = ("Submitted", "Confirmed")  # decided by billing alone
+class SettlementStatus(StrEnum):
+    """The settlement vocabulary, spelled here alone (billing's transition graph is in
+    services/billing/settlements.py)."""
+
+    PENDING = "Pending"
+    SUBMITTED = "Submitted"
+    CONFIRMED = "Confirmed"
+    FAILED = "Failed"
+
+
+SETTLEMENT_STATUSES: tuple[SettlementStatus, ...] = tuple(SettlementStatus)
+MONEY_HAS_MOVED: tuple[SettlementStatus, ...] = (SettlementStatus.SUBMITTED, SettlementStatus.CONFIRMED)  # decided by billing alone
 # How far along a settlement is: of two statuses stamped with the same `at`, the further one wins.
-SETTLEMENT_PROGRESS: tuple[SettlementStatus, ...] = ("Pending", "Failed", "Submitted", "Confirmed")
+SETTLEMENT_PROGRESS: tuple[SettlementStatus, ...] = (
+    SettlementStatus.PENDING, SettlementStatus.FAILED, SettlementStatus.SUBMITTED, SettlementStatus.CONFIRMED)
 
 
 def settlement_order(at: datetime, status: str) -> tuple[datetime, int]:

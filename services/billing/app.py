@@ -29,7 +29,7 @@ from services.billing.ocpi import OcpiTariff
 from services.billing.responses import Quote, Settlement, Site, SiteAssignment, Tariff
 from shared.app import POOL, SETTINGS, copies_applied
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
-from shared.domain import SETTLEMENT_STATUSES
+from shared.domain import SettlementStatus
 from shared.errors import DomainError
 from shared.events import ChargePointId
 from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid, read_decimal_json, validated
@@ -184,7 +184,7 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
     if announced is not None:
         # The session obeys "money has moved" once this answers (a force finalize is 409 from then on).
         await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_BILLING)
-        if wanted.status == "Confirmed":
+        if wanted.status == SettlementStatus.CONFIRMED:
             metrics.AMOUNT_SETTLED.labels(row["currency"]).inc(to_minor_units(row["amount"], row["currency"]))
             if CONFIRMED_CHANGED in request.app:
                 request.app[CONFIRMED_CHANGED].set()
@@ -194,18 +194,18 @@ async def _transition(request: web.Request, wanted: settlements.Request) -> web.
 async def mark_submitted(request: web.Request) -> web.Response:
     body = await parse_body(request, MarkSubmitted, decimals=True)
     return await _transition(request, settlements.Request(
-        "Submitted", chain=body.chain, tx_hash=body.txHash, external_ref=body.externalRef,
+        SettlementStatus.SUBMITTED, chain=body.chain, tx_hash=body.txHash, external_ref=body.externalRef,
         amount=body.amount, currency=body.currency,
     ))
 
 
 async def mark_confirmed(request: web.Request) -> web.Response:
-    return await _transition(request, settlements.Request("Confirmed"))
+    return await _transition(request, settlements.Request(SettlementStatus.CONFIRMED))
 
 
 async def mark_failed(request: web.Request) -> web.Response:
     body = await parse_body(request, MarkFailed)
-    return await _transition(request, settlements.Request("Failed", error=body.error))
+    return await _transition(request, settlements.Request(SettlementStatus.FAILED, error=body.error))
 
 
 async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
@@ -219,13 +219,13 @@ async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
         confirmed_read_at = float("-inf")
         loop = asyncio.get_running_loop()
         while True:
-            wanted = [s for s in SETTLEMENT_STATUSES if s != "Confirmed"]
+            wanted = [s for s in SettlementStatus if s != SettlementStatus.CONFIRMED]
             if confirmed_changed.is_set() or loop.time() - confirmed_read_at >= CONFIRMED_REFRESH_SECONDS:
-                wanted.append("Confirmed")
+                wanted.append(SettlementStatus.CONFIRMED)
             try:
                 async with app[POOL].acquire() as conn:
                     counts = await store.settlement_counts(conn, wanted)
-                if "Confirmed" in wanted:
+                if SettlementStatus.CONFIRMED in wanted:
                     confirmed_changed.clear()
                     confirmed_read_at = loop.time()
                 for status in wanted:

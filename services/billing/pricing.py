@@ -13,7 +13,7 @@ from services.billing import metrics, settlements, store, tariff_engine
 from services.billing.ocpi import OcpiTariff
 from services.billing.money import session_cost
 from services.billing.tariff_engine import Line, Priced, Segment
-from shared.domain import SessionFinalized, SessionPriced
+from shared.domain import SessionFinalized, SessionPriced, SettlementStatus
 from shared.events import start_instant
 from shared.outbox import enqueue_domain_many
 
@@ -42,8 +42,8 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
         return
     existing = await store.lock_settlements_of_sessions(conn, [s.sessionId for s in sessions])
     # Money has moved (or was refused): the amount stays what it was.
-    refused = [s for s in sessions if s.sessionId in existing and existing[s.sessionId]["status"] != "Pending"]
-    open_ = [s for s in sessions if s.sessionId not in existing or existing[s.sessionId]["status"] == "Pending"]
+    refused = [s for s in sessions if s.sessionId in existing and existing[s.sessionId]["status"] != SettlementStatus.PENDING]
+    open_ = [s for s in sessions if s.sessionId not in existing or existing[s.sessionId]["status"] == SettlementStatus.PENDING]
     sites = await store.sites_of_chargers(conn, sorted({s.chargePointId for s in open_}))
     tariffs = await _tariffs_at_start(conn, open_, sites)
 
@@ -67,9 +67,9 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     await store.record_revisions(conn, revisions)
     for revision in revisions:
         settlement = existing.get(revision.session_id)
-        if settlement is not None and settlement["status"] == "Pending":
+        if settlement is not None and settlement["status"] == SettlementStatus.PENDING:
             await settlements.move(conn, settlement["settlement_id"], settlements.Request(
-                "Failed", error=f"the session was re-finalized (revision {revision.revision}) and can no longer be priced: "
+                SettlementStatus.FAILED, error=f"the session was re-finalized (revision {revision.revision}) and can no longer be priced: "
                                 f"{NOT_PRICED[revision.not_priced_reason]}"))
     priced_at = await store.record_prices(conn, prices)
     await enqueue_domain_many(conn, store.SCHEMA, [

@@ -5,22 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
 from uuid import UUID
 
 import asyncpg
 
 from services.billing import store
-from shared.domain import SettlementStatusChanged
+from shared.domain import SettlementStatus, SettlementStatusChanged
 from shared.errors import Conflict
 from shared.outbox import enqueue_domain, enqueue_domain_many
 
-ALLOWED: frozenset[tuple[str, str]] = frozenset({
-    ("Pending", "Submitted"),
-    ("Pending", "Failed"),
-    ("Submitted", "Confirmed"),
-    ("Submitted", "Failed"),
-    ("Failed", "Submitted"),  # a retry, with a new transaction
+ALLOWED: frozenset[tuple[SettlementStatus, SettlementStatus]] = frozenset({
+    (SettlementStatus.PENDING, SettlementStatus.SUBMITTED),
+    (SettlementStatus.PENDING, SettlementStatus.FAILED),
+    (SettlementStatus.SUBMITTED, SettlementStatus.CONFIRMED),
+    (SettlementStatus.SUBMITTED, SettlementStatus.FAILED),
+    (SettlementStatus.FAILED, SettlementStatus.SUBMITTED),  # a retry, with a new transaction
 })
 
 
@@ -28,7 +27,7 @@ ALLOWED: frozenset[tuple[str, str]] = frozenset({
 class Request:
     """What a transition route asks for."""
 
-    status: Literal["Submitted", "Confirmed", "Failed"]
+    status: SettlementStatus  # never Pending: a settlement is created Pending and never goes back
     chain: str | None = None
     tx_hash: str | None = None
     external_ref: str | None = None
@@ -38,9 +37,9 @@ class Request:
 
 
 def _repeats(current: asyncpg.Record, request: Request) -> bool:
-    if request.status == "Submitted":
+    if request.status == SettlementStatus.SUBMITTED:
         return (current["chain"], current["tx_hash"], current["external_ref"]) == (request.chain, request.tx_hash, request.external_ref)
-    if request.status == "Failed":
+    if request.status == SettlementStatus.FAILED:
         return current["error"] == request.error
     return True
 
@@ -70,7 +69,7 @@ def is_noop(current: asyncpg.Record, request: Request) -> bool:
         raise conflict(current, f"the settlement is already {status} with other data")
     if (status, request.status) not in ALLOWED:
         raise conflict(current, f"a {status} settlement cannot become {request.status}")
-    if status == "Failed" and current["tx_hash"] is not None and current["tx_hash"] == request.tx_hash:
+    if status == SettlementStatus.FAILED and current["tx_hash"] is not None and current["tx_hash"] == request.tx_hash:
         raise conflict(current, f"the settlement is Failed with txHash {request.tx_hash}: a retry needs a new txHash")
     return False
 

@@ -10,6 +10,8 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.domain import SettlementStatus
+
 SCHEMA = "billing"
 
 
@@ -240,12 +242,12 @@ async def create_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) 
     return await conn.fetch(
         "INSERT INTO billing.settlements (settlement_id, session_id, charge_point_id, site_id, amount, currency, wallet, "
         "energy_wh, status, created_at, updated_at) "
-        "SELECT gen_random_uuid(), n.*, 'Pending', clock_timestamp(), clock_timestamp() "
+        "SELECT gen_random_uuid(), n.*, $8, clock_timestamp(), clock_timestamp() "
         "FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::numeric[], $5::text[], $6::text[], $7::numeric[]) "
         "AS n(session_id, charge_point_id, site_id, amount, currency, wallet, energy_wh) RETURNING *",
         [p.session_id for p in prices], [p.charge_point_id for p in prices], [p.site["site_id"] for p in prices],
         [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.site["payout_wallet"] for p in prices],
-        [p.energy_wh for p in prices],
+        [p.energy_wh for p in prices], SettlementStatus.PENDING,
     )
 
 
@@ -259,22 +261,22 @@ async def reprice_settlements(conn: asyncpg.Connection, prices: Sequence[Price])
             energy_wh = n.energy_wh, updated_at = clock_timestamp()
         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::text[], $6::numeric[])
             AS n(session_id, site_id, wallet, amount, currency, energy_wh)
-        WHERE s.session_id = n.session_id AND s.status = 'Pending'
+        WHERE s.session_id = n.session_id AND s.status = $7
         """,
         [p.session_id for p in prices], [p.site["site_id"] for p in prices], [p.site["payout_wallet"] for p in prices],
-        [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.energy_wh for p in prices],
+        [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.energy_wh for p in prices], SettlementStatus.PENDING,
     )
 
 
 async def change_status(
-    conn: asyncpg.Connection, settlement_id: UUID, status: str, *,
+    conn: asyncpg.Connection, settlement_id: UUID, status: SettlementStatus, *,
     chain: str | None = None, tx_hash: str | None = None, external_ref: str | None = None, error: str | None = None,
 ) -> asyncpg.Record:
     """Move a settlement (locked by the caller) to `status`. Submitting sets the transaction and
     clears an earlier error; failing keeps the transaction that failed."""
-    if status == "Submitted":
+    if status == SettlementStatus.SUBMITTED:
         sets, args = "chain = $3, tx_hash = $4, external_ref = $5, error = NULL", [chain, tx_hash, external_ref]
-    elif status == "Failed":
+    elif status == SettlementStatus.FAILED:
         sets, args = "error = $3", [error]
     else:
         sets, args = "error = NULL", []
@@ -305,7 +307,7 @@ def settlements_query(
             f"ORDER BY created_at DESC, settlement_id DESC{page}", args)
 
 
-async def settlement_counts(conn: asyncpg.Connection, statuses: Sequence[str]) -> dict[str, tuple[int, float]]:
+async def settlement_counts(conn: asyncpg.Connection, statuses: Sequence[SettlementStatus]) -> dict[str, tuple[int, float]]:
     """Per status of `statuses`: how many settlements, and how long the oldest has been in it (seconds)."""
     rows = await conn.fetch(
         "SELECT status, count(*) AS n, extract(epoch FROM now() - min(updated_at))::float8 AS oldest "

@@ -25,6 +25,7 @@ from tenacity import (
 
 from services.commands import metrics, store
 from services.commands.gateway import GatewayClient, Outcome
+from services.commands.models import FINAL_STATUSES
 from shared.db import is_connection_error, until_it_works
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def _stop_at(deadline: datetime) -> Callable[[RetryCallState], bool]:
 
 
 def _count_final(row: asyncpg.Record | None) -> None:
-    if row is not None and row["status"] in ("Acked", "Failed"):
+    if row is not None and row["status"] in FINAL_STATUSES:
         metrics.COMMANDS.labels(row["type"], row["status"]).inc()
 
 

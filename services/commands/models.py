@@ -3,6 +3,7 @@ checked against the OCPP 1.6 limits of its type."""
 from __future__ import annotations
 
 import hashlib
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -14,8 +15,20 @@ from shared.http import validation_problem
 from shared.pagination import PageQuery
 
 CommandType = Literal["RemoteStartTransaction", "RemoteStopTransaction", "Reset", "ChangeConfiguration"]
-CommandStatus = Literal["Queued", "Sent", "Acked", "Failed"]
-FINAL_STATUSES = frozenset({"Acked", "Failed"})
+
+
+class CommandStatus(StrEnum):
+    """Where a command's delivery stands: Queued until a dispatcher sends it, Sent while the gateway
+    has it, then Acked or Failed for good."""
+
+    QUEUED = "Queued"
+    SENT = "Sent"
+    ACKED = "Acked"
+    FAILED = "Failed"
+
+
+FINAL_STATUSES = frozenset({CommandStatus.ACKED, CommandStatus.FAILED})
+OPEN_STATUSES = (CommandStatus.QUEUED, CommandStatus.SENT)
 
 
 class _Payload(BaseModel):

@@ -8,14 +8,13 @@ from uuid import UUID
 
 import asyncpg
 
-from services.commands.models import NewCommand
+from services.commands.models import OPEN_STATUSES, CommandStatus, NewCommand
 
 SCHEMA = "commands"
 _COLUMNS = (
     "command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, response, error, attempts, "
     "gateway_command_id, acked_at, expires_at, created_at, updated_at"
 )
-_OPEN = "status IN ('Queued', 'Sent')"
 _FREE = "(lease_until IS NULL OR lease_until < now())"
 
 
@@ -27,12 +26,12 @@ async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_s
             f"""
             INSERT INTO commands.commands
                 (command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'Queued', now() + make_interval(secs => $7))
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $8, now() + make_interval(secs => $7))
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}
             """,
             uuid.uuid4(), command.type, command.chargePointId, command.idempotencyKey, command.fingerprint,
-            command.payload, ttl_seconds,
+            command.payload, ttl_seconds, CommandStatus.QUEUED,
         )
         if row is not None:
             return row, True
@@ -65,8 +64,8 @@ async def list_commands(
 async def mark_due(conn: asyncpg.Connection, command_id: UUID) -> bool:
     """The dispatch message arrived: the command may be sent from now on (once; a repeat changes nothing)."""
     done = await conn.execute(
-        "UPDATE commands.commands SET due_at = now() WHERE command_id = $1 AND due_at IS NULL AND status = 'Queued'",
-        command_id,
+        "UPDATE commands.commands SET due_at = now() WHERE command_id = $1 AND due_at IS NULL AND status = $2",
+        command_id, CommandStatus.QUEUED,
     )
     return done != "UPDATE 0"
 
@@ -82,7 +81,7 @@ async def claim(
         UPDATE commands.commands c SET lease_owner = $1, lease_until = now() + make_interval(secs => $2)
         WHERE c.command_id IN (
             SELECT command_id FROM commands.commands
-            WHERE status = 'Queued' AND due_at IS NOT NULL AND {_FREE}
+            WHERE status = $6 AND due_at IS NOT NULL AND {_FREE}
               AND ($4::uuid[] IS NULL OR command_id = ANY($4::uuid[]))
               AND ($4::uuid[] IS NOT NULL OR due_at < now() - make_interval(secs => $5))
             ORDER BY due_at LIMIT $3
@@ -90,7 +89,7 @@ async def claim(
         )
         RETURNING {_COLUMNS}, now() >= expires_at AS expired
         """,
-        owner, lease_seconds, limit, command_ids, overdue_seconds,
+        owner, lease_seconds, limit, command_ids, overdue_seconds, CommandStatus.QUEUED,
     )
 
 
@@ -100,11 +99,11 @@ async def begin_attempt(conn: asyncpg.Connection, command_id: UUID, *, owner: UU
         attempt = await conn.fetchval(
             """
             UPDATE commands.commands
-            SET status = 'Sent', attempts = attempts + 1, lease_until = now() + make_interval(secs => $3), updated_at = now()
-            WHERE command_id = $1 AND lease_owner = $2 AND status = 'Queued'
+            SET status = $4, attempts = attempts + 1, lease_until = now() + make_interval(secs => $3), updated_at = now()
+            WHERE command_id = $1 AND lease_owner = $2 AND status = $5
             RETURNING attempts
             """,
-            command_id, owner, lease_seconds,
+            command_id, owner, lease_seconds, CommandStatus.SENT, CommandStatus.QUEUED,
         )
         if attempt is not None:
             await conn.execute("INSERT INTO commands.attempts (command_id, attempt) VALUES ($1, $2)", command_id, attempt)
@@ -131,13 +130,13 @@ async def record_acked(
         await _finish_attempt(conn, command_id, attempt, "acked", http_status, None)
         return await conn.fetchrow(
             f"""
-            UPDATE commands.commands c SET status = 'Acked', response = $3::jsonb, gateway_command_id = $4,
+            UPDATE commands.commands c SET status = $5, response = $3::jsonb, gateway_command_id = $4,
                 acked_at = (SELECT a.acked_at FROM commands.acks a WHERE a.charge_point_id = c.charge_point_id AND a.unique_id = $4),
                 error = NULL, lease_until = NULL, lease_owner = NULL, updated_at = now()
-            WHERE command_id = $1 AND lease_owner = $2 AND status = 'Sent'
+            WHERE command_id = $1 AND lease_owner = $2 AND status = $6
             RETURNING {_COLUMNS}
             """,
-            command_id, owner, response, gateway_command_id,
+            command_id, owner, response, gateway_command_id, CommandStatus.ACKED, CommandStatus.SENT,
         )
 
 
@@ -151,11 +150,11 @@ async def record_failed(
             await _finish_attempt(conn, command_id, attempt, result, http_status, error)
         return await conn.fetchrow(
             f"""
-            UPDATE commands.commands SET status = 'Failed', error = $3, lease_until = NULL, lease_owner = NULL, updated_at = now()
-            WHERE command_id = $1 AND lease_owner = $2 AND {_OPEN}
+            UPDATE commands.commands SET status = $4, error = $3, lease_until = NULL, lease_owner = NULL, updated_at = now()
+            WHERE command_id = $1 AND lease_owner = $2 AND status = ANY($5::text[])
             RETURNING {_COLUMNS}
             """,
-            command_id, owner, error,
+            command_id, owner, error, CommandStatus.FAILED, OPEN_STATUSES,
         )
 
 
@@ -168,11 +167,11 @@ async def record_unavailable(
         await _finish_attempt(conn, command_id, attempt, "unavailable", http_status, error)
         await conn.execute(
             """
-            UPDATE commands.commands SET status = 'Queued', error = $3, lease_until = now() + make_interval(secs => $4),
+            UPDATE commands.commands SET status = $5, error = $3, lease_until = now() + make_interval(secs => $4),
                 updated_at = now()
-            WHERE command_id = $1 AND lease_owner = $2 AND status = 'Sent'
+            WHERE command_id = $1 AND lease_owner = $2 AND status = $6
             """,
-            command_id, owner, error, hold_seconds,
+            command_id, owner, error, hold_seconds, CommandStatus.QUEUED, CommandStatus.SENT,
         )
 
 
@@ -182,13 +181,14 @@ async def fail_abandoned(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     async with conn.transaction():
         rows = await conn.fetch(
             f"""
-            UPDATE commands.commands SET status = 'Failed', lease_until = NULL, lease_owner = NULL, updated_at = now(),
+            UPDATE commands.commands SET status = $1, lease_until = NULL, lease_owner = NULL, updated_at = now(),
                 error = 'outcome unknown: the dispatcher stopped while the command was being sent'
             WHERE command_id IN (
-                SELECT command_id FROM commands.commands WHERE status = 'Sent' AND lease_until < now() FOR UPDATE SKIP LOCKED
+                SELECT command_id FROM commands.commands WHERE status = $2 AND lease_until < now() FOR UPDATE SKIP LOCKED
             )
             RETURNING {_COLUMNS}
-            """
+            """,
+            CommandStatus.FAILED, CommandStatus.SENT,
         )
         if rows:
             await conn.execute(
@@ -203,20 +203,21 @@ async def fail_expired(conn: asyncpg.Connection) -> list[asyncpg.Record]:
     """Queued commands whose time to live ran out while no dispatcher held them."""
     return await conn.fetch(
         f"""
-        UPDATE commands.commands SET status = 'Failed', lease_until = NULL, lease_owner = NULL, updated_at = now(),
+        UPDATE commands.commands SET status = $1, lease_until = NULL, lease_owner = NULL, updated_at = now(),
             error = 'time to live ran out before the command could be delivered'
                     || CASE WHEN error IS NULL THEN '' ELSE ' (last error: ' || error || ')' END
         WHERE command_id IN (
             SELECT command_id FROM commands.commands
-            WHERE status = 'Queued' AND expires_at < now() AND {_FREE} FOR UPDATE SKIP LOCKED
+            WHERE status = $2 AND expires_at < now() AND {_FREE} FOR UPDATE SKIP LOCKED
         )
         RETURNING {_COLUMNS}
-        """
+        """,
+        CommandStatus.FAILED, CommandStatus.QUEUED,
     )
 
 
 async def count_waiting(conn: asyncpg.Connection) -> int:
-    return await conn.fetchval(f"SELECT count(*) FROM commands.commands WHERE {_OPEN}")
+    return await conn.fetchval("SELECT count(*) FROM commands.commands WHERE status = ANY($1::text[])", OPEN_STATUSES)
 
 
 async def record_ack(conn: asyncpg.Connection, *, charge_point_id: str, unique_id: str, command_type: str,

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from services.sessions import store
 from shared.app import POOL, SETTINGS, unit_of_work
-from shared.domain import RetentionHorizon
+from shared.domain import RetentionHorizon, SettlementStatus
 from shared.outbox import enqueue_domain
 from shared.metrics import PRUNED
 from shared.periodic import delete_in_batches, every
@@ -25,17 +25,20 @@ from shared.periodic import delete_in_batches, every
 CLOCK_MARGIN = timedelta(days=1)
 UNPRICED_GRACE = timedelta(days=1)  # a session finalized without a settlement may still be priced: billing lags
 
-# A session whose money is not settled: its facts are still needed.
-# (A settlement status that is NULL must not make the whole condition NULL; anything else unknown holds.)
+UNSETTLED = [SettlementStatus.PENDING, SettlementStatus.SUBMITTED, SettlementStatus.FAILED]
+
+# A session whose money is not settled: its facts are still needed ($1: the grace for unpriced
+# sessions, $2: the unsettled statuses). A settlement status that is NULL must not make the whole
+# condition NULL; anything else unknown holds.
 _HOLDING = (
-    "coalesce(s.status = 'Active' OR coalesce(s.settlement_status IN ('Pending', 'Submitted', 'Failed'), false) "
+    "coalesce(s.status = 'Active' OR coalesce(s.settlement_status = ANY($2::text[]), false) "
     "OR (s.settlement_status IS NULL AND s.finalized_at > now() - make_interval(secs => $1)), true)"
 )
 
 
 async def horizon(conn: asyncpg.Connection) -> datetime:
     oldest = await conn.fetchval(
-        f"SELECT min(s.first_seen_at) FROM sessions.sessions s WHERE {_HOLDING}", UNPRICED_GRACE.total_seconds())
+        f"SELECT min(s.first_seen_at) FROM sessions.sessions s WHERE {_HOLDING}", UNPRICED_GRACE.total_seconds(), UNSETTLED)
     now = datetime.now(UTC)
     return min(oldest, now) - CLOCK_MARGIN if oldest is not None else now - CLOCK_MARGIN
 
@@ -54,10 +57,10 @@ async def prune_samples(app: web.Application) -> int:
         sessions = await conn.fetch(
             f"""
             SELECT s.session_id FROM sessions.sessions s
-            WHERE s.status = 'Finalized' AND s.samples_pruned_at IS NULL AND s.finalized_at < $2 AND NOT {_HOLDING}
-            ORDER BY s.finalized_at LIMIT $3 FOR UPDATE SKIP LOCKED
+            WHERE s.status = 'Finalized' AND s.samples_pruned_at IS NULL AND s.finalized_at < $3 AND NOT {_HOLDING}
+            ORDER BY s.finalized_at LIMIT $4 FOR UPDATE SKIP LOCKED
             """,
-            UNPRICED_GRACE.total_seconds(), cutoff, settings.prune_batch_size,
+            UNPRICED_GRACE.total_seconds(), UNSETTLED, cutoff, settings.prune_batch_size,
         )
         ids = [r["session_id"] for r in sessions]
         if ids:
