@@ -20,7 +20,7 @@ import asyncpg
 
 from bench.system import System, rss_bytes
 from shared import db
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 
 PG = os.environ.get("CPMS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 AMQP = os.environ.get("CPMS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")

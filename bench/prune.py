@@ -18,7 +18,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ingest import retention
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared import db
 from shared.app import POOL, SETTINGS
 from shared.config import IngestSettings

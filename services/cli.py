@@ -15,7 +15,7 @@ from uuid import UUID
 from aiohttp import web
 
 from services.ingest import secrets
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared import db, dead_letters, workers
 from shared.app import ON_FATAL, create_app
 from shared.broker import Broker
@@ -120,28 +120,28 @@ async def migrate(settings: CommonSettings, names: list[str], *, out=sys.stdout)
 
 
 async def seed_charger(settings: CommonSettings, charge_point_id: str, secret: str, site: UUID | None) -> None:
-    from services.ingest import registry
+    from services.ingest import charger_registry
     from services.ingest.models import RegisterCharger
 
     RegisterCharger(chargePointId=charge_point_id, secret=secret, siteId=site)  # same rules as the API
     await migrate(settings, [])
     conn = await db.connect(settings.database_url)
     try:
-        await registry.register(conn, charge_point_id, secrets.hash_secret(secret), site, replace=True)
+        await charger_registry.register(conn, charge_point_id, secrets.hash_secret(secret), site, replace=True)
     finally:
         await conn.close()
     print(f"charger {charge_point_id} registered")
 
 
 async def create_operator(settings: CommonSettings, name: str, role: str) -> None:
-    from services.ingest import operators
+    from services.ingest import operator_accounts
     from services.ingest.models import CreateOperator
 
     CreateOperator(name=name, role=role)  # same rules as the API
     await migrate(settings, [], out=sys.stderr)  # stdout holds the token alone
     conn = await db.connect(settings.database_url)
     try:
-        _, token, _ = await operators.create(conn, name, role)
+        _, token, _ = await operator_accounts.create(conn, name, role)
     finally:
         await conn.close()
     print(token)  # the only time it is shown; the services learn of it through the broker

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared import db
 from shared.app import create_app
 from shared.config import Settings

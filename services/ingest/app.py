@@ -10,8 +10,8 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from services.ingest import metrics, operators, registry, secrets, store
-from services.ingest.events import Accepted, ReceiveClock, accept_events
+from services.ingest import charger_registry, metrics, operator_accounts, secrets, store
+from services.ingest.intake import Accepted, ReceiveClock, accept_events
 from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
 from services.ingest.responses import EVENTS_BODY, AuthAllowed, AuthDenied, BatchAccepted, EventAccepted, RegisteredCharger
@@ -47,7 +47,7 @@ async def authorize_charger(request: web.Request) -> web.Response:
     matches = await request.app[VERIFIED].verify(charge_point_id, body.presentedSecret, known.secret_hash)
     allowed = matches and known.is_active
     async with request.app[POOL].acquire() as conn:
-        await registry.record_handshake(conn, charge_point_id, allowed=allowed, window=window, had_failures=known.failures > 0)
+        await charger_registry.record_handshake(conn, charge_point_id, allowed=allowed, window=window, had_failures=known.failures > 0)
     outbox_relay(request.app, SCHEMA).wake()
     metrics.AUTH.labels("allowed" if allowed else "denied").inc()
     if not allowed:
@@ -105,7 +105,7 @@ async def register_charger(request: web.Request) -> web.Response:
     body = await parse_body(request, RegisterCharger)
     secret_hash = await secrets.hash_secret_async(body.secret)
     async with request.app[POOL].acquire() as conn:
-        written = await registry.register(conn, body.chargePointId, secret_hash, body.siteId)
+        written = await charger_registry.register(conn, body.chargePointId, secret_hash, body.siteId)
     if written is None:
         raise Problem(409, "Charger exists", f"charger {body.chargePointId} is already registered")
     row, announced = written
@@ -124,7 +124,7 @@ async def rotate_secret(request: web.Request) -> web.Response:
 async def set_active(request: web.Request) -> web.Response:
     body = await parse_body(request, SetActive)
     async with request.app[POOL].acquire() as conn:
-        written = await registry.set_active(conn, request.match_info["chargePointId"], body.isActive)
+        written = await charger_registry.set_active(conn, request.match_info["chargePointId"], body.isActive)
     row, announced = _registered(written, request)
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)
     return json_response(RegisteredCharger.from_row(row))
@@ -162,5 +162,5 @@ API = Fragment("ingest", (
               {200: RegisteredCharger}, body=RotateSecret, before=_charger_before),
     Operation("PUT", "/v1/chargers/{chargePointId}/active", set_active, "Switch a charger on or off", "operator",
               {200: RegisteredCharger}, body=SetActive, before=_charger_before),
-    *operators.OPERATIONS,
+    *operator_accounts.OPERATIONS,
 ), "Gateway intake, charger registration, operators and the audit trail")

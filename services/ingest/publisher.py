@@ -8,7 +8,7 @@ import asyncio
 from collections import deque
 
 from services.ingest import metrics
-from services.ingest.events import Accepted
+from services.ingest.intake import Accepted
 from shared.broker import Broker, PublishFailed
 from shared.topology import EVENTS
 

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from services.ingest.events import MAX_BATCH
+from services.ingest.intake import MAX_BATCH
 from shared.events import EVENT_TYPES, UnknownEvent
 from shared.openapi import Body, ResponseModel, ref
 

@@ -1,6 +1,6 @@
 """Sessions: live charger state, connectors and sessions built from the charger events, their
 finalization (published as `session.finalized`) and the operator's reads. Every route is listed
-here (the token list's handlers are in `token_api`)."""
+here (the token list's handlers are in `token_list`)."""
 from __future__ import annotations
 
 import asyncio
@@ -12,7 +12,7 @@ from uuid import UUID
 
 from aiohttp import web
 
-from services.sessions import sites, store, token_api
+from services.sessions import known_sites, store, token_list
 from services.sessions.finalization import close_stale_sessions, finalize_on_request
 from services.sessions.models import ChargerQuery, FinalizeQuery, SessionQuery
 from services.sessions.responses import Charger, Connector, Finalized, FleetCharger, Session
@@ -47,7 +47,7 @@ async def list_chargers(request: web.Request) -> web.Response:
                                      registered=query.registered, search=query.q, after=after, limit=query.limit)
     async with request.app[POOL].acquire() as conn:
         if query.siteId is not None:
-            await sites.require_known(conn, [query.siteId], loc=("query", "siteId"))
+            await known_sites.require_known(conn, [query.siteId], loc=("query", "siteId"))
         rows = await conn.fetch(sql, *args)
         connectors = await store.connectors_of(conn, [r["charge_point_id"] for r in rows[:query.limit]])
 
@@ -86,7 +86,7 @@ async def list_sessions(request: web.Request) -> web.StreamResponse:
                "id_tag": query.idTag, "started_from": query.started_from, "started_to": query.started_to}
     async with request.app[POOL].acquire() as conn:
         if query.siteId is not None:
-            await sites.require_known(conn, [query.siteId], loc=("query", "siteId"))
+            await known_sites.require_known(conn, [query.siteId], loc=("query", "siteId"))
         if wants_csv(request):
             async with conn.transaction():
                 sql, args = store.sessions_query(**filters)
@@ -166,5 +166,5 @@ API = Fragment("sessions", (
     Operation("GET", "/v1/sessions/{sessionId}", get_session, "One session", "viewer", {200: Session}),
     Operation("POST", "/v1/sessions/{sessionId}/finalize", finalize_session, "Finalize a session (force: recompute it)", "operator",
               {200: Finalized}, query=FinalizeQuery, errors=(409,), before=_session_before),
-    *token_api.OPERATIONS,
+    *token_list.OPERATIONS,
 ), "Chargers' live state, connectors, charging sessions, and who may charge")

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared.app import create_app
 from shared.config import Settings
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from services.cli import _parser
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared.config import Settings, parse_listen_addr
 from tests.deploy import deploy_files as files
 

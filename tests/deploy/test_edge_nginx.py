@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from tests.deploy import deploy_files as files
 from tests.support import ADMIN_TOKEN, GATEWAY_KEY, eventually, unique_id
 

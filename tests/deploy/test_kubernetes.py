@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared.config import Settings, parse_listen_addr
 from tests.deploy import deploy_files as files
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared.app import create_app
 from tests.support import Api, unique_id
 

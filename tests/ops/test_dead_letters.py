@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from services.ingest.events import ReceiveClock, accept_events
+from services.ingest.intake import ReceiveClock, accept_events
 from shared.broker import Broker
 from shared.topology import SESSIONS_CHARGER_EVENTS
 from tests.ingest import gateway_events as ev

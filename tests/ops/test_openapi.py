@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared.app import OPENAPI, PUBLIC_OPENAPI, SETTINGS, create_app
 from shared.jsonutil import format_ts, loads
 from tests.ops.apidoc import ApiDoc, served_document

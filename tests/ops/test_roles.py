@@ -16,7 +16,7 @@ import pytest
 
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.registry import SERVICES
+from services.catalogue import SERVICES
 from shared.app import OPENAPI, create_app
 from shared.jsonutil import loads
 from tests.support import GATEWAY_KEY, Api, eventually, unique_id

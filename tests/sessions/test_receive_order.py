@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.ingest.events import ReceiveClock, accept_events
+from services.ingest.intake import ReceiveClock, accept_events
 from shared import envelope
 from shared.broker import Broker
 from shared.topology import EVENTS

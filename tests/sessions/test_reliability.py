@@ -8,7 +8,7 @@ import uuid
 import asyncpg
 from prometheus_client import REGISTRY
 
-from services.ingest.events import ReceiveClock, accept_events
+from services.ingest.intake import ReceiveClock, accept_events
 from services.sessions import consumers
 from shared import db
 from shared.app import outbox_relay

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.sessions import metrics, sites, store, tokens
+from services.sessions import known_sites, metrics, store, tokens
 from services.sessions.authorization import TokenState, decide, policy_of
 from services.sessions.models import AuthorizeRequest, NewToken, ReplacedToken, TokenQuery
 from services.sessions.responses import Authorized, Token
@@ -42,7 +42,7 @@ async def replace_token(request: web.Request) -> web.Response:
 
 async def _known_sites(conn, site_ids: list | None) -> None:
     if site_ids:
-        await sites.require_known(conn, site_ids, loc=("siteIds",), each=True)
+        await known_sites.require_known(conn, site_ids, loc=("siteIds",), each=True)
 
 
 async def delete_token(request: web.Request) -> web.Response:
