@@ -1,5 +1,6 @@
 """Ingest: the gateway's door. Charger handshake auth, event intake (published with confirms, or
-spooled, before we answer 202), the raw archive, and charger registration. Every route is listed here."""
+spooled, before we answer 202), the raw archive, charger registration, operators and the audit
+trail. Every route is listed here."""
 from __future__ import annotations
 
 import logging
@@ -10,16 +11,18 @@ from typing import TypeVar
 
 from aiohttp import web
 
-from services.ingest import charger_registry, metrics, operator_accounts, secrets, store
+from services.ingest import audit_trail, charger_registry, metrics, operator_accounts, secrets, store
 from services.ingest.intake import Accepted, ReceiveClock, accept_events
-from services.ingest.models import AuthRequest, RegisterCharger, RotateSecret, SetActive
+from services.ingest.models import AuditQuery, AuthRequest, CreateOperator, RegisterCharger, RotateSecret, SetActive
 from services.ingest.publisher import EventPublisher
-from services.ingest.responses import EVENTS_BODY, AuthAllowed, AuthDenied, BatchAccepted, EventAccepted, RegisteredCharger
+from services.ingest.responses import (
+    EVENTS_BODY, AuditEntry, AuthAllowed, AuthDenied, BatchAccepted, CreatedOperator, EventAccepted, Operator, RegisteredCharger,
+)
 from shared.app import BROKER, POOL, SETTINGS, copies_applied, outbox_relay, unit_of_work
 from shared import workers
 from shared.broker import PublishFailed
 from shared.http import Problem, found, json_response, parse_body, read_json_as_sent
-from shared.openapi import Body, Fragment, Operation, ref
+from shared.openapi import Body, Fragment, Operation, page_of, ref
 from shared.topology import SESSIONS_REGISTRY
 
 SCHEMA = store.SCHEMA
@@ -162,5 +165,12 @@ API = Fragment("ingest", (
               {200: RegisteredCharger}, body=RotateSecret, before=_charger_before),
     Operation("PUT", "/v1/chargers/{chargePointId}/active", set_active, "Switch a charger on or off", "operator",
               {200: RegisteredCharger}, body=SetActive, before=_charger_before),
-    *operator_accounts.OPERATIONS,
+    Operation("POST", "/v1/operators", operator_accounts.create_operator, "Create a named operator token (shown this once)", "admin",
+              {201: CreatedOperator}, body=CreateOperator, errors=(409,), redact=("token",)),
+    Operation("GET", "/v1/operators", operator_accounts.list_operators, "The operators (never their tokens)", "admin",
+              {200: page_of(Operator)}),
+    Operation("DELETE", "/v1/operators/{name}", operator_accounts.revoke_operator, "Revoke an operator's token, at once everywhere",
+              "admin", {204: None}, before=operator_accounts.operator_before),
+    Operation("GET", "/v1/audit", audit_trail.list_audit, "Every accepted operator write, newest first", "finance",
+              {200: page_of(AuditEntry)}, query=AuditQuery),
 ), "Gateway intake, charger registration, operators and the audit trail")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.ingest import metrics, store
-from services.ingest.operator_accounts import record_audit
+from services.ingest.audit_trail import record_audit
 from services.ingest.retention import record_horizon
 from shared.consumer import Message
 from shared.service import Consumes

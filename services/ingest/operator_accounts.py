@@ -1,27 +1,19 @@
-"""Operators and the audit trail, owned by ingest: named operator tokens with a role (created,
-listed, revoked; each change announced as `operator.changed` and answered once every other
-service's copy holds it, so a revoked token is refused at once everywhere), and the trail of every
-operator's accepted write, as the services report it (`audit.recorded`)."""
+"""Operators, owned by ingest: named operator tokens with a role, created, listed and revoked;
+each change announced as `operator.changed` and answered once every other service's copy holds
+it, so a revoked token is refused at once everywhere."""
 from __future__ import annotations
-
-from uuid import UUID
 
 import asyncpg
 from aiohttp import web
 
 from services.ingest import store
-from services.ingest.models import AuditQuery, CreateOperator
-from services.ingest.responses import AuditEntry, CreatedOperator, Operator
+from services.ingest.models import CreateOperator
+from services.ingest.responses import CreatedOperator, Operator
 from shared import operators
 from shared.app import POOL, copies_applied
-from shared.consumer import Message
-from shared.db import Filters
-from shared.domain import AuditRecorded
 from shared.errors import Conflict
-from shared.http import found, json_response, parse_body, parse_query
-from shared.openapi import Operation, page_of
+from shared.http import found, json_response, parse_body
 from shared.outbox import enqueue_domain
-from shared.pagination import decode_cursor, page
 from shared.topology import OPERATOR_COPIES
 
 SCHEMA = store.SCHEMA
@@ -67,7 +59,7 @@ async def list_operators(request: web.Request) -> web.Response:
     return json_response({"items": [Operator.from_row(r) for r in rows], "nextCursor": None})
 
 
-async def _operator_before(request: web.Request) -> dict | None:
+async def operator_before(request: web.Request) -> dict | None:
     async with request.app[POOL].acquire() as conn:
         row = await conn.fetchrow("SELECT * FROM ingest.operators WHERE name = $1 AND revoked_at IS NULL",
                                   request.match_info["name"])
@@ -84,44 +76,3 @@ async def revoke_operator(request: web.Request) -> web.Response:
         announced = await enqueue_domain(conn, SCHEMA, operators.changed(row, revoked=True, at=row["changed_at"]))
     await copies_applied(request.app, SCHEMA, [announced], keeper=OPERATOR_COPIES)
     return web.Response(status=204)
-
-
-# --- the audit trail -------------------------------------------------------------------------------
-
-async def record_audit(conn: asyncpg.Connection, messages: list[Message]) -> None:
-    entries = [AuditRecorded.model_validate(m.body) for m in messages]
-    await conn.executemany(
-        "INSERT INTO ingest.audit (entry_id, at, actor, role, method, path, entity, entity_id, before, after) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (entry_id) DO NOTHING",
-        [(e.entryId, e.at, e.actor, e.role, e.method, e.path, e.entity, e.entityId, e.before, e.after) for e in entries],
-    )
-
-
-async def list_audit(request: web.Request) -> web.Response:
-    """Newest first, filtered by entity, entity id, actor and time."""
-    query = parse_query(request, AuditQuery)
-    filters = Filters()
-    for column, value in (("entity", query.entity), ("entity_id", query.entityId), ("actor", query.actor)):
-        if value is not None:
-            filters.add(f"{column} = {{}}", value)
-    if query.at_from is not None:
-        filters.add("at >= {}", query.at_from)
-    if query.at_to is not None:
-        filters.add("at < {}", query.at_to)
-    if query.cursor:
-        filters.add("(at, entry_id) < ({}, {}::uuid)", *decode_cursor(query.cursor, id_type=UUID))
-    sql = f"SELECT * FROM ingest.audit WHERE {filters.where} ORDER BY at DESC, entry_id DESC LIMIT {filters.arg(query.limit + 1)}"
-    async with request.app[POOL].acquire() as conn:
-        rows = await conn.fetch(sql, *filters.args)
-    return json_response(page(rows, query.limit, AuditEntry.from_row, lambda r: (r["at"], r["entry_id"])))
-
-
-OPERATIONS = (
-    Operation("POST", "/v1/operators", create_operator, "Create a named operator token (shown this once)", "admin",
-              {201: CreatedOperator}, body=CreateOperator, errors=(409,), redact=("token",)),
-    Operation("GET", "/v1/operators", list_operators, "The operators (never their tokens)", "admin", {200: page_of(Operator)}),
-    Operation("DELETE", "/v1/operators/{name}", revoke_operator, "Revoke an operator's token, at once everywhere", "admin",
-              {204: None}, before=_operator_before),
-    Operation("GET", "/v1/audit", list_audit, "Every accepted operator write, newest first", "finance",
-              {200: page_of(AuditEntry)}, query=AuditQuery),
-)

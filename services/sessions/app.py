@@ -1,6 +1,6 @@
 """Sessions: live charger state, connectors and sessions built from the charger events, their
-finalization (published as `session.finalized`) and the operator's reads. Every route is listed
-here (the token list's handlers are in `token_list`)."""
+finalization (published as `session.finalized`), the operator's reads, and who may charge. Every
+route is listed here (the token list's handlers are in `token_list`)."""
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +14,8 @@ from aiohttp import web
 
 from services.sessions import known_sites, store, token_list
 from services.sessions.finalization import close_stale_sessions, finalize_on_request
-from services.sessions.models import ChargerQuery, FinalizeQuery, SessionQuery
-from services.sessions.responses import Charger, Connector, Finalized, FleetCharger, Session
+from services.sessions.models import AuthorizeRequest, ChargerQuery, FinalizeQuery, NewToken, ReplacedToken, SessionQuery, TokenQuery
+from services.sessions.responses import Authorized, Charger, Connector, Finalized, FleetCharger, Session, Token
 from shared.app import POOL, SETTINGS, unit_of_work
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.errors import InvalidCursor
@@ -166,5 +166,16 @@ API = Fragment("sessions", (
     Operation("GET", "/v1/sessions/{sessionId}", get_session, "One session", "viewer", {200: Session}),
     Operation("POST", "/v1/sessions/{sessionId}/finalize", finalize_session, "Finalize a session (force: recompute it)", "operator",
               {200: Finalized}, query=FinalizeQuery, errors=(409,), before=_session_before),
-    *token_list.OPERATIONS,
+    Operation("POST", "/v1/tokens", token_list.create_token, "Add an idTag to the list of who may charge", "operator", {201: Token},
+              body=NewToken, errors=(409,)),
+    Operation("GET", "/v1/tokens", token_list.list_tokens, "The token list, by idTag", "viewer", {200: page_of(Token)},
+              query=TokenQuery),
+    Operation("GET", "/v1/tokens/{idTag}", token_list.get_token, "One token (idTags are case-insensitive)", "viewer", {200: Token}),
+    Operation("PUT", "/v1/tokens/{idTag}", token_list.replace_token,
+              "Replace a token (a session keeps the status its idTag had at its start)", "operator", {200: Token},
+              body=ReplacedToken, before=token_list.token_before),
+    Operation("DELETE", "/v1/tokens/{idTag}", token_list.delete_token, "Remove a token from the list", "operator", {204: None},
+              before=token_list.token_before),
+    Operation("POST", "/v1/gateway/authorize", token_list.authorize, "OCPP 1.6 idTagInfo for an idTag at a charger (Authorize)",
+              "gateway", {200: Authorized}, body=AuthorizeRequest),
 ), "Chargers' live state, connectors, charging sessions, and who may charge")

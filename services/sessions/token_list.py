@@ -1,5 +1,6 @@
-"""Who may charge, over HTTP: the operators' token list (`/v1/tokens`) and the gateway's question
-(`POST /v1/gateway/authorize`), answered by the same rule that judges a session at its start."""
+"""Who may charge, over HTTP: the handlers of the operators' token list (`/v1/tokens`) and of the
+gateway's question (`POST /v1/gateway/authorize`), answered by the same rule that judges a session
+at its start. Their routes are listed in app.py."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -9,12 +10,11 @@ from aiohttp import web
 from services.sessions import known_sites, metrics, store, tokens
 from services.sessions.authorization import TokenState, decide, policy_of
 from services.sessions.models import AuthorizeRequest, NewToken, ReplacedToken, TokenQuery
-from services.sessions.responses import Authorized, Token
+from services.sessions.responses import Token
 from shared.app import POOL, SETTINGS
 from shared.errors import DomainError, InvalidCursor
 from shared.events import ID_TAG_MAX
 from shared.http import found, json_response, parse_body, parse_query
-from shared.openapi import Operation, page_of
 from shared.pagination import decode_cursor, page
 
 
@@ -73,7 +73,7 @@ async def list_tokens(request: web.Request) -> web.Response:
     return json_response(page(rows, query.limit, Token.from_row, lambda r: ("token", r["id_tag_key"])))
 
 
-async def _token_before(request: web.Request) -> dict | None:
+async def token_before(request: web.Request) -> dict | None:
     async with request.app[POOL].acquire() as conn:
         row = await tokens.token(conn, request.match_info["idTag"])
     return Token.from_row(row) if row else None
@@ -97,17 +97,3 @@ async def authorize(request: web.Request) -> web.Response:
                       site_id=charger["site_id"] if charger else None, concurrent_sessions=going)
     metrics.AUTHORIZATIONS.labels("authorize", info.status).inc()
     return json_response({"idTagInfo": info.body()})
-
-
-OPERATIONS = (
-    Operation("POST", "/v1/tokens", create_token, "Add an idTag to the list of who may charge", "operator", {201: Token},
-              body=NewToken, errors=(409,)),
-    Operation("GET", "/v1/tokens", list_tokens, "The token list, by idTag", "viewer", {200: page_of(Token)}, query=TokenQuery),
-    Operation("GET", "/v1/tokens/{idTag}", get_token, "One token (idTags are case-insensitive)", "viewer", {200: Token}),
-    Operation("PUT", "/v1/tokens/{idTag}", replace_token, "Replace a token (a session keeps the status its idTag had at its start)",
-              "operator", {200: Token}, body=ReplacedToken, before=_token_before),
-    Operation("DELETE", "/v1/tokens/{idTag}", delete_token, "Remove a token from the list", "operator", {204: None},
-              before=_token_before),
-    Operation("POST", "/v1/gateway/authorize", authorize, "OCPP 1.6 idTagInfo for an idTag at a charger (Authorize)", "gateway",
-              {200: Authorized}, body=AuthorizeRequest),
-)
