@@ -1,24 +1,23 @@
 """Every matching row as CSV (RFC 4180), for accounting: `Accept: text/csv` on a list route. The
-rows are read from a server-side cursor and written as they come, so an export of any size holds
-one chunk of rows in memory, not the whole list."""
+rows come from a server-side cursor (a store's `every_...`, through `shared.db.every_row`) and are
+written as they come, so an export of any size holds one chunk of rows in memory, not the whole list."""
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-import asyncpg
 import orjson
 from aiohttp import web
 
+from shared.db import CURSOR_CHUNK_ROWS
 from shared.jsonutil import format_ts
 from shared.openapi import Body
 
 CSV = "text/csv"
-CHUNK_ROWS = 500
 CSV_BODY = Body({"type": "string", "description": "RFC 4180; a header row of the JSON field names"}, media_type=CSV)
 
 
@@ -41,11 +40,11 @@ def _cell(value: Any) -> str:
 
 
 async def stream_csv(
-    request: web.Request, conn: asyncpg.Connection, sql: str, args: Sequence[Any], *,
+    request: web.Request, records: AsyncIterable[Mapping[str, Any]], *,
     columns: Sequence[str], render: Callable[[Mapping[str, Any]], Mapping[str, Any]], filename: str,
 ) -> web.StreamResponse:
-    """Answer with a header row of `columns` (the JSON field names) and one line per row of `sql`,
-    each rendered as the JSON answer would be. Call inside a transaction (the cursor needs one)."""
+    """Answer with a header row of `columns` (the JSON field names) and one line per record, each
+    rendered as the JSON answer would be; a chunk of records is written at a time."""
     response = web.StreamResponse(headers={
         "Content-Type": f"{CSV}; charset=utf-8", "Content-Disposition": f'attachment; filename="{filename}"'})
     await response.prepare(request)
@@ -53,11 +52,11 @@ async def stream_csv(
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     rows = 0
-    async for record in conn.cursor(sql, *args, prefetch=CHUNK_ROWS):
+    async for record in records:
         item = render(record)
         writer.writerow([_cell(item[name]) for name in columns])
         rows += 1
-        if rows % CHUNK_ROWS == 0:
+        if rows % CURSOR_CHUNK_ROWS == 0:
             await response.write(buffer.getvalue().encode())
             buffer.seek(0)
             buffer.truncate()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -69,6 +69,16 @@ class Filters:
     @property
     def where(self) -> str:
         return " AND ".join(self.conditions) or "true"
+
+
+# Rows a server-side cursor fetches per round trip: an export of any size holds one such chunk.
+CURSOR_CHUNK_ROWS = 500
+
+
+def every_row(conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> AsyncIterable[asyncpg.Record]:
+    """Every row of `sql`, read through a server-side cursor; iterate inside a transaction (the
+    cursor needs one)."""
+    return conn.cursor(sql, *args, prefetch=CURSOR_CHUNK_ROWS)
 
 
 def rows_affected(status: str) -> int:

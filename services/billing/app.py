@@ -152,10 +152,9 @@ async def list_settlements(request: web.Request) -> web.StreamResponse:
                               errors=[{"loc": ["query", "siteId"], "msg": f"no site {query.siteId}"}])
         if wants_csv(request):
             async with conn.transaction():
-                return await stream_csv(request, conn, *store.settlements_query(filters), columns=list(Settlement.model_fields),
+                return await stream_csv(request, store.every_settlement(conn, filters), columns=list(Settlement.model_fields),
                                         render=Settlement.from_row, filename="settlements.csv")
-        sql, args = store.settlements_query(filters, cursor=_cursor(query), limit=query.limit)
-        rows = await conn.fetch(sql, *args)
+        rows = await store.settlements_page(conn, filters, cursor=_cursor(query), limit=query.limit)
     return json_response(page(rows, query.limit, Settlement.from_row, lambda r: (r["created_at"], r["settlement_id"])))
 
 

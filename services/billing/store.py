@@ -1,7 +1,7 @@
 """SQL of the billing schema: sites, tariffs, charger sites, session prices, settlements."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared.db import every_row
 from shared.domain import SettlementStatus
 
 SCHEMA = "billing"
@@ -286,7 +287,7 @@ async def change_status(
     )
 
 
-def settlements_query(
+def _settlements_query(
     filters: dict[str, Any], *, cursor: tuple[datetime, str] | None = None, limit: int | None = None,
 ) -> tuple[str, list[Any]]:
     """Settlements newest first, each filter a column's value; `limit + 1` rows when `limit` (a
@@ -305,6 +306,19 @@ def settlements_query(
         page = f" LIMIT ${len(args)}"
     return (f"SELECT * FROM billing.settlements WHERE {' AND '.join(conditions)} "
             f"ORDER BY created_at DESC, settlement_id DESC{page}", args)
+
+
+async def settlements_page(
+    conn: asyncpg.Connection, filters: dict[str, Any], *, cursor: tuple[datetime, str] | None, limit: int,
+) -> list[asyncpg.Record]:
+    """A page of settlements, newest first, after the cursor's (createdAt, settlementId)."""
+    sql, args = _settlements_query(filters, cursor=cursor, limit=limit)
+    return await conn.fetch(sql, *args)
+
+
+def every_settlement(conn: asyncpg.Connection, filters: dict[str, Any]) -> AsyncIterable[asyncpg.Record]:
+    """Every matching settlement, newest first, for an export; iterate inside a transaction."""
+    return every_row(conn, *_settlements_query(filters))
 
 
 async def settlement_counts(conn: asyncpg.Connection, statuses: Sequence[SettlementStatus]) -> dict[str, tuple[int, float]]:

@@ -28,17 +28,7 @@ async def create(conn: asyncpg.Connection, name: str, role: str) -> tuple[asyncp
     announcement's id."""
     token = operators.new_token()
     async with conn.transaction():
-        row = await conn.fetchrow(
-            """
-            INSERT INTO ingest.operators AS o (name, role, token_hash, created_at, changed_at)
-            VALUES ($1, $2, $3, clock_timestamp(), clock_timestamp())
-            ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, token_hash = EXCLUDED.token_hash,
-                created_at = EXCLUDED.created_at, changed_at = EXCLUDED.changed_at, revoked_at = NULL
-            WHERE o.revoked_at IS NOT NULL
-            RETURNING *
-            """,
-            name, role, operators.token_hash(token),
-        )
+        row = await store.create_operator(conn, name, role, operators.token_hash(token))
         if row is None:
             raise OperatorExists(f"an operator {name!r} exists; revoke it first to give the name a new token")
         announced = await enqueue_domain(conn, SCHEMA, operators.changed(row, revoked=False, at=row["changed_at"]))
@@ -55,14 +45,13 @@ async def create_operator(request: web.Request) -> web.Response:
 
 async def list_operators(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
-        rows = await conn.fetch("SELECT * FROM ingest.operators WHERE revoked_at IS NULL ORDER BY name")
+        rows = await store.operators(conn)
     return json_response({"items": [Operator.from_row(r) for r in rows], "nextCursor": None})
 
 
 async def operator_before(request: web.Request) -> dict | None:
     async with request.app[POOL].acquire() as conn:
-        row = await conn.fetchrow("SELECT * FROM ingest.operators WHERE name = $1 AND revoked_at IS NULL",
-                                  request.match_info["name"])
+        row = await store.operator(conn, request.match_info["name"])
     return Operator.from_row(row) if row else None
 
 
@@ -70,9 +59,7 @@ async def revoke_operator(request: web.Request) -> web.Response:
     """204 once every service refuses the operator's token."""
     name = request.match_info["name"]
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        row = found(await conn.fetchrow(
-            "UPDATE ingest.operators SET revoked_at = clock_timestamp(), changed_at = clock_timestamp() "
-            "WHERE name = $1 AND revoked_at IS NULL RETURNING *", name), "operator", f"no operator {name!r}")
+        row = found(await store.revoke_operator(conn, name), "operator", f"no operator {name!r}")
         announced = await enqueue_domain(conn, SCHEMA, operators.changed(row, revoked=True, at=row["changed_at"]))
     await copies_applied(request.app, SCHEMA, [announced], keeper=OPERATOR_COPIES)
     return web.Response(status=204)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from aiohttp import web
 
+from services.ingest import store
 from shared.app import POOL, SETTINGS
 from shared.consumer import Message
 from shared.domain import RetentionHorizon
@@ -18,36 +19,19 @@ from shared.periodic import delete_in_batches, every
 
 async def record_horizon(conn: asyncpg.Connection, messages: list[Message]) -> None:
     """The newest announcement wins (by its `at`), whatever order they arrive in."""
-    newest = max((RetentionHorizon.model_validate(m.body) for m in messages), key=lambda h: h.at)
-    await conn.execute(
-        """
-        INSERT INTO ingest.retention_horizon AS h (id, keep_from, announced_at) VALUES (true, $1, $2)
-        ON CONFLICT (id) DO UPDATE SET keep_from = EXCLUDED.keep_from, announced_at = EXCLUDED.announced_at
-        WHERE EXCLUDED.announced_at > h.announced_at
-        """,
-        newest.keepFrom, newest.at,
-    )
+    await store.record_horizon(conn, max((RetentionHorizon.model_validate(m.body) for m in messages), key=lambda h: h.at))
 
 
 async def prune_archive(app: web.Application) -> int:
     settings = app[SETTINGS]
     async with app[POOL].acquire() as conn:
-        keep_from = await conn.fetchval("SELECT keep_from FROM ingest.retention_horizon")
+        keep_from = await store.retention_horizon(conn)
     if keep_from is None:
         return 0
     cutoff = min(datetime.now(UTC) - timedelta(days=settings.archive_retention_days), keep_from)
 
     async def batch(conn: asyncpg.Connection) -> int:
-        deleted = await conn.fetchval(
-            """
-            WITH gone AS (
-                DELETE FROM ingest.events WHERE event_id IN (
-                    SELECT event_id FROM ingest.events WHERE received_at < $1 ORDER BY received_at LIMIT $2
-                ) RETURNING 1
-            ) SELECT count(*) FROM gone
-            """,
-            cutoff, settings.prune_batch_size,
-        )
+        deleted = await store.prune_archive(conn, received_before=cutoff, limit=settings.prune_batch_size)
         PRUNED.labels("events").inc(deleted)
         return deleted
 

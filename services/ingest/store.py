@@ -1,4 +1,5 @@
-"""SQL of the ingest schema: chargers, handshake failures, the spool, the raw event archive."""
+"""SQL of the ingest schema: chargers, handshake failures, the spool, the raw event archive and its
+retention, operators and the audit trail."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -9,7 +10,8 @@ from uuid import UUID
 import asyncpg
 
 from shared.consumer import Message
-from shared.db import rows_affected
+from shared.db import Filters, rows_affected
+from shared.domain import AuditRecorded, RetentionHorizon
 from shared.topology import EVENTS
 
 SCHEMA = "ingest"
@@ -129,3 +131,101 @@ async def archive_events(conn: asyncpg.Connection, messages: list[Message]) -> i
         [m.body.get("receiveOrder", 0) for m in messages], [m.body for m in messages],
     )
     return rows_affected(result)
+
+
+# --- operators and the audit trail ---------------------------------------------------------------
+
+async def create_operator(conn: asyncpg.Connection, name: str, role: str, token_hash: str) -> asyncpg.Record | None:
+    """A new operator, or a revoked name given again; None while the name is held by a live operator."""
+    return await conn.fetchrow(
+        """
+        INSERT INTO ingest.operators AS o (name, role, token_hash, created_at, changed_at)
+        VALUES ($1, $2, $3, clock_timestamp(), clock_timestamp())
+        ON CONFLICT (name) DO UPDATE SET role = EXCLUDED.role, token_hash = EXCLUDED.token_hash,
+            created_at = EXCLUDED.created_at, changed_at = EXCLUDED.changed_at, revoked_at = NULL
+        WHERE o.revoked_at IS NOT NULL
+        RETURNING *
+        """,
+        name, role, token_hash,
+    )
+
+
+async def operators(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """The operators not revoked, by name."""
+    return await conn.fetch("SELECT * FROM ingest.operators WHERE revoked_at IS NULL ORDER BY name")
+
+
+async def operator(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM ingest.operators WHERE name = $1 AND revoked_at IS NULL", name)
+
+
+async def revoke_operator(conn: asyncpg.Connection, name: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        "UPDATE ingest.operators SET revoked_at = clock_timestamp(), changed_at = clock_timestamp() "
+        "WHERE name = $1 AND revoked_at IS NULL RETURNING *",
+        name,
+    )
+
+
+async def record_audit(conn: asyncpg.Connection, entries: Sequence[AuditRecorded]) -> None:
+    """Keep each entry once (by its id), whichever service reported it how often."""
+    await conn.executemany(
+        "INSERT INTO ingest.audit (entry_id, at, actor, role, method, path, entity, entity_id, before, after) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (entry_id) DO NOTHING",
+        [(e.entryId, e.at, e.actor, e.role, e.method, e.path, e.entity, e.entityId, e.before, e.after) for e in entries],
+    )
+
+
+async def audit_page(
+    conn: asyncpg.Connection, *, entity: str | None, entity_id: str | None, actor: str | None,
+    at_from: datetime | None, at_to: datetime | None, before: tuple[datetime, UUID] | None, limit: int,
+) -> list[asyncpg.Record]:
+    """A page of the trail, newest first, after the cursor's (at, entryId), filtered."""
+    filters = Filters()
+    for column, value in (("entity", entity), ("entity_id", entity_id), ("actor", actor)):
+        if value is not None:
+            filters.add(f"{column} = {{}}", value)
+    if at_from is not None:
+        filters.add("at >= {}", at_from)
+    if at_to is not None:
+        filters.add("at < {}", at_to)
+    if before is not None:
+        filters.add("(at, entry_id) < ({}, {}::uuid)", *before)
+    return await conn.fetch(
+        f"SELECT * FROM ingest.audit WHERE {filters.where} ORDER BY at DESC, entry_id DESC LIMIT {filters.arg(limit + 1)}",
+        *filters.args,
+    )
+
+
+# --- the archive's retention ---------------------------------------------------------------------
+
+async def record_horizon(conn: asyncpg.Connection, horizon: RetentionHorizon) -> None:
+    """The newest announcement wins, by its `at`."""
+    await conn.execute(
+        """
+        INSERT INTO ingest.retention_horizon AS h (id, keep_from, announced_at) VALUES (true, $1, $2)
+        ON CONFLICT (id) DO UPDATE SET keep_from = EXCLUDED.keep_from, announced_at = EXCLUDED.announced_at
+        WHERE EXCLUDED.announced_at > h.announced_at
+        """,
+        horizon.keepFrom, horizon.at,
+    )
+
+
+async def retention_horizon(conn: asyncpg.Connection) -> datetime | None:
+    """What the sessions service last said it still needs events from; None before it spoke."""
+    return await conn.fetchval("SELECT keep_from FROM ingest.retention_horizon")
+
+
+async def prune_archive(conn: asyncpg.Connection, *, received_before: datetime, limit: int) -> int:
+    """Delete up to `limit` archived events received before `received_before`, oldest first, by the
+    receipt index; returns how many."""
+    return await conn.fetchval(
+        """
+        WITH gone AS (
+            DELETE FROM ingest.events WHERE event_id IN (
+                SELECT event_id FROM ingest.events WHERE received_at < $1 ORDER BY received_at LIMIT $2
+            ) RETURNING 1
+        ) SELECT count(*) FROM gone
+        """,
+        received_before, limit,
+    )

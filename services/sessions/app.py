@@ -43,13 +43,12 @@ async def list_chargers(request: web.Request) -> web.Response:
         if tag != "charger":
             raise InvalidCursor()
     online_since = datetime.now(UTC) - timedelta(seconds=request.app[SETTINGS].charger_offline_after_seconds)
-    sql, args = store.chargers_query(site_id=query.siteId, online_since=online_since, online=query.online,
-                                     registered=query.registered, search=query.q, after=after, limit=query.limit)
     async with request.app[POOL].acquire() as conn:
         if query.siteId is not None:
             await known_sites.require_known(conn, [query.siteId], loc=("query", "siteId"))
-        rows = await conn.fetch(sql, *args)
-        connectors = await store.connectors_of(conn, [r["charge_point_id"] for r in rows[:query.limit]])
+        rows = await store.chargers.chargers_page(conn, site_id=query.siteId, online_since=online_since, online=query.online,
+                                                  registered=query.registered, search=query.q, after=after, limit=query.limit)
+        connectors = await store.chargers.connectors_of(conn, [r["charge_point_id"] for r in rows[:query.limit]])
 
     def item(row) -> dict:
         return FleetCharger.from_row(row, online=row["heard_at"] is not None and row["heard_at"] >= online_since,
@@ -64,7 +63,7 @@ async def list_connectors(request: web.Request) -> web.Response:
     after = decode_cursor(query.cursor, time_key=False, id_type=int)[1] if query.cursor else None
     async with request.app[POOL].acquire() as conn:
         await _charger(conn, charge_point_id)
-        rows = await store.connectors(conn, charge_point_id, after=after, limit=query.limit)
+        rows = await store.chargers.connectors(conn, charge_point_id, after=after, limit=query.limit)
     return json_response(page(rows, query.limit, Connector.from_row, lambda r: ("connector", r["connector_id"])))
 
 
@@ -74,8 +73,7 @@ async def list_charger_sessions(request: web.Request) -> web.Response:
     before = decode_cursor(query.cursor, id_type=UUID) if query.cursor else None
     async with request.app[POOL].acquire() as conn:
         await _charger(conn, charge_point_id)
-        sql, args = store.sessions_query(charge_point_id=charge_point_id, before=before, limit=query.limit)
-        rows = await conn.fetch(sql, *args)
+        rows = await store.sessions.sessions_page(conn, charge_point_id=charge_point_id, before=before, limit=query.limit)
     return json_response(page(rows, query.limit, Session.from_row, lambda r: (r["sort_at"], r["session_id"])))
 
 
@@ -89,19 +87,17 @@ async def list_sessions(request: web.Request) -> web.StreamResponse:
             await known_sites.require_known(conn, [query.siteId], loc=("query", "siteId"))
         if wants_csv(request):
             async with conn.transaction():
-                sql, args = store.sessions_query(**filters)
-                return await stream_csv(request, conn, sql, args, columns=list(Session.model_fields),
+                return await stream_csv(request, store.sessions.every_session(conn, **filters), columns=list(Session.model_fields),
                                         render=Session.from_row, filename="sessions.csv")
         before = decode_cursor(query.cursor, id_type=UUID) if query.cursor else None
-        sql, args = store.sessions_query(**filters, before=before, limit=query.limit)
-        rows = await conn.fetch(sql, *args)
+        rows = await store.sessions.sessions_page(conn, **filters, before=before, limit=query.limit)
     return json_response(page(rows, query.limit, Session.from_row, lambda r: (r["sort_at"], r["session_id"])))
 
 
 async def get_session(request: web.Request) -> web.Response:
     session_id = path_uuid(request, "sessionId", "session")
     async with request.app[POOL].acquire() as conn:
-        row = found(await store.session(conn, session_id), "session", f"no session {session_id}")
+        row = found(await store.sessions.session(conn, session_id), "session", f"no session {session_id}")
     return json_response(Session.from_row(row))
 
 
@@ -111,9 +107,9 @@ async def finalize_session(request: web.Request) -> web.Response:
     session_id = path_uuid(request, "sessionId", "session")
     force = parse_query(request, FinalizeQuery).force
     async with unit_of_work(request.app, SCHEMA) as conn:
-        row = found(await store.session_for_update(conn, session_id), "session", f"no session {session_id}")
+        row = found(await store.sessions.session_for_update(conn, session_id), "session", f"no session {session_id}")
         if await finalize_on_request(conn, row, force=force):
-            row = await store.session(conn, session_id)
+            row = await store.sessions.session(conn, session_id)
     return json_response({"session": Session.from_row(row), "force": force})
 
 
@@ -144,12 +140,12 @@ async def _session_before(request: web.Request) -> dict | None:
     except ValueError:
         return None
     async with request.app[POOL].acquire() as conn:
-        row = await store.session(conn, session_id)
+        row = await store.sessions.session(conn, session_id)
     return Session.from_row(row) if row else None
 
 
 async def _charger(conn, charge_point_id: str):
-    return found(await store.charger(conn, charge_point_id), "charger", f"no charger {charge_point_id} is known")
+    return found(await store.chargers.charger(conn, charge_point_id), "charger", f"no charger {charge_point_id} is known")
 
 
 # Every route of the service: its handler, request and response models, auth and errors.

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.sessions import metrics, tokens
+from services.sessions import metrics, store
 from services.sessions.store import SCHEMA
 from shared.config import SessionsSettings
 from shared.domain import SessionUnauthorized
@@ -87,10 +87,10 @@ def decide(
 async def _tokens_at_start(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -> list[tuple[datetime, TokenState | None, TokenState | None]]:
     """Per session: the instant its start stands for, and its token and the token's parent as they stood then."""
     instants = [start_instant(r["started_at"]) for r in rows]
-    listed = await tokens.versions_at(conn, [(r["id_tag"] or "", at) for r, at in zip(rows, instants, strict=True)])
+    listed = await store.tokens.versions_at(conn, [(r["id_tag"] or "", at) for r, at in zip(rows, instants, strict=True)])
     states = [TokenState.of(v) if r["id_tag"] is not None else None for r, v in zip(rows, listed, strict=True)]
     with_parent = [i for i, state in enumerate(states) if state is not None and state.parent_id_tag]
-    parents: dict[int, TokenState | None] = dict(zip(with_parent, map(TokenState.of, await tokens.versions_at(
+    parents: dict[int, TokenState | None] = dict(zip(with_parent, map(TokenState.of, await store.tokens.versions_at(
         conn, [(states[i].parent_id_tag, instants[i]) for i in with_parent])), strict=True))
     return [(instants[i], states[i], parents.get(i)) for i in range(len(rows))]
 
@@ -112,7 +112,7 @@ async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], 
     """Record the `authorization` of the sessions whose start or end this batch brought (and of the
     later sessions of their idTags they overlap), each by its token as it stood at its start; ask
     once for a stop of each one still going that was not Accepted."""
-    started = await tokens.started_sessions(conn, session_ids)
+    started = await store.tokens.started_sessions(conn, session_ids)
     if not started:
         return
     judged = await _tokens_at_start(conn, started)
@@ -122,13 +122,13 @@ async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], 
                if token is not None and token.max_concurrent_sessions is not None]
     rows = [(row, seen, 0) for row, seen in zip(started, judged, strict=True) if row["session_id"] not in set(limited)]
     if limited:
-        counted = await tokens.sessions_to_judge(conn, limited)
+        counted = await store.tokens.sessions_to_judge(conn, limited)
         rows += [(row, seen, row["concurrent"]) for row, seen in zip(counted, await _tokens_at_start(conn, counted), strict=True)]
     decided = []
     for row, (at, token, parent), concurrent in rows:
         info = decide(token, parent, mode=policy.mode, at=at, site_id=row["site_id"], concurrent_sessions=concurrent)
         decided.append((row, info.status))
-    await tokens.record_authorizations(conn, [(row["session_id"], status) for row, status in decided])
+    await store.tokens.record_authorizations(conn, [(row["session_id"], status) for row, status in decided])
     for row, status in decided:
         if row["authorization"] != status:
             metrics.AUTHORIZATIONS.labels("session", status).inc()
@@ -136,7 +136,7 @@ async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], 
              if status != "Accepted" and row["ended_at"] is None and row["closed_at"] is None and row["stop_requested_at"] is None]
     if not going or not policy.stop_unauthorized:
         return
-    asked = set(await tokens.mark_stop_requested(conn, [row["session_id"] for row in going]))
+    asked = set(await store.tokens.mark_stop_requested(conn, [row["session_id"] for row in going]))
     status_of = {row["session_id"]: status for row, status in decided}
     now = datetime.now(UTC)
     await enqueue_domain_many(conn, SCHEMA, [

@@ -41,24 +41,24 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     and those that started or stopped judged by their idTag."""
     started = time.perf_counter()
     batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
-    await store.record_chargers(conn, batch)
-    await store.record_connector_statuses(conn, batch)
-    await store.record_status_log(conn, batch)
+    await store.chargers.record_chargers(conn, batch)
+    await store.chargers.record_connector_statuses(conn, batch)
+    await store.chargers.record_status_log(conn, batch)
     touched: set[UUID] = set()
     judged: set[UUID] = set()  # started or stopped: their idTag's sessions may be concurrent or not
     if batch.transactions:
         keys = sorted(batch.transactions)
-        attribution = attribute(batch.transactions, await store.known_sessions(conn, keys))
-        ids = await store.record_sessions(conn, attribution.sessions)
+        attribution = attribute(batch.transactions, await store.sessions.known_sessions(conn, keys))
+        ids = await store.sessions.record_sessions(conn, attribution.sessions)
         touched.update(ids.values())
         judged.update(ids[k] for k, facts in attribution.sessions.items() if facts.starts or facts.end)
         for older, newer, since in attribution.moves:
-            older_id = ids.get(older) or await store.session_id_of(conn, older)
+            older_id = ids.get(older) or await store.sessions.session_id_of(conn, older)
             if older_id is not None:
-                await store.move_to_newer_session(conn, older_id, ids[newer], since)
+                await store.sessions.move_to_newer_session(conn, older_id, ids[newer], since)
                 touched.add(older_id)
                 judged.add(older_id)
-        _, known = await store.record_samples(conn, attribution.sessions, ids)
+        _, known = await store.sessions.record_samples(conn, attribution.sessions, ids)
         if known:
             metrics.DUPLICATES.labels("meter_sample").inc(known)
         metrics.TRANSACTION_ID_CONFLICTS.inc(attribution.conflicts)
@@ -66,11 +66,11 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     # A boot or a transaction's event may leave an older session unable to end on its own.
     deciding = {cp for cp, _ in batch.transactions} | {cp for cp, seen in batch.chargers.items() if seen.boot}
     if deciding:
-        for closed in await store.close_by_rules(conn, sorted(deciding)):
+        for closed in await store.sessions.close_by_rules(conn, sorted(deciding)):
             touched.add(closed["session_id"])
             judged.add(closed["session_id"])
             metrics.CLOSED_BY_RULE.labels(closed["rule"]).inc()
-    touched.update(await store.parked_sessions(conn, batch))  # unplugged: their parking ends
+    touched.update(await store.sessions.parked_sessions(conn, batch))  # unplugged: their parking ends
     if touched:
         await refinalize(conn, sorted(touched))
     if judged:
@@ -100,20 +100,20 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
     key = message.routing_key
     if key == ChargerRegistered.routing_key:
         registered = ChargerRegistered.model_validate(message.body)
-        await store.record_registration(conn, registered.chargePointId, at=registered.at, registered=True,
+        await store.chargers.record_registration(conn, registered.chargePointId, at=registered.at, registered=True,
                                         is_active=registered.isActive, site_id=registered.siteId)
     elif key == ChargerActiveChanged.routing_key:
         changed = ChargerActiveChanged.model_validate(message.body)
-        await store.record_registration(conn, changed.chargePointId, at=changed.at, is_active=changed.isActive)
+        await store.chargers.record_registration(conn, changed.chargePointId, at=changed.at, is_active=changed.isActive)
     elif key == ChargerSiteAssigned.routing_key:
         assigned = ChargerSiteAssigned.model_validate(message.body)
-        await store.record_registration(conn, assigned.chargePointId, at=assigned.at, site_id=assigned.siteId)
+        await store.chargers.record_registration(conn, assigned.chargePointId, at=assigned.at, site_id=assigned.siteId)
     elif key == SiteCreated.routing_key:
         site = SiteCreated.model_validate(message.body)
-        await store.record_site(conn, site.siteId, name=site.name, created_at=site.at)
+        await store.chargers.record_site(conn, site.siteId, name=site.name, created_at=site.at)
     elif key == ChargerHandshake.routing_key:  # nobody waits for it: no notice
         handshake = ChargerHandshake.model_validate(message.body)
-        await store.record_handshake(conn, handshake.chargePointId, allowed=handshake.allowed, at=handshake.at)
+        await store.chargers.record_handshake(conn, handshake.chargePointId, allowed=handshake.allowed, at=handshake.at)
         metrics.REGISTRY_UPDATES.labels(key).inc()
         return
     else:
@@ -152,8 +152,8 @@ async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> No
             log.warning("unexpected billing message ignored", extra={"routing_key": message.routing_key})
     await enqueue_domain(conn, store.SCHEMA, CopyApplied(messageIds=[m.message_id for m in messages], keeper=SESSIONS_BILLING.key))
     for kind, received, changed in (
-        ("session.priced", len(prices), await store.record_prices(conn, list(prices.values()))),
-        ("settlement.status-changed", len(statuses), await store.record_settlement_statuses(conn, list(statuses.values()))),
+        ("session.priced", len(prices), await store.sessions.record_prices(conn, list(prices.values()))),
+        ("settlement.status-changed", len(statuses), await store.sessions.record_settlement_statuses(conn, list(statuses.values()))),
     ):
         metrics.BILLING_UPDATES.labels(kind, "applied").inc(changed)
         metrics.BILLING_UPDATES.labels(kind, "stale").inc(received - changed)

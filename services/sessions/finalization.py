@@ -31,7 +31,7 @@ def finalized_message(row: asyncpg.Record, periods: list[Period] | None = None) 
 
 async def refinalize(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, forced: Sequence[UUID] = ()) -> list[asyncpg.Record]:
     """Derive the sessions from their facts; publish those whose finalization changed (or was forced)."""
-    rows = await store.derive_sessions(conn, session_ids, forced=forced)
+    rows = await store.sessions.derive_sessions(conn, session_ids, forced=forced)
     found = await periods_of(conn, rows) if rows else {}
     await enqueue_domain_many(conn, store.SCHEMA, [finalized_message(row, found.get(row["session_id"])) for row in rows])
     for row in rows:
@@ -57,7 +57,7 @@ async def finalize_on_request(conn: asyncpg.Connection, row: asyncpg.Record, *, 
     if force and row["settlement_status"] in MONEY_HAS_MOVED:
         raise MoneyHasMoved(f"the session's settlement is {row['settlement_status']}: money has moved, it cannot be re-finalized")
     if row["status"] != "Finalized":
-        await store.close_session(conn, row["session_id"])
+        await store.sessions.close_session(conn, row["session_id"])
     elif not force:
         return False
     await refinalize(conn, [row["session_id"]], forced=[row["session_id"]])
@@ -66,7 +66,7 @@ async def finalize_on_request(conn: asyncpg.Connection, row: asyncpg.Record, *, 
 
 async def close_stale_sessions(conn: asyncpg.Connection, *, stale_after_seconds: float) -> int:
     """Close and finalize the sessions that have seen no event for `stale_after_seconds` (Stale)."""
-    closed = await store.close_stale(conn, silent_since=datetime.now(UTC) - timedelta(seconds=stale_after_seconds))
+    closed = await store.sessions.close_stale(conn, silent_since=datetime.now(UTC) - timedelta(seconds=stale_after_seconds))
     if closed:
         await refinalize(conn, [r["session_id"] for r in closed])
         metrics.CLOSED_BY_RULE.labels("Stale").inc(len(closed))

@@ -13,7 +13,7 @@ from shared.errors import DomainError
 
 async def require_known(conn: asyncpg.Connection, site_ids: Sequence[UUID], *, loc: tuple, each: bool = False) -> None:
     """A 400 naming the field at `loc` (and the position of each unknown id when `each`) unless every site exists."""
-    unknown = set(await store.unknown_sites(conn, site_ids))
+    unknown = set(await store.chargers.unknown_sites(conn, site_ids))
     if unknown:
         errors = [{"loc": [*loc, i] if each else list(loc), "msg": f"no site {site_id}"}
                   for i, site_id in enumerate(site_ids) if site_id in unknown]

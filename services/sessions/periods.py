@@ -21,6 +21,8 @@ from uuid import UUID
 
 import asyncpg
 
+from services.sessions import store
+
 PARKED = frozenset({"SuspendedEV", "SuspendedEVSE", "Finishing"})
 _MICRO = timedelta(microseconds=1)
 
@@ -90,28 +92,10 @@ async def periods_of(conn: asyncpg.Connection, rows: Sequence[asyncpg.Record]) -
     if not wanted:
         return {}
     ends = {r["session_id"]: max(r["ended_at"] or r["last_event_at"] or r["started_at"], r["started_at"]) for r in wanted}
-    samples = await conn.fetch(
-        "SELECT session_id, ts, value_wh FROM sessions.meter_samples WHERE session_id = ANY($1::uuid[]) AND measurand = 'Register' "
-        "ORDER BY session_id, ts, receive_order",
-        [r["session_id"] for r in wanted],
-    )
-    statuses = await conn.fetch(
-        """
-        SELECT w.session_id, l.ts, l.status
-        FROM unnest($1::uuid[], $2::text[], $3::int[], $4::timestamptz[], $5::timestamptz[]) AS w(session_id, cp, connector, s, e)
-        JOIN LATERAL (
-            (SELECT ts, receive_order, status FROM sessions.connector_status_log
-             WHERE charge_point_id = w.cp AND connector_id = w.connector AND ts <= w.s ORDER BY ts DESC, receive_order DESC LIMIT 1)
-            UNION ALL
-            (SELECT ts, receive_order, status FROM sessions.connector_status_log
-             WHERE charge_point_id = w.cp AND connector_id = w.connector AND ts > w.s AND ts < w.e)
-        ) l ON true
-        ORDER BY w.session_id, l.ts, l.receive_order
-        """,
-        [r["session_id"] for r in wanted], [r["charge_point_id"] for r in wanted],
-        [r["connector_id"] if r["connector_id"] is not None else r["connector_hint"] or 0 for r in wanted],
-        [r["started_at"] for r in wanted], [ends[r["session_id"]] for r in wanted],
-    )
+    samples = await store.sessions.register_readings(conn, [r["session_id"] for r in wanted])
+    statuses = await store.sessions.connector_statuses(conn, [
+        (r["session_id"], r["charge_point_id"], r["connector_id"] if r["connector_id"] is not None else r["connector_hint"] or 0,
+         r["started_at"], ends[r["session_id"]]) for r in wanted])
     readings: dict[UUID, list[tuple[datetime, Decimal]]] = {}
     for s in samples:
         readings.setdefault(s["session_id"], []).append((s["ts"], s["value_wh"]))

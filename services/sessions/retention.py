@@ -25,20 +25,11 @@ from shared.periodic import delete_in_batches, every
 CLOCK_MARGIN = timedelta(days=1)
 UNPRICED_GRACE = timedelta(days=1)  # a session finalized without a settlement may still be priced: billing lags
 
-UNSETTLED = [SettlementStatus.PENDING, SettlementStatus.SUBMITTED, SettlementStatus.FAILED]
-
-# A session whose money is not settled: its facts are still needed ($1: the grace for unpriced
-# sessions, $2: the unsettled statuses). A settlement status that is NULL must not make the whole
-# condition NULL; anything else unknown holds.
-_HOLDING = (
-    "coalesce(s.status = 'Active' OR coalesce(s.settlement_status = ANY($2::text[]), false) "
-    "OR (s.settlement_status IS NULL AND s.finalized_at > now() - make_interval(secs => $1)), true)"
-)
+UNSETTLED = (SettlementStatus.PENDING, SettlementStatus.SUBMITTED, SettlementStatus.FAILED)
 
 
 async def horizon(conn: asyncpg.Connection) -> datetime:
-    oldest = await conn.fetchval(
-        f"SELECT min(s.first_seen_at) FROM sessions.sessions s WHERE {_HOLDING}", UNPRICED_GRACE.total_seconds(), UNSETTLED)
+    oldest = await store.retention.oldest_holding_start(conn, unpriced_grace=UNPRICED_GRACE, unsettled=UNSETTLED)
     now = datetime.now(UTC)
     return min(oldest, now) - CLOCK_MARGIN if oldest is not None else now - CLOCK_MARGIN
 
@@ -54,20 +45,11 @@ async def prune_samples(app: web.Application) -> int:
     cutoff = datetime.now(UTC) - timedelta(days=settings.sample_retention_days)
 
     async def batch(conn: asyncpg.Connection) -> int:
-        sessions = await conn.fetch(
-            f"""
-            SELECT s.session_id FROM sessions.sessions s
-            WHERE s.status = 'Finalized' AND s.samples_pruned_at IS NULL AND s.finalized_at < $3 AND NOT {_HOLDING}
-            ORDER BY s.finalized_at LIMIT $4 FOR UPDATE SKIP LOCKED
-            """,
-            UNPRICED_GRACE.total_seconds(), UNSETTLED, cutoff, settings.prune_batch_size,
-        )
-        ids = [r["session_id"] for r in sessions]
-        if ids:
-            deleted = await conn.execute("DELETE FROM sessions.meter_samples WHERE session_id = ANY($1::uuid[])", ids)
-            await conn.execute("UPDATE sessions.sessions SET samples_pruned_at = now() WHERE session_id = ANY($1::uuid[])", ids)
-            PRUNED.labels("meter_samples").inc(int(deleted.rsplit(" ", 1)[-1]))
-        return len(ids)
+        sessions, samples = await store.retention.prune_samples(
+            conn, finalized_before=cutoff, unpriced_grace=UNPRICED_GRACE, unsettled=UNSETTLED, limit=settings.prune_batch_size)
+        if sessions:
+            PRUNED.labels("meter_samples").inc(samples)
+        return sessions
 
     return await delete_in_batches(app[POOL], batch, batch_size=settings.prune_batch_size,
                                    pause_seconds=settings.prune_pause_seconds)

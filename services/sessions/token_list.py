@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.sessions import known_sites, metrics, store, tokens
+from services.sessions import known_sites, metrics, store
 from services.sessions.authorization import TokenState, decide, policy_of
 from services.sessions.models import AuthorizeRequest, NewToken, ReplacedToken, TokenQuery
 from services.sessions.responses import Token
@@ -23,7 +23,7 @@ async def create_token(request: web.Request) -> web.Response:
     new.check_parent(new.idTag)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await _known_sites(conn, new.siteIds)
-        row = await tokens.create_token(conn, new.idTag, new.columns())
+        row = await store.tokens.create_token(conn, new.idTag, new.columns())
     return json_response(Token.from_row(row), status=201)
 
 
@@ -36,7 +36,7 @@ async def replace_token(request: web.Request) -> web.Response:
     replaced.check_parent(id_tag)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         await _known_sites(conn, replaced.siteIds)
-        row = found(await tokens.replace_token(conn, id_tag, replaced.columns()), "token", f"no token {id_tag!r}")
+        row = found(await store.tokens.replace_token(conn, id_tag, replaced.columns()), "token", f"no token {id_tag!r}")
     return json_response(Token.from_row(row))
 
 
@@ -48,14 +48,14 @@ async def _known_sites(conn, site_ids: list | None) -> None:
 async def delete_token(request: web.Request) -> web.Response:
     id_tag = request.match_info["idTag"]
     async with request.app[POOL].acquire() as conn, conn.transaction():
-        found(await tokens.delete_token(conn, id_tag) or None, "token", f"no token {id_tag!r}")
+        found(await store.tokens.delete_token(conn, id_tag) or None, "token", f"no token {id_tag!r}")
     return web.Response(status=204)
 
 
 async def get_token(request: web.Request) -> web.Response:
     id_tag = request.match_info["idTag"]
     async with request.app[POOL].acquire() as conn:
-        row = found(await tokens.token(conn, id_tag), "token", f"no token {id_tag!r}")
+        row = found(await store.tokens.token(conn, id_tag), "token", f"no token {id_tag!r}")
     return json_response(Token.from_row(row))
 
 
@@ -67,15 +67,14 @@ async def list_tokens(request: web.Request) -> web.Response:
         tag, after = decode_cursor(query.cursor, time_key=False)
         if tag != "token":
             raise InvalidCursor()
-    sql, args = tokens.tokens_query(status=query.status, search=query.q, after=after, limit=query.limit)
     async with request.app[POOL].acquire() as conn:
-        rows = await conn.fetch(sql, *args)
+        rows = await store.tokens.tokens_page(conn, status=query.status, search=query.q, after=after, limit=query.limit)
     return json_response(page(rows, query.limit, Token.from_row, lambda r: ("token", r["id_tag_key"])))
 
 
 async def token_before(request: web.Request) -> dict | None:
     async with request.app[POOL].acquire() as conn:
-        row = await tokens.token(conn, request.match_info["idTag"])
+        row = await store.tokens.token(conn, request.match_info["idTag"])
     return Token.from_row(row) if row else None
 
 
@@ -88,11 +87,11 @@ async def authorize(request: web.Request) -> web.Response:
         info = decide(None, None, mode="list", at=datetime.now(UTC), site_id=None, concurrent_sessions=0)
     else:
         async with request.app[POOL].acquire() as conn:
-            row = await tokens.token(conn, asked.idTag)
+            row = await store.tokens.token(conn, asked.idTag)
             token = TokenState.of(row)
-            parent = TokenState.of(await tokens.token(conn, token.parent_id_tag)) if token and token.parent_id_tag else None
-            charger = await store.charger(conn, asked.chargePointId)
-            going = await tokens.going_sessions(conn, asked.idTag) if token and token.max_concurrent_sessions else 0
+            parent = TokenState.of(await store.tokens.token(conn, token.parent_id_tag)) if token and token.parent_id_tag else None
+            charger = await store.chargers.charger(conn, asked.chargePointId)
+            going = await store.tokens.going_sessions(conn, asked.idTag) if token and token.max_concurrent_sessions else 0
         info = decide(token, parent, mode=policy.mode, at=datetime.now(UTC),
                       site_id=charger["site_id"] if charger else None, concurrent_sessions=going)
     metrics.AUTHORIZATIONS.labels("authorize", info.status).inc()

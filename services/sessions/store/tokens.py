@@ -78,7 +78,9 @@ async def token(conn: asyncpg.Connection, id_tag: str) -> asyncpg.Record | None:
     return await conn.fetchrow("SELECT * FROM sessions.tokens WHERE id_tag_key = $1", id_tag_key(id_tag))
 
 
-def tokens_query(*, status: str | None, search: str | None, after: str | None, limit: int) -> tuple[str, list[Any]]:
+async def tokens_page(
+    conn: asyncpg.Connection, *, status: str | None, search: str | None, after: str | None, limit: int,
+) -> list[asyncpg.Record]:
     """A page of the list by idTag (case-insensitively); `search` a substring of the idTag."""
     filters = Filters()
     if status is not None:
@@ -88,8 +90,8 @@ def tokens_query(*, status: str | None, search: str | None, after: str | None, l
         filters.add("id_tag_key LIKE {}", f"%{escaped}%")
     if after is not None:
         filters.add("id_tag_key > {}", after)
-    return (f"SELECT * FROM sessions.tokens WHERE {filters.where} ORDER BY id_tag_key LIMIT {filters.arg(limit + 1)}",
-            filters.args)
+    return await conn.fetch(f"SELECT * FROM sessions.tokens WHERE {filters.where} ORDER BY id_tag_key LIMIT {filters.arg(limit + 1)}",
+                            *filters.args)
 
 
 async def versions_at(conn: asyncpg.Connection, wanted: Sequence[tuple[str, datetime]]) -> list[asyncpg.Record | None]:

@@ -1,0 +1,199 @@
+"""SQL of the chargers as the sessions service knows them: their state and connectors from their
+events, the connector status log, the copies of the registry's facts (registration, activation,
+site, handshakes) and the sites billing announced."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from services.sessions.facts import Batch
+from shared.db import Filters, rows_affected
+
+_BOOT_NEWER = (
+    "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
+    "OR (EXCLUDED.booted_at, EXCLUDED.boot_order, EXCLUDED.boot_event_id) > (c.booted_at, c.boot_order, c.boot_event_id))"
+)
+_BOOT_COLUMNS = ("vendor", "model", "firmware_version", "ocpp_version", "booted_at", "boot_order", "boot_event_id")
+_SKEW_NEWER = "EXCLUDED.clock_skew_order IS NOT NULL AND (c.clock_skew_order IS NULL OR EXCLUDED.clock_skew_order > c.clock_skew_order)"
+
+
+# --- charger events -----------------------------------------------------------------------------
+
+async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
+    """lastSeenAt / lastHeartbeatAt only move forward; the newest boot's fields win, and the
+    clock skew of the newest event with a plausible ts."""
+    rows = []
+    for cp in sorted(batch.chargers):
+        seen = batch.chargers[cp]
+        order, boot = seen.boot if seen.boot else ((None, None, None), None)
+        skew_order, skew = seen.clock_skew if seen.clock_skew else (None, None)
+        rows.append((
+            cp, seen.last_seen_at, seen.last_received_at, seen.last_heartbeat_at,
+            boot.vendor if boot else None, boot.model if boot else None,
+            boot.firmwareVersion if boot else None, boot.ocppVersion if boot else None,
+            order[0], order[1] or 0, order[2], skew, skew_order,
+        ))
+    if not rows:
+        return
+    boot_updates = ", ".join(f"{col} = CASE WHEN {_BOOT_NEWER} THEN EXCLUDED.{col} ELSE c.{col} END" for col in _BOOT_COLUMNS)
+    skew_updates = ", ".join(f"{col} = CASE WHEN {_SKEW_NEWER} THEN EXCLUDED.{col} ELSE c.{col} END"
+                             for col in ("clock_skew_seconds", "clock_skew_order"))
+    await conn.execute(
+        f"""
+        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_received_at, last_heartbeat_at,
+                                            {", ".join(_BOOT_COLUMNS)}, clock_skew_seconds, clock_skew_order)
+        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[],
+                             $7::text[], $8::text[], $9::timestamptz[], $10::bigint[], $11::text[], $12::float8[], $13::bigint[])
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
+            last_received_at = GREATEST(c.last_received_at, EXCLUDED.last_received_at),
+            last_heartbeat_at = GREATEST(c.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
+            {boot_updates},
+            {skew_updates},
+            updated_at = now()
+        """,
+        *map(list, zip(*rows)),
+    )
+
+
+async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> int:
+    """Keep the newest status per connector by (ts, receive order, eventId); returns how many rows changed."""
+    if not batch.connectors:
+        return 0
+    keys = sorted(batch.connectors)
+    statuses = [batch.connectors[k] for k in keys]
+    result = await conn.execute(
+        """
+        INSERT INTO sessions.connectors AS c (charge_point_id, connector_id, status, error_code, status_at, receive_order, event_id)
+        SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[])
+        ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET
+            status = EXCLUDED.status, error_code = EXCLUDED.error_code,
+            status_at = EXCLUDED.status_at, receive_order = EXCLUDED.receive_order, event_id = EXCLUDED.event_id
+        WHERE (EXCLUDED.status_at, EXCLUDED.receive_order, EXCLUDED.event_id) > (c.status_at, c.receive_order, c.event_id)
+        """,
+        [k[0] for k in keys], [k[1] for k in keys], [s.status for s in statuses], [s.error_code for s in statuses],
+        [s.order[0] for s in statuses], [s.order[1] for s in statuses], [s.order[2] for s in statuses],
+    )
+    return rows_affected(result)
+
+
+async def record_status_log(conn: asyncpg.Connection, batch: Batch) -> None:
+    """Every connector status, once (by eventId): when a session's car was charging or parked."""
+    if not batch.status_log:
+        return
+    log = batch.status_log
+    await conn.execute(
+        """
+        INSERT INTO sessions.connector_status_log (charge_point_id, connector_id, ts, receive_order, event_id, status)
+        SELECT * FROM unnest($1::text[], $2::int[], $3::timestamptz[], $4::bigint[], $5::text[], $6::text[])
+        ON CONFLICT DO NOTHING
+        """,
+        [e[0] for e in log], [e[1] for e in log], [e[2].order[0] for e in log], [e[2].order[1] for e in log],
+        [e[2].order[2] for e in log], [e[2].status for e in log],
+    )
+
+
+# --- from the registry and billing ------------------------------------------------------------
+
+async def record_registration(
+    conn: asyncpg.Connection, charge_point_id: str, *, at: datetime, is_active: bool | None = None,
+    site_id: UUID | None = None, registered: bool = False,
+) -> None:
+    """Registry facts, each field last-writer-wins by the message's `at`."""
+    await conn.execute(
+        """
+        INSERT INTO sessions.chargers AS c (charge_point_id, registered, is_active, active_at, site_id, site_at)
+        VALUES ($1, $2, coalesce($3, false), CASE WHEN $3::boolean IS NOT NULL THEN $5::timestamptz END,
+                $4, CASE WHEN $4::uuid IS NOT NULL THEN $5::timestamptz END)
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            registered = c.registered OR EXCLUDED.registered,
+            is_active = CASE WHEN $3::boolean IS NOT NULL AND (c.active_at IS NULL OR $5 > c.active_at) THEN $3 ELSE c.is_active END,
+            active_at = CASE WHEN $3::boolean IS NOT NULL AND (c.active_at IS NULL OR $5 > c.active_at) THEN $5 ELSE c.active_at END,
+            site_id = CASE WHEN $4::uuid IS NOT NULL AND (c.site_at IS NULL OR $5 > c.site_at) THEN $4 ELSE c.site_id END,
+            site_at = CASE WHEN $4::uuid IS NOT NULL AND (c.site_at IS NULL OR $5 > c.site_at) THEN $5 ELSE c.site_at END,
+            updated_at = now()
+        """,
+        charge_point_id, registered, is_active, site_id, at,
+    )
+
+
+async def record_site(conn: asyncpg.Connection, site_id: UUID, *, name: str, created_at: datetime) -> None:
+    await conn.execute("INSERT INTO sessions.sites (site_id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                       site_id, name, created_at)
+
+
+async def unknown_sites(conn: asyncpg.Connection, site_ids: Sequence[UUID]) -> list[UUID]:
+    """Those of `site_ids` billing never announced."""
+    known = {r["site_id"] for r in await conn.fetch("SELECT site_id FROM sessions.sites WHERE site_id = ANY($1::uuid[])",
+                                                    list(site_ids))}
+    return [s for s in site_ids if s not in known]
+
+
+async def record_handshake(conn: asyncpg.Connection, charge_point_id: str, *, allowed: bool, at: datetime) -> None:
+    """A handshake: the charger was heard of at `at`; a failure counts (a charger nobody registered too)."""
+    await conn.execute(
+        """
+        INSERT INTO sessions.chargers AS c (charge_point_id, last_handshake_at, auth_failures, last_auth_failure_at)
+        VALUES ($1, $2::timestamptz, CASE WHEN $3::boolean THEN 0 ELSE 1 END,
+                CASE WHEN $3::boolean THEN NULL ELSE $2::timestamptz END)
+        ON CONFLICT (charge_point_id) DO UPDATE SET
+            last_handshake_at = GREATEST(c.last_handshake_at, EXCLUDED.last_handshake_at),
+            auth_failures = c.auth_failures + EXCLUDED.auth_failures,
+            last_auth_failure_at = GREATEST(c.last_auth_failure_at, EXCLUDED.last_auth_failure_at),
+            updated_at = now()
+        """,
+        charge_point_id, at, allowed,
+    )
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+async def charger(conn: asyncpg.Connection, charge_point_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow("SELECT * FROM sessions.chargers WHERE charge_point_id = $1", charge_point_id)
+
+
+async def connectors(conn: asyncpg.Connection, charge_point_id: str, *, after: int | None, limit: int) -> list[asyncpg.Record]:
+    return await conn.fetch(
+        "SELECT * FROM sessions.connectors WHERE charge_point_id = $1 AND ($2::int IS NULL OR connector_id > $2) "
+        "ORDER BY connector_id LIMIT $3",
+        charge_point_id, after, limit + 1,
+    )
+
+
+_HEARD_AT = "greatest(last_received_at, last_handshake_at)"  # an event or a handshake, by our clock
+
+
+async def chargers_page(
+    conn: asyncpg.Connection, *, site_id: UUID | None = None, online_since: datetime | None = None, online: bool | None = None,
+    registered: bool | None = None, search: str | None = None, after: str | None = None, limit: int,
+) -> list[asyncpg.Record]:
+    """A page of the fleet by chargePointId; `online` against `online_since` (an event or a handshake since)."""
+    filters = Filters()
+    if site_id is not None:
+        filters.add("site_id = {}", site_id)
+    if online is True:
+        filters.add(_HEARD_AT + " >= {}", online_since)
+    elif online is False:
+        filters.add(f"({_HEARD_AT} IS NULL OR {_HEARD_AT} < {{}})", online_since)
+    if registered is not None:
+        filters.add("registered = {}", registered)
+    if search is not None:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        filters.add("charge_point_id ILIKE {}", f"%{escaped}%")
+    if after is not None:
+        filters.add("charge_point_id > {}", after)
+    return await conn.fetch(f"SELECT *, {_HEARD_AT} AS heard_at FROM sessions.chargers WHERE {filters.where} "
+                            f"ORDER BY charge_point_id LIMIT {filters.arg(limit + 1)}", *filters.args)
+
+
+async def connectors_of(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
+    rows = await conn.fetch(
+        "SELECT * FROM sessions.connectors WHERE charge_point_id = ANY($1::text[]) ORDER BY charge_point_id, connector_id",
+        list(charge_point_ids))
+    found: dict[str, list[asyncpg.Record]] = {}
+    for row in rows:
+        found.setdefault(row["charge_point_id"], []).append(row)
+    return found
