@@ -1,4 +1,5 @@
-"""The `cpms` command: run services, migrate, seed a charger, create operators, handle dead letters."""
+"""The `cpms` command: run services, migrate, handle dead letters, and the commands each service
+adds (`ServiceSpec.commands`: ingest's seed-charger and operator create)."""
 from __future__ import annotations
 
 import argparse
@@ -10,11 +11,8 @@ import logging
 import os
 import signal
 import sys
-from uuid import UUID
-
 from aiohttp import web
 
-from services.ingest import secrets
 from services.catalogue import SERVICES
 from shared import db, dead_letters, workers
 from shared.app import ON_FATAL, create_app
@@ -22,6 +20,7 @@ from shared.broker import Broker
 from shared.config import CommonSettings, Settings, parse_listen_addr
 from shared.errors import Conflict
 from shared.logs import configure_logging
+from shared.service import Command
 from shared.startup import EXIT_REFUSED, DependencyRefused, wait_for
 
 log = logging.getLogger("cpms")
@@ -35,14 +34,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("service", choices=["all", *SERVICES], help="'all' or one service name")
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("service", nargs="*", choices=[[], *SERVICES], help="default: every service")
-    seed = commands.add_parser("seed-charger", help="register a charger (or reset its secret)")
-    seed.add_argument("--id", required=True, dest="charge_point_id")
-    seed.add_argument("--secret", required=True)
-    seed.add_argument("--site", type=UUID, default=None, help="site id to assign")
-    operator = commands.add_parser("operator", help="named operator tokens").add_subparsers(dest="action", required=True)
-    create = operator.add_parser("create", help="create an operator and print its token (shown this once)")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=["viewer", "operator", "finance", "admin"])
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for command in (command for spec in SERVICES.values() for command in spec.commands):
+        if len(command.words) == 1:
+            parser_of = commands.add_parser(command.words[0], help=command.help)
+        else:
+            if command.words[0] not in groups:
+                groups[command.words[0]] = commands.add_parser(command.words[0], help=command.group_help).add_subparsers(
+                    dest="action", required=True)
+            parser_of = groups[command.words[0]].add_parser(command.words[1], help=command.help)
+        command.arguments(parser_of)
+        parser_of.set_defaults(service_command=command)
     dlq = commands.add_parser("dlq", help="dead letters: list, show, replay, purge").add_subparsers(dest="action", required=True)
     dlq.add_parser("list", help="messages waiting in each dead-letter queue")
     show = dlq.add_parser("show", help="the dead letters of a queue, with why they failed (left in place)")
@@ -62,9 +64,8 @@ def run(service: str) -> None:
     settings = (Settings if service == "all" else SERVICES[service].settings).from_env()
     configure_logging(settings.log_level)
     if settings.workers > 1 and not workers.is_worker():
-        # the workers share what they remember of verified charger secrets (ingest's handshakes)
-        remembered = getattr(settings, "auth_remembered_chargers", 0)
-        sys.exit(workers.supervise(["run", service], settings.workers, settings.consumer_workers, shared_bytes=secrets.VerifiedSecrets.bytes_for(remembered)))
+        shared_bytes = sum(spec.shared_memory(settings) for spec in services if spec.shared_memory)
+        sys.exit(workers.supervise(["run", service], settings.workers, settings.consumer_workers, shared_bytes=shared_bytes))
     host, port = parse_listen_addr(settings.listen_addr_of(service))
     try:
         import uvloop
@@ -119,32 +120,17 @@ async def migrate(settings: CommonSettings, names: list[str], *, out=sys.stdout)
         await pool.close()
 
 
-async def seed_charger(settings: CommonSettings, charge_point_id: str, secret: str, site: UUID | None) -> None:
-    from services.ingest import charger_registry
-    from services.ingest.models import RegisterCharger
-
-    RegisterCharger(chargePointId=charge_point_id, secret=secret, siteId=site)  # same rules as the API
-    await migrate(settings, [])
+async def service_command(settings: CommonSettings, command: Command, args: argparse.Namespace) -> None:
+    """A service's own command, against the database with every migration applied."""
+    if command.check is not None:
+        command.check(args)
+    await migrate(settings, [], out=sys.stderr if command.stdout_alone else sys.stdout)
     conn = await db.connect(settings.database_url)
     try:
-        await charger_registry.register(conn, charge_point_id, secrets.hash_secret(secret), site, replace=True)
+        output = await command.run(conn, args)
     finally:
         await conn.close()
-    print(f"charger {charge_point_id} registered")
-
-
-async def create_operator(settings: CommonSettings, name: str, role: str) -> None:
-    from services.ingest import operator_accounts
-    from services.ingest.models import CreateOperator
-
-    CreateOperator(name=name, role=role)  # same rules as the API
-    await migrate(settings, [], out=sys.stderr)  # stdout holds the token alone
-    conn = await db.connect(settings.database_url)
-    try:
-        _, token, _ = await operator_accounts.create(conn, name, role)
-    finally:
-        await conn.close()
-    print(token)  # the only time it is shown; the services learn of it through the broker
+    print(output)
 
 
 async def dead_letter_command(settings: CommonSettings, args: argparse.Namespace) -> None:
@@ -192,23 +178,18 @@ def _main(argv: list[str] | None) -> None:
     configure_logging(settings.log_level)
     if args.command == "migrate":
         asyncio.run(migrate(settings, args.service))
-    elif args.command == "operator":
-        try:
-            asyncio.run(create_operator(settings, args.name, args.role))
-        except (ValueError, Conflict) as exc:
-            print(f"cpms operator create: {exc}", file=sys.stderr)
-            sys.exit(2)
     elif args.command == "dlq":
         try:
             asyncio.run(dead_letter_command(settings, args))
         except dead_letters.UnknownQueue as exc:
             print(f"cpms dlq: {exc}", file=sys.stderr)
             sys.exit(2)
-    elif args.command == "seed-charger":
+    else:
+        command = args.service_command
         try:
-            asyncio.run(seed_charger(settings, args.charge_point_id, args.secret, args.site))
-        except ValueError as exc:
-            print(f"cpms seed-charger: {exc}", file=sys.stderr)
+            asyncio.run(service_command(settings, command, args))
+        except (ValueError, Conflict) as exc:
+            print(f"cpms {' '.join(command.words)}: {exc}", file=sys.stderr)
             sys.exit(2)
 
 

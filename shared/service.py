@@ -1,14 +1,16 @@
 """A service described once, as data: its schema and migrations, its routes (each with its handler,
 request and response models: `shared.openapi.Operation`), the queues it consumes, the outbox-shaped
-tables it relays, and its background tasks. `shared.app.create_app` wires a process from these
+tables it relays, its background tasks, and the commands it adds to `cpms`. `shared.app.create_app` wires a process from these
 descriptions, and builds the OpenAPI document from the same routes, so nothing is listed twice."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import argparse
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 
 from shared.config import CommonSettings
@@ -45,6 +47,24 @@ class Consumes:
 
 
 @dataclass(frozen=True)
+class Command:
+    """A command the service adds to `cpms`, run against its migrated database: `words` are what
+    follows `cpms` ("seed-charger", or a group and its action: "operator", "create"), `arguments`
+    adds its options to the parser, `check(args)` refuses bad ones before anything is touched, and
+    `run(conn, args)` does the work and returns what to print. A ValueError or a Conflict either
+    raises is the command's error: one line, exit code 2. `stdout_alone`: stdout carries what `run`
+    returns and nothing else (a token to capture), the migrations report on stderr."""
+
+    words: tuple[str, ...]
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[asyncpg.Connection, argparse.Namespace], Awaitable[str]]
+    check: Callable[[argparse.Namespace], None] | None = None
+    group_help: str = ""  # of the group, for a command of two words
+    stdout_alone: bool = False
+
+
+@dataclass(frozen=True)
 class ServiceSpec:
     """Everything a service brings to a process. Start-up order, per service: its relays, its
     tasks, its consumers (so a consumer finds the relay it wakes and the resources it uses)."""
@@ -57,5 +77,8 @@ class ServiceSpec:
     consumers: tuple[Consumes, ...] = ()
     relays: tuple[Relay, ...] = (Relay(),)
     tasks: tuple[Task, ...] = ()
+    commands: tuple[Command, ...] = ()
+    # The size of the memory its workers share (`shared.workers.shared_memory`), from its settings.
+    shared_memory: Callable[[Any], int] | None = None
     takes_gateway_events: bool = False  # can hold events in a spool: ready (degraded) while the broker is away
     waits_for_copies: bool = False  # its writes answer once the copies other services keep are applied

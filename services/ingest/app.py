@@ -21,6 +21,7 @@ from services.ingest.responses import (
 from shared.app import BROKER, POOL, SETTINGS, copies_applied, outbox_relay, unit_of_work
 from shared import workers
 from shared.broker import PublishFailed
+from shared.config import IngestSettings
 from shared.http import Problem, found, json_response, parse_body, read_json_as_sent
 from shared.openapi import Body, Fragment, Operation, page_of, ref
 from shared.topology import SESSIONS_REGISTRY
@@ -144,10 +145,14 @@ def _registered(written: T | None, request: web.Request) -> T:
     return found(written, "charger", f"no charger {request.match_info['chargePointId']} is registered")
 
 
+def verified_secrets_memory(settings: IngestSettings) -> int:
+    """The bytes of the secrets verified lately, which every worker of a `cpms run` shares."""
+    return secrets.VerifiedSecrets.bytes_for(settings.auth_remembered_chargers)
+
+
 async def publisher_ctx(app: web.Application) -> AsyncIterator[None]:
     app[RECEIVE_CLOCK] = ReceiveClock()
-    remembered = secrets.VerifiedSecrets.bytes_for(app[SETTINGS].auth_remembered_chargers)
-    app[VERIFIED] = secrets.VerifiedSecrets(*workers.shared_memory(remembered))  # shared by the workers
+    app[VERIFIED] = secrets.VerifiedSecrets(*workers.shared_memory(verified_secrets_memory(app[SETTINGS])))
     publisher = app[PUBLISHER] = EventPublisher(app[BROKER], linger=app[SETTINGS].publish_linger_seconds)
     yield
     await publisher.close()
