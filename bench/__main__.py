@@ -359,7 +359,7 @@ async def main() -> None:
     database_url = f"{PG}/cpms_bench_{run}"
     env = {**os.environ, "CPMS_DATABASE_URL": database_url, "CPMS_AMQP_URL": AMQP, "CPMS_AMQP_PREFIX": f"bench-{run}",
            "CPMS_API_KEY": API_KEY, "CPMS_ADMIN_TOKEN": ADMIN, "CPMS_LOG_LEVEL": "WARNING"}
-    from shared.db import ensure_database
+    from shared.db import drop_database, ensure_database
 
     await ensure_database(database_url)
     meter_sample = events_of(make_chargers(run, 1)[0], 1, datetime.now(UTC))[3]  # after boot, status and start
@@ -416,9 +416,7 @@ async def main() -> None:
     report["targets"] = targets(report, next((x.label for x in layouts_of(args) if x.main), ""))
     print(json.dumps(report, indent=2))
     print(json.dumps({"targets": report["targets"]}, indent=2), file=sys.stderr)
-    conn = await asyncpg.connect(f"{PG}/postgres")
-    await conn.execute(f'DROP DATABASE IF EXISTS "cpms_bench_{run}" WITH (FORCE)')
-    await conn.close()
+    await drop_database(database_url)
     async with await aio_pika.connect(AMQP) as amqp:
         await delete_topology(await amqp.channel(), f"bench-{run}")
     if not report["correct"]:

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import aiohttp
-import asyncpg
 
 from bench.system import System, rss_bytes
 from shared import db
@@ -85,11 +84,7 @@ async def main(rows: int) -> dict:
                 "peakRssGrowthMiBFromTenthToAll": round(whole["peakRssMiB"] - tenth["peakRssMiB"], 1)}
     finally:
         system.stop()
-        conn = await asyncpg.connect(f"{PG}/postgres")
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "cpms_bench_csv_{run}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await db.drop_database(f"{PG}/cpms_bench_csv_{run}")
 
 
 if __name__ == "__main__":

@@ -122,11 +122,7 @@ async def main(rows: int, batch: int) -> dict:
         }
     finally:
         await pool.close()
-        conn = await asyncpg.connect(f"{PG}/postgres")
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await db.drop_database(f"{PG}/{name}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -24,7 +25,7 @@ from shared.access import access_middleware, routes_of
 from shared.domain import AuditRecorded
 from shared.http import ACCESS_LOG, BODY_LIMIT, Problem, json_response, metrics_middleware, problem_middleware
 from shared.notices import AppliedNotices
-from shared.openapi import TEXT, Body, Fragment, Liveness, Operation, Readiness, build_document
+from shared.openapi import TEXT, Body, Fragment, Liveness, Operation, Readiness, ResponseModel, build_document
 from shared.outbox import OutboxRelay, enqueue_domain
 from shared.service import Consumes, Relay, ServiceSpec, Task
 from shared.startup import EXIT_REFUSED, DependencyRefused, wait_for
@@ -227,6 +228,26 @@ async def copies_applied(app: web.Application, schema: str, message_ids: list[st
     waits = [(app[NOTICES].expect(message_ids, k), k) for k in keepers]
     outbox_relay(app, schema).wake()
     await asyncio.gather(*(app[NOTICES].applied(futures, k) for futures, k in waits))
+
+
+def entity_before(
+    parameter: str, read: Callable[[asyncpg.Connection, Any], Awaitable[Mapping[str, Any] | None]], model: type[ResponseModel],
+    *, key: Callable[[str], Any] = str,
+) -> Callable[[web.Request], Awaitable[dict | None]]:
+    """An operation's `before` for the audit trail: the entity its path parameter names, read by
+    `read(conn, key(value))` and shown as `model` answers it; None where there is none (or the
+    value cannot name one)."""
+
+    async def before(request: web.Request) -> dict | None:
+        try:
+            wanted = key(request.match_info[parameter])
+        except ValueError:
+            return None
+        async with request.app[POOL].acquire() as conn:
+            row = await read(conn, wanted)
+        return model.from_row(row) if row else None
+
+    return before
 
 
 def _consumer_ctx(schema: str, consumes: Consumes):

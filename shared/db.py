@@ -53,7 +53,7 @@ def is_connection_error(exc: BaseException) -> bool:
 
 class Filters:
     """The conditions of a list query and their arguments, numbered as they are added:
-    `filters.add("s.status = {}", status)` when a filter is given, then `filters.where`."""
+    `filters.add_given("s.status = {}", status)` for each filter, then `filters.where`."""
 
     def __init__(self) -> None:
         self.conditions: list[str] = []
@@ -65,6 +65,16 @@ class Filters:
 
     def add(self, condition: str, *values: Any) -> None:
         self.conditions.append(condition.format(*(self.arg(value) for value in values)))
+
+    def add_given(self, condition: str, value: Any) -> None:
+        """`add` a filter that was given: a value that is not None."""
+        if value is not None:
+            self.add(condition, value)
+
+    def add_equal(self, **columns: Any) -> None:
+        """`column = value` for each column whose value was given."""
+        for column, value in columns.items():
+            self.add_given(f"{column} = {{}}", value)
 
     @property
     def where(self) -> str:
@@ -79,6 +89,11 @@ def every_row(conn: asyncpg.Connection, sql: str, args: Sequence[Any]) -> AsyncI
     """Every row of `sql`, read through a server-side cursor; iterate inside a transaction (the
     cursor needs one)."""
     return conn.cursor(sql, *args, prefetch=CURSOR_CHUNK_ROWS)
+
+
+def substring_pattern(text: str) -> str:
+    """A LIKE pattern that matches `text` anywhere, its `%`, `_` and `\\` taken as themselves."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def rows_affected(status: str) -> int:
@@ -112,11 +127,15 @@ async def connect(database_url: str) -> asyncpg.Connection:
     return conn
 
 
+def _server_of(database_url: str) -> tuple[str, str]:
+    """(the database's name, the URL of the server's `postgres` database, to create or drop it from)."""
+    parts = urlsplit(database_url)
+    return parts.path.lstrip("/"), urlunsplit(parts._replace(path="/postgres"))
+
+
 async def ensure_database(database_url: str) -> None:
     """Create the database named in the URL when it does not exist yet."""
-    parts = urlsplit(database_url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    name, admin_url = _server_of(database_url)
     conn = await asyncpg.connect(admin_url)
     try:
         if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
@@ -124,6 +143,17 @@ async def ensure_database(database_url: str) -> None:
                 await conn.execute(f'CREATE DATABASE "{name}"')
             except asyncpg.DuplicateDatabaseError:
                 pass
+    finally:
+        await conn.close()
+
+
+async def drop_database(database_url: str) -> None:
+    """Drop the database named in the URL, with whatever is still connected to it (the test
+    suite's and the benchmarks' own databases)."""
+    name, admin_url = _server_of(database_url)
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
 

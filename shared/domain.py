@@ -174,9 +174,11 @@ class OperatorChanged(DomainMessage):
     at: AwareDatetime
 
 
-class AuditRecorded(DomainMessage):
-    """any service: an operator's write it accepted; ingest keeps the trail (`GET /v1/audit`)."""
-    routing_key: ClassVar[str] = "audit.recorded"
+class AuditFields(BaseModel):
+    """What an audit entry says: when, who (the operator and its role), what (the method, the path,
+    the entity and its id), and the entity as the API showed it before and after. The message
+    below carries it, and ingest's trail answers with it."""
+
     entryId: UUID
     at: AwareDatetime
     actor: str
@@ -187,6 +189,11 @@ class AuditRecorded(DomainMessage):
     entityId: str | None
     before: dict | None
     after: dict | None
+
+
+class AuditRecorded(DomainMessage, AuditFields):
+    """any service: an operator's write it accepted; ingest keeps the trail (`GET /v1/audit`)."""
+    routing_key: ClassVar[str] = "audit.recorded"
 
 
 class CommandRequested(DomainMessage):

@@ -37,6 +37,17 @@ def decode_cursor(cursor: str, *, time_key: bool = True, id_type: Callable[[str]
         raise InvalidCursor() from None
 
 
+def after_key(cursor: str | None, list_name: str) -> str | None:
+    """Where a list ordered by one text key goes on (its `page` key: `(list_name, the row's key)`):
+    the last key returned, None for the first page; InvalidCursor for a cursor of another list."""
+    if not cursor:
+        return None
+    name, key = decode_cursor(cursor, time_key=False)
+    if name != list_name:
+        raise InvalidCursor()
+    return key
+
+
 def page(rows: Sequence[Any], limit: int, render: Callable[[Any], dict], key: Callable[[Any], tuple[Any, Any]]) -> dict:
     """The list response from `limit + 1` fetched rows."""
     items = rows[:limit]

@@ -32,11 +32,7 @@ async def database_url(run_id: str) -> AsyncIterator[str]:
     url = f"{PG_URL}/cpms_test_{run_id}"
     await db.ensure_database(url)
     yield url
-    conn = await asyncpg.connect(f"{PG_URL}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "cpms_test_{run_id}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await db.drop_database(url)
 
 
 async def delete_broker_objects(prefix: str) -> None:
@@ -96,14 +92,14 @@ async def make_api(make_settings, run_id: str) -> AsyncIterator:
     so its background work (outbox relays, the command sweep) never meets another app's rows.
     Closed, and its database dropped, after the test."""
     started: list[tuple[TestClient, Settings]] = []
-    databases: list[str] = []
+    databases: list[str] = []  # their URLs
 
     async def make(services: list[str] | None = None, **overrides) -> Api:
         suffix = uuid.uuid4().hex[:6]
         overrides.setdefault("prefix_suffix", suffix + "-")
         if "database_url" not in overrides:
-            databases.append(f"cpms_test_{run_id}_{suffix}")
-            overrides["database_url"] = f"{PG_URL}/{databases[-1]}"
+            overrides["database_url"] = f"{PG_URL}/cpms_test_{run_id}_{suffix}"
+            databases.append(overrides["database_url"])
             await db.ensure_database(overrides["database_url"])
         settings = make_settings(**overrides)
         specs = [SERVICES[name] for name in services] if services else list(SERVICES.values())
@@ -116,13 +112,8 @@ async def make_api(make_settings, run_id: str) -> AsyncIterator:
     for client, settings in started:
         await client.close()
         await delete_broker_objects(settings.amqp_prefix)
-    if databases:
-        conn = await asyncpg.connect(f"{PG_URL}/postgres")
-        try:
-            for name in databases:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+    for url in databases:
+        await db.drop_database(url)
 
 
 @pytest.fixture

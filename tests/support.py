@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+DEFAULT_PORTS = {"postgresql": 5432, "amqp": 5672}
 GATEWAY_KEY = "test-gateway-key"
 ADMIN_TOKEN = "test-admin-token"
 
@@ -117,13 +119,28 @@ class TcpProxy:
     """A TCP relay between the CPMS and a real server, to play a network fault: `freeze()` stops
     passing bytes (the peer goes silent), `thaw()` passes them again, `drop()` cuts every connection."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(self, target_host: str, target_port: int, *, target_url: SplitResult | None = None) -> None:
         self.target = (target_host, target_port)
+        self._target_url = target_url
         self._server: asyncio.base_events.Server | None = None
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._writers: set[asyncio.StreamWriter] = set()
         self.port = 0
+
+    @classmethod
+    def to(cls, url: str) -> TcpProxy:
+        """A proxy to the server of a postgresql:// or amqp:// URL, which `proxy.url` reaches
+        through the proxy once it is started."""
+        parts = urlsplit(url)
+        return cls(parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme], target_url=parts)
+
+    @property
+    def url(self) -> str:
+        """The URL given to `to`, at the proxy's address: the same user, database or virtual host."""
+        user = self._target_url.netloc.rpartition("@")[0]
+        address = f"127.0.0.1:{self.port}"
+        return urlunsplit(self._target_url._replace(netloc=f"{user}@{address}" if user else address))
 
     async def start(self, port: int = 0) -> None:
         """Listen on `port` (0: a free one); after `close()`, `start(port=proxy.port)` plays the

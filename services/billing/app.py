@@ -27,7 +27,7 @@ from services.billing.models import (
 from services.billing.money import to_minor_units
 from services.billing.ocpi import OcpiTariff
 from services.billing.responses import Quote, Settlement, Site, SiteAssignment, Tariff
-from shared.app import POOL, SETTINGS, copies_applied
+from shared.app import POOL, SETTINGS, copies_applied, entity_before
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.domain import SettlementStatus
 from shared.errors import DomainError
@@ -246,30 +246,9 @@ async def settlement_gauge(app: web.Application) -> AsyncIterator[None]:
 
 # What a write changes, as it was (the audit trail's `before`).
 
-async def _site_before(request: web.Request) -> dict | None:
-    try:
-        site_id = UUID(request.match_info["siteId"])
-    except ValueError:
-        return None
-    async with request.app[POOL].acquire() as conn:
-        row = await store.get_site(conn, site_id)
-    return Site.from_row(row) if row else None
-
-
-async def _assignment_before(request: web.Request) -> dict | None:
-    async with request.app[POOL].acquire() as conn:
-        row = await store.charger_site(conn, request.match_info["chargePointId"])
-    return SiteAssignment.from_row(row) if row else None
-
-
-async def _settlement_before(request: web.Request) -> dict | None:
-    try:
-        settlement_id = UUID(request.match_info["settlementId"])
-    except ValueError:
-        return None
-    async with request.app[POOL].acquire() as conn:
-        row = await store.get_settlement(conn, settlement_id)
-    return Settlement.from_row(row) if row else None
+_site_before = entity_before("siteId", store.get_site, Site, key=UUID)
+_assignment_before = entity_before("chargePointId", store.charger_site, SiteAssignment)
+_settlement_before = entity_before("settlementId", store.get_settlement, Settlement, key=UUID)
 
 
 # Every route of the service: its handler, request and response models, auth and errors.

@@ -3,16 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any
 from uuid import UUID
-
-from pydantic import Field
 
 from services.billing.money import price_text
 from shared.domain import SettlementStatus
 from shared.openapi import ResponseModel
-
-DecimalString = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$")]
+from shared.responses import CostLine, DecimalString
 
 
 class Site(ResponseModel):
@@ -71,15 +68,6 @@ class Money(ResponseModel):
     incl_vat: DecimalString
 
 
-class BreakdownLine(ResponseModel):
-    type: Literal["ENERGY", "TIME", "PARKING_TIME", "FLAT", "MIN_PRICE", "MAX_PRICE"]
-    volume: DecimalString
-    unit: str
-    amountExclVat: DecimalString
-    vatPercent: DecimalString | None
-    amountInclVat: DecimalString
-
-
 class Quote(ResponseModel):
     """OCPI 2.2.1 CDR totals for the quoted session (money rounded half-up to the currency's minor
     unit; energy in kWh, times in hours), and what each price component billed."""
@@ -93,4 +81,4 @@ class Quote(ResponseModel):
     total_time_cost: Money
     total_parking_time: DecimalString
     total_parking_cost: Money
-    costBreakdown: list[BreakdownLine]
+    costBreakdown: list[CostLine]

@@ -18,7 +18,7 @@ from services.ingest.publisher import EventPublisher
 from services.ingest.responses import (
     EVENTS_BODY, AuditEntry, AuthAllowed, AuthDenied, BatchAccepted, CreatedOperator, EventAccepted, Operator, RegisteredCharger,
 )
-from shared.app import BROKER, POOL, SETTINGS, copies_applied, outbox_relay, unit_of_work
+from shared.app import BROKER, POOL, SETTINGS, copies_applied, entity_before, outbox_relay, unit_of_work
 from shared import workers
 from shared.broker import PublishFailed
 from shared.config import IngestSettings
@@ -134,11 +134,9 @@ async def set_active(request: web.Request) -> web.Response:
     return json_response(RegisteredCharger.from_row(row))
 
 
-async def _charger_before(request: web.Request) -> dict | None:
-    """The registration as it was, for the audit trail (never the secret: the model has none)."""
-    async with request.app[POOL].acquire() as conn:
-        row = await store.charger(conn, request.match_info["chargePointId"])
-    return RegisteredCharger.from_row(row) if row else None
+# What a write changes, as it was (the audit trail's `before`; never a secret: the models have none).
+_charger_before = entity_before("chargePointId", store.charger, RegisteredCharger)
+_operator_before = entity_before("name", store.operator, Operator)
 
 
 def _registered(written: T | None, request: web.Request) -> T:
@@ -175,7 +173,7 @@ API = Fragment("ingest", (
     Operation("GET", "/v1/operators", operator_accounts.list_operators, "The operators (never their tokens)", "admin",
               {200: page_of(Operator)}),
     Operation("DELETE", "/v1/operators/{name}", operator_accounts.revoke_operator, "Revoke an operator's token, at once everywhere",
-              "admin", {204: None}, before=operator_accounts.operator_before),
+              "admin", {204: None}, before=_operator_before),
     Operation("GET", "/v1/audit", audit_trail.list_audit, "Every accepted operator write, newest first", "finance",
               {200: page_of(AuditEntry)}, query=AuditQuery),
 ), "Gateway intake, charger registration, operators and the audit trail")

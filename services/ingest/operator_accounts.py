@@ -49,12 +49,6 @@ async def list_operators(request: web.Request) -> web.Response:
     return json_response({"items": [Operator.from_row(r) for r in rows], "nextCursor": None})
 
 
-async def operator_before(request: web.Request) -> dict | None:
-    async with request.app[POOL].acquire() as conn:
-        row = await store.operator(conn, request.match_info["name"])
-    return Operator.from_row(row) if row else None
-
-
 async def revoke_operator(request: web.Request) -> web.Response:
     """204 once every service refuses the operator's token."""
     name = request.match_info["name"]

@@ -6,6 +6,7 @@ from typing import Literal
 from uuid import UUID
 
 from services.ingest.intake import MAX_BATCH
+from shared.domain import AuditFields
 from shared.events import EVENT_TYPES, UnknownEvent
 from shared.openapi import Body, ResponseModel, ref
 
@@ -59,14 +60,5 @@ class CreatedOperator(Operator):
     token: str  # shown this once; only its hash is kept
 
 
-class AuditEntry(ResponseModel):
-    entryId: UUID
-    at: datetime
-    actor: str
-    role: str
-    method: str
-    path: str
-    entity: str
-    entityId: str | None
-    before: dict | None
-    after: dict | None
+class AuditEntry(ResponseModel, AuditFields):
+    """An entry of the trail, as `GET /v1/audit` answers it."""

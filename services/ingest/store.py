@@ -182,13 +182,9 @@ async def audit_page(
 ) -> list[asyncpg.Record]:
     """A page of the trail, newest first, after the cursor's (at, entryId), filtered."""
     filters = Filters()
-    for column, value in (("entity", entity), ("entity_id", entity_id), ("actor", actor)):
-        if value is not None:
-            filters.add(f"{column} = {{}}", value)
-    if at_from is not None:
-        filters.add("at >= {}", at_from)
-    if at_to is not None:
-        filters.add("at < {}", at_to)
+    filters.add_equal(entity=entity, entity_id=entity_id, actor=actor)
+    filters.add_given("at >= {}", at_from)
+    filters.add_given("at < {}", at_to)
     if before is not None:
         filters.add("(at, entry_id) < ({}, {}::uuid)", *before)
     return await conn.fetch(

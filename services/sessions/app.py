@@ -16,12 +16,11 @@ from services.sessions import known_sites, store, token_list
 from services.sessions.finalization import close_stale_sessions, finalize_on_request
 from services.sessions.models import AuthorizeRequest, ChargerQuery, FinalizeQuery, NewToken, ReplacedToken, SessionQuery, TokenQuery
 from services.sessions.responses import Authorized, Charger, Connector, Finalized, FleetCharger, Session, Token
-from shared.app import POOL, SETTINGS, unit_of_work
+from shared.app import POOL, SETTINGS, entity_before, unit_of_work
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
-from shared.errors import InvalidCursor
 from shared.http import found, json_response, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
-from shared.pagination import PageQuery, decode_cursor, page
+from shared.pagination import PageQuery, after_key, decode_cursor, page
 
 SCHEMA = store.SCHEMA
 log = logging.getLogger(__name__)
@@ -37,11 +36,7 @@ async def get_charger(request: web.Request) -> web.Response:
 async def list_chargers(request: web.Request) -> web.Response:
     """The fleet, by chargePointId: each charger with its connectors' statuses and whether it is online."""
     query = parse_query(request, ChargerQuery)
-    after = None
-    if query.cursor:
-        tag, after = decode_cursor(query.cursor, time_key=False)
-        if tag != "charger":
-            raise InvalidCursor()
+    after = after_key(query.cursor, "charger")
     online_since = datetime.now(UTC) - timedelta(seconds=request.app[SETTINGS].charger_offline_after_seconds)
     async with request.app[POOL].acquire() as conn:
         if query.siteId is not None:
@@ -134,14 +129,8 @@ async def stale_sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-async def _session_before(request: web.Request) -> dict | None:
-    try:
-        session_id = UUID(request.match_info["sessionId"])
-    except ValueError:
-        return None
-    async with request.app[POOL].acquire() as conn:
-        row = await store.sessions.session(conn, session_id)
-    return Session.from_row(row) if row else None
+_session_before = entity_before("sessionId", store.sessions.session, Session, key=UUID)
+_token_before = entity_before("idTag", store.tokens.token, Token)
 
 
 async def _charger(conn, charge_point_id: str):
@@ -169,9 +158,9 @@ API = Fragment("sessions", (
     Operation("GET", "/v1/tokens/{idTag}", token_list.get_token, "One token (idTags are case-insensitive)", "viewer", {200: Token}),
     Operation("PUT", "/v1/tokens/{idTag}", token_list.replace_token,
               "Replace a token (a session keeps the status its idTag had at its start)", "operator", {200: Token},
-              body=ReplacedToken, before=token_list.token_before),
+              body=ReplacedToken, before=_token_before),
     Operation("DELETE", "/v1/tokens/{idTag}", token_list.delete_token, "Remove a token from the list", "operator", {204: None},
-              before=token_list.token_before),
+              before=_token_before),
     Operation("POST", "/v1/gateway/authorize", token_list.authorize, "OCPP 1.6 idTagInfo for an idTag at a charger (Authorize)",
               "gateway", {200: Authorized}, body=AuthorizeRequest),
 ), "Chargers' live state, connectors, charging sessions, and who may charge")

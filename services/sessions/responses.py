@@ -3,16 +3,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field
-
 from services.sessions.views import billed, closed_by, conflicts, connector_of, energy_json
+from shared.domain import EnergySource
 from shared.openapi import ResponseModel
+from shared.responses import CostLine, DecimalString
 
-DecimalString = Annotated[str, Field(pattern=r"^-?\d+(\.\d+)?$")]
-EnergySource = Literal["StopTransaction", "MeterValues.Register", "MeterValues.Interval", "Missing"]
 
 
 class Connector(ResponseModel):
@@ -62,18 +60,6 @@ class StartConflict(ResponseModel):
     idTag: str | None
     meterStartWh: int
     startedAt: datetime
-
-
-class CostLine(ResponseModel):
-    """What one price component of the tariff billed (OCPI dimensions; MIN_PRICE / MAX_PRICE for
-    the adjustment to the tariff's bounds)."""
-
-    type: Literal["ENERGY", "TIME", "PARKING_TIME", "FLAT", "MIN_PRICE", "MAX_PRICE"]
-    volume: DecimalString
-    unit: str
-    amountExclVat: DecimalString
-    vatPercent: DecimalString | None
-    amountInclVat: DecimalString
 
 
 class Session(ResponseModel):

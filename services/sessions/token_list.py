@@ -12,10 +12,10 @@ from services.sessions.authorization import TokenState, decide, policy_of
 from services.sessions.models import AuthorizeRequest, NewToken, ReplacedToken, TokenQuery
 from services.sessions.responses import Token
 from shared.app import POOL, SETTINGS
-from shared.errors import DomainError, InvalidCursor
+from shared.errors import DomainError
 from shared.events import ID_TAG_MAX
 from shared.http import found, json_response, parse_body, parse_query
-from shared.pagination import decode_cursor, page
+from shared.pagination import after_key, page
 
 
 async def create_token(request: web.Request) -> web.Response:
@@ -62,20 +62,10 @@ async def get_token(request: web.Request) -> web.Response:
 async def list_tokens(request: web.Request) -> web.Response:
     """The list by idTag (case-insensitively), filtered by status and a substring of the idTag."""
     query = parse_query(request, TokenQuery)
-    after = None
-    if query.cursor:
-        tag, after = decode_cursor(query.cursor, time_key=False)
-        if tag != "token":
-            raise InvalidCursor()
+    after = after_key(query.cursor, "token")
     async with request.app[POOL].acquire() as conn:
         rows = await store.tokens.tokens_page(conn, status=query.status, search=query.q, after=after, limit=query.limit)
     return json_response(page(rows, query.limit, Token.from_row, lambda r: ("token", r["id_tag_key"])))
-
-
-async def token_before(request: web.Request) -> dict | None:
-    async with request.app[POOL].acquire() as conn:
-        row = await store.tokens.token(conn, request.match_info["idTag"])
-    return Token.from_row(row) if row else None
 
 
 async def authorize(request: web.Request) -> web.Response:

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from urllib.parse import urlsplit
-
 
 from shared import db
 from tests.ingest import gateway_events as ev
@@ -12,14 +11,10 @@ from tests.support import TcpProxy, eventually, unique_id
 
 
 async def test_events_the_broker_does_not_confirm_are_spooled_and_published_when_it_is_back(make_api, settings, connect_db):
-    amqp = urlsplit(settings.amqp_url)
-    proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
+    proxy = TcpProxy.to(settings.amqp_url)
     await proxy.start()
     try:
-        api = await make_api(
-            services=["ingest"], publish_timeout_seconds=0.5,
-            amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/",
-        )
+        api = await make_api(services=["ingest"], publish_timeout_seconds=0.5, amqp_url=proxy.url)
         pg = await connect_db(api)
         cp = unique_id()
         assert (await api.gateway("POST", "/v1/gateway/events", ev.booted(cp)))[0] == 202
@@ -59,16 +54,11 @@ async def _metric_at_least(api, name: str, wanted: float):
 
 
 async def test_503_only_when_neither_the_broker_nor_the_database_can_hold_the_events(make_api, settings):
-    amqp, pgurl = urlsplit(settings.amqp_url), urlsplit(settings.database_url)
-    broker_proxy, db_proxy = TcpProxy(amqp.hostname, amqp.port or 5672), TcpProxy(pgurl.hostname, pgurl.port or 5432)
+    broker_proxy, db_proxy = TcpProxy.to(settings.amqp_url), TcpProxy.to(settings.database_url)
     await broker_proxy.start()
     await db_proxy.start()
     try:
-        api = await make_api(
-            services=["ingest"], publish_timeout_seconds=0.5,
-            amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{broker_proxy.port}/",
-            database_url=f"postgresql://postgres@127.0.0.1:{db_proxy.port}{pgurl.path}",
-        )
+        api = await make_api(services=["ingest"], publish_timeout_seconds=0.5, amqp_url=broker_proxy.url, database_url=db_proxy.url)
         cp = unique_id()
         assert (await api.gateway("POST", "/v1/gateway/events", ev.booted(cp)))[0] == 202
         await broker_proxy.close()
@@ -83,33 +73,31 @@ async def test_503_only_when_neither_the_broker_nor_the_database_can_hold_the_ev
         await db_proxy.close()
 
 
-async def test_readiness_stays_up_degraded_while_the_spool_can_hold_events(make_api, settings):
-    amqp = urlsplit(settings.amqp_url)
-    proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
+@contextlib.asynccontextmanager
+async def _broker_lost(make_api, settings, services: list[str]):
+    """An app of `services`, ready, then cut from its broker for good."""
+    proxy = TcpProxy.to(settings.amqp_url)
     await proxy.start()
     try:
-        api = await make_api(services=["ingest"], amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/")
+        api = await make_api(services=services, amqp_url=proxy.url)
         assert (await api.anonymous("GET", "/readyz"))[0] == 200
         await proxy.close()  # connection cut, and no way back in
+        yield api
+    finally:
+        await proxy.close()
+
+
+async def test_readiness_stays_up_degraded_while_the_spool_can_hold_events(make_api, settings):
+    async with _broker_lost(make_api, settings, ["ingest"]) as api:
         status, body = await eventually(lambda: _degraded(api))
         assert status == 200 and "broker" in body["degraded"] and body["checks"]["broker"] == "failing"
         assert (await api.anonymous("GET", "/livez"))[0] == 200
-    finally:
-        await proxy.close()
 
 
 async def test_readiness_names_the_broker_when_a_process_without_a_spool_loses_it(make_api, settings):
-    amqp = urlsplit(settings.amqp_url)
-    proxy = TcpProxy(amqp.hostname, amqp.port or 5672)
-    await proxy.start()
-    try:
-        api = await make_api(services=["sessions"], amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{proxy.port}/")
-        assert (await api.anonymous("GET", "/readyz"))[0] == 200
-        await proxy.close()
+    async with _broker_lost(make_api, settings, ["sessions"]) as api:
         status, body = await eventually(lambda: _not_ready(api))
         assert status == 503 and "broker" in body["failing"]
-    finally:
-        await proxy.close()
 
 
 async def _degraded(api):
@@ -172,11 +160,10 @@ async def test_two_hashes_of_one_secret_differ(api, pg):
 
 
 async def test_database_down_answers_503_not_500(make_api, settings):
-    pgurl = urlsplit(settings.database_url)
-    proxy = TcpProxy(pgurl.hostname, pgurl.port or 5432)
+    proxy = TcpProxy.to(settings.database_url)
     await proxy.start()
     try:
-        api = await make_api(services=["ingest"], database_url=f"postgresql://postgres@127.0.0.1:{proxy.port}{pgurl.path}")
+        api = await make_api(services=["ingest"], database_url=proxy.url)
         cp = unique_id()
         assert (await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": "some-secret"}))[0] == 201
         await proxy.close()

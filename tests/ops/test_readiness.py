@@ -3,8 +3,6 @@ broker in a process whose spool holds the gateway's events meanwhile), 200 again
 back, without a restart, and the process works again."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from tests.support import TcpProxy, eventually, unique_id
 
 
@@ -18,15 +16,11 @@ async def _readiness(api, *, failing: str | None):
 
 
 async def test_readiness_turns_503_and_recovers_when_postgres_and_rabbitmq_go_and_return(make_api, settings):
-    pg, amqp = urlsplit(settings.database_url), urlsplit(settings.amqp_url)
-    pg_proxy, amqp_proxy = TcpProxy(pg.hostname, pg.port or 5432), TcpProxy(amqp.hostname, amqp.port or 5672)
+    pg_proxy, amqp_proxy = TcpProxy.to(settings.database_url), TcpProxy.to(settings.amqp_url)
     await pg_proxy.start()
     await amqp_proxy.start()
     try:
-        api = await make_api(
-            database_url=f"postgresql://{pg.username}@127.0.0.1:{pg_proxy.port}{pg.path}",
-            amqp_url=f"amqp://{amqp.username}:{amqp.password}@127.0.0.1:{amqp_proxy.port}/",
-        )
+        api = await make_api(database_url=pg_proxy.url, amqp_url=amqp_proxy.url)
         await eventually(lambda: _readiness(api, failing=None))
 
         for name, proxy in (("database", pg_proxy), ("broker", amqp_proxy)):

@@ -12,8 +12,8 @@ import sys
 import uuid
 from urllib.parse import urlsplit
 
-import asyncpg
 
+from shared import db
 from tests.conftest import PG_URL
 from tests.support import TcpProxy, eventually
 
@@ -70,11 +70,7 @@ async def test_a_process_waits_for_postgres_talking_and_is_ready_once_it_answers
         assert any(r.getMessage() == f"the database at 127.0.0.1:{port} answers" for r in caplog.records)
     finally:
         await proxy.close()
-        conn = await asyncpg.connect(f"{PG_URL}/postgres")
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await db.drop_database(f"{PG_URL}/{name}")
 
 
 async def test_a_process_waits_for_rabbitmq_talking_and_is_ready_once_it_answers(make_api, settings, caplog):

@@ -11,8 +11,8 @@ import sys
 import uuid
 
 import aiohttp
-import asyncpg
 
+from shared import db
 from tests.conftest import PG_URL, delete_broker_objects
 from tests.ops.test_startup import _free_port, _run_until_exit
 from tests.support import eventually, unique_id
@@ -108,11 +108,7 @@ async def test_two_workers_share_the_work_and_the_parent_keeps_them_running():
             parent.kill()
             await parent.wait()
         await delete_broker_objects(prefix)
-        conn = await asyncpg.connect(f"{PG_URL}/postgres")
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        await db.drop_database(f"{PG_URL}/{name}")
 
 
 async def _restarted(parent: int, old: int) -> int | None:

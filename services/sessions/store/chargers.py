@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions.facts import Batch
-from shared.db import Filters, rows_affected
+from shared.db import Filters, rows_affected, substring_pattern
 
 _BOOT_NEWER = (
     "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
@@ -172,19 +172,14 @@ async def chargers_page(
 ) -> list[asyncpg.Record]:
     """A page of the fleet by chargePointId; `online` against `online_since` (an event or a handshake since)."""
     filters = Filters()
-    if site_id is not None:
-        filters.add("site_id = {}", site_id)
+    filters.add_given("site_id = {}", site_id)
     if online is True:
         filters.add(_HEARD_AT + " >= {}", online_since)
     elif online is False:
         filters.add(f"({_HEARD_AT} IS NULL OR {_HEARD_AT} < {{}})", online_since)
-    if registered is not None:
-        filters.add("registered = {}", registered)
-    if search is not None:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        filters.add("charge_point_id ILIKE {}", f"%{escaped}%")
-    if after is not None:
-        filters.add("charge_point_id > {}", after)
+    filters.add_given("registered = {}", registered)
+    filters.add_given("charge_point_id ILIKE {}", substring_pattern(search) if search is not None else None)
+    filters.add_given("charge_point_id > {}", after)
     return await conn.fetch(f"SELECT *, {_HEARD_AT} AS heard_at FROM sessions.chargers WHERE {filters.where} "
                             f"ORDER BY charge_point_id LIMIT {filters.arg(limit + 1)}", *filters.args)
 

@@ -410,18 +410,12 @@ def _sessions_query(
     """The network's sessions, newest first by startedAt (the first time seen while the start is
     unknown), filtered; `limit + 1` rows when `limit` (a page), every row without (an export)."""
     filters = Filters()
-    if charge_point_id is not None:
-        filters.add("s.charge_point_id = {}", charge_point_id)
-    if site_id is not None:
-        filters.add("s.charge_point_id IN (SELECT charge_point_id FROM sessions.chargers WHERE site_id = {})", site_id)
-    if status is not None:
-        filters.add("s.status = {}", status)
-    if id_tag is not None:
-        filters.add("coalesce(s.id_tag, s.end_id_tag) = {}", id_tag)
-    if started_from is not None:
-        filters.add("s.started_at >= {}", started_from)
-    if started_to is not None:
-        filters.add("s.started_at < {}", started_to)
+    filters.add_given("s.charge_point_id = {}", charge_point_id)
+    filters.add_given("s.charge_point_id IN (SELECT charge_point_id FROM sessions.chargers WHERE site_id = {})", site_id)
+    filters.add_given("s.status = {}", status)
+    filters.add_given("coalesce(s.id_tag, s.end_id_tag) = {}", id_tag)
+    filters.add_given("s.started_at >= {}", started_from)
+    filters.add_given("s.started_at < {}", started_to)
     if before is not None:
         filters.add("(s.sort_at, s.session_id) < ({}, {}::uuid)", *before)
     page = f" LIMIT {filters.arg(limit + 1)}" if limit is not None else ""

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.db import Filters
+from shared.db import Filters, substring_pattern
 from shared.errors import Conflict
 
 _FIELDS = ("status", "expires_at", "parent_id_tag", "site_ids", "max_concurrent_sessions")
@@ -83,13 +83,9 @@ async def tokens_page(
 ) -> list[asyncpg.Record]:
     """A page of the list by idTag (case-insensitively); `search` a substring of the idTag."""
     filters = Filters()
-    if status is not None:
-        filters.add("status = {}", status)
-    if search is not None:
-        escaped = search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        filters.add("id_tag_key LIKE {}", f"%{escaped}%")
-    if after is not None:
-        filters.add("id_tag_key > {}", after)
+    filters.add_given("status = {}", status)
+    filters.add_given("id_tag_key LIKE {}", substring_pattern(search.lower()) if search is not None else None)
+    filters.add_given("id_tag_key > {}", after)
     return await conn.fetch(f"SELECT * FROM sessions.tokens WHERE {filters.where} ORDER BY id_tag_key LIMIT {filters.arg(limit + 1)}",
                             *filters.args)
 
