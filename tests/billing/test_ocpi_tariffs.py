@@ -63,7 +63,7 @@ async def test_an_ocpi_tariff_is_stored_as_ocpi_and_the_per_kwh_body_still_works
 @pytest.mark.parametrize(("change", "field"), [
     (lambda t: t["elements"][1]["price_components"][0].update(price="-0.1"), "price"),
     (lambda t: t["elements"][1]["price_components"][0].update(type="KWH"), "type"),
-    (lambda t: t["elements"][1]["price_components"][0].update(step_size=0), "step_size"),
+    (lambda t: t["elements"][1]["price_components"][0].update(step_size=-1), "step_size"),
     (lambda t: t.update(currency="EURO"), "currency"),
     (lambda t: t["elements"][1].update(restrictions={"min_power": "50", "max_power": "11"}), "restrictions"),
     (lambda t: t.update(colour="green"), "colour"),
@@ -125,7 +125,8 @@ async def test_a_quote_answers_ocpi_cdr_totals(api):
     assert status == 200, quote
     # energy: 10 kWh by day x 0.40 = 4.00 and 5 kWh by night x 0.20 = 1.00; FLAT 1.00;
     # parking 40 min x 3.00/h = 2.00 (no VAT); VAT 19% on the rest: 6.00 x 1.19 = 7.14 + 2.00
-    assert quote["total_energy"] == "15" and quote["total_time"] == "1.5" and quote["total_parking_time"] == "0.666667"
+    # total_time is the whole session, charging and not (OCPI's CDR): 21:00 to 23:10
+    assert quote["total_energy"] == "15" and quote["total_time"] == "2.166667" and quote["total_parking_time"] == "0.666667"
     assert quote["total_energy_cost"] == {"excl_vat": "5.00", "incl_vat": "5.95"}
     assert quote["total_fixed_cost"] == {"excl_vat": "1.00", "incl_vat": "1.19"}
     assert quote["total_parking_cost"] == {"excl_vat": "2.00", "incl_vat": "2.00"}
