@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import pydantic
 from aiohttp import web
@@ -15,7 +16,6 @@ from services.billing import metrics, quotes, settlements, sites, store
 from services.billing.models import (
     AssignSite,
     CdrQuote,
-    CreateSite,
     CreateTariff,
     ListQuery,
     MarkFailed,
@@ -23,6 +23,7 @@ from services.billing.models import (
     SettlementQuery,
     SetWallet,
     SimpleQuote,
+    SiteFields,
 )
 from services.billing.money import to_minor_units
 from services.billing.ocpi import OcpiTariff
@@ -60,11 +61,20 @@ async def _site_or_404(conn, request: web.Request):
 # Sites, tariffs, wallets
 
 async def create_site(request: web.Request) -> web.Response:
-    body = await parse_body(request, CreateSite)
+    body = await parse_body(request, SiteFields, decimals=True)
     async with request.app[POOL].acquire() as conn:
-        row, announced = await sites.create(conn, body.name)
+        row, announced = await sites.create(conn, body)
     await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # filters by this site work at once
     return json_response(Site.from_row(row), status=201)
+
+
+async def replace_site(request: web.Request) -> web.Response:
+    """The site's own fields as given (a field left out takes its default); its wallet stays."""
+    site_id = path_uuid(request, "siteId", "site")
+    body = await parse_body(request, SiteFields, decimals=True)
+    async with request.app[POOL].acquire() as conn:
+        row = await sites.replace(conn, site_id, body)
+    return json_response(Site.from_row(found(row, "site", f"no site {site_id}")))
 
 
 async def list_sites(request: web.Request) -> web.Response:
@@ -107,13 +117,15 @@ async def create_tariff(request: web.Request) -> web.Response:
 
 async def quote(request: web.Request) -> web.Response:
     """What the tariff charges for a session given as an OCPI CDR's periods, or as `{"startedAt",
-    "endedAt", "energyWh"}`; nothing is stored."""
+    "endedAt", "energyWh"}`, times of day read in `timeZone` or else the tariff's site's; nothing
+    is stored."""
     tariff_id = path_uuid(request, "tariffId", "tariff")
     data = await read_decimal_json(request)
     asked = validated(CdrQuote if isinstance(data, dict) and "charging_periods" in data else SimpleQuote, data)
     async with request.app[POOL].acquire() as conn:
         row = found(await store.tariff(conn, tariff_id), "tariff", f"no tariff {tariff_id}")
-    return json_response(quotes.totals(OcpiTariff.model_validate(row["ocpi"]), asked))
+    zone = ZoneInfo(asked.timeZone or row["time_zone"])
+    return json_response(quotes.totals(OcpiTariff.model_validate(row["ocpi"]), asked, zone))
 
 
 async def list_tariffs(request: web.Request) -> web.Response:
@@ -254,9 +266,11 @@ _settlement_before = entity_before("settlementId", store.get_settlement, Settlem
 # Every route of the service: its handler, request and response models, auth and errors.
 _SETTLEMENT = "/v1/settlements/{settlementId}"
 API = Fragment("billing", (
-    Operation("POST", "/v1/sites", create_site, "Create a site", "finance", {201: Site}, body=CreateSite),
+    Operation("POST", "/v1/sites", create_site, "Create a site", "finance", {201: Site}, body=SiteFields),
     Operation("GET", "/v1/sites", list_sites, "Sites, newest first", "viewer", {200: page_of(Site)}, query=ListQuery),
     Operation("GET", "/v1/sites/{siteId}", get_site, "One site", "viewer", {200: Site}),
+    Operation("PUT", "/v1/sites/{siteId}", replace_site, "Replace a site's own fields (name, time zone, location, grid limit)",
+              "finance", {200: Site}, body=SiteFields, before=_site_before),
     Operation("POST", "/v1/sites/{siteId}/tariffs", create_tariff, "Set the site's tariff (the previous one is kept as history)", "finance",
               {201: Tariff}, body=Body({"anyOf": [ref(CreateTariff), ref(OcpiTariff)]}, (CreateTariff, OcpiTariff))),
     Operation("POST", "/v1/tariffs/{tariffId}/quote", quote, "What a tariff charges for a session (OCPI CDR totals)", "viewer",

@@ -2,15 +2,19 @@
 decimals (a JSON number never passes through a binary float)."""
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import (
-    AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator, model_validator,
+    AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StringConstraints, ValidationInfo,
+    field_validator, model_validator,
 )
 
 from services.billing.money import MAX_PRICE_DECIMALS, MINOR_UNITS, price_decimals
+from shared.countries import ISO_3166_ALPHA_3
 from shared.domain import SettlementStatus
 from shared.pagination import PageQuery
 
@@ -36,9 +40,74 @@ def _decimal_input(value: Any) -> Any:
 Price = Annotated[Decimal, BeforeValidator(_decimal_input)]
 
 
-class CreateSite(BaseModel):
+@functools.cache
+def _iana_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _iana_zone(value: str) -> str:
+    if value not in _iana_zones():
+        raise ValueError("must be an IANA time zone name, such as Europe/Berlin, America/New_York or UTC")
+    return value
+
+
+TimeZone = Annotated[str, StringConstraints(min_length=1, max_length=64), AfterValidator(_iana_zone)]
+
+
+def _country(value: str) -> str:
+    if value not in ISO_3166_ALPHA_3:
+        raise ValueError("must be an ISO 3166-1 alpha-3 country code in capitals, such as DEU, NLD or USA")
+    return value
+
+
+Text45 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=45)]  # OCPI string(45)
+Text10 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
+
+
+def _power_kw(value: Decimal) -> Decimal:
+    if not value.is_finite() or value <= 0:
+        raise ValueError("must be greater than 0 (kW)")
+    if value > 1_000_000:
+        raise ValueError("must be at most 1000000 (kW)")
+    if price_decimals(value) > 3:
+        raise ValueError("at most 3 decimal places (a watt)")
+    return value
+
+
+class GeoLocation(BaseModel):
+    """Coordinates as OCPI 2.2.1 writes them: decimal strings, 5 to 7 places."""
+    model_config = ConfigDict(extra="forbid")
+    latitude: Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,2}\.[0-9]{5,7}$")]
+    longitude: Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,3}\.[0-9]{5,7}$")]
+
+    @field_validator("latitude")
+    @classmethod
+    def _latitude(cls, value: str) -> str:
+        if abs(Decimal(value)) > 90:
+            raise ValueError("must be between -90 and 90")
+        return value
+
+    @field_validator("longitude")
+    @classmethod
+    def _longitude(cls, value: str) -> str:
+        if abs(Decimal(value)) > 180:
+            raise ValueError("must be between -180 and 180")
+        return value
+
+
+class SiteFields(BaseModel):
+    """A site's own fields (`POST /v1/sites` creates, `PUT /v1/sites/{siteId}` replaces them: a field
+    left out takes its default). Lengths as OCPI's Location has them."""
     model_config = ConfigDict(extra="forbid")
     name: NonBlank
+    timeZone: TimeZone = "UTC"  # the wall clock its tariffs' times of day, dates and weekdays are read on
+    address: Text45 | None = None
+    city: Text45 | None = None
+    postalCode: Text10 | None = None
+    country: Annotated[str, AfterValidator(_country)] | None = None
+    coordinates: GeoLocation | None = None
+    publish: StrictBool = True
+    maxPowerKw: Annotated[Price, AfterValidator(_power_kw)] | None = None  # the grid connection (CONTRACT section 13)
 
 
 class CreateTariff(BaseModel):
@@ -130,6 +199,7 @@ class CdrQuote(BaseModel):
     start_date_time: AwareDatetime
     end_date_time: AwareDatetime
     charging_periods: Annotated[list[ChargingPeriod], Field(min_length=1, max_length=10_000)]
+    timeZone: TimeZone | None = None  # the wall clock of the restrictions; default the tariff's site's
 
     @model_validator(mode="after")
     def _ordered(self) -> CdrQuote:
@@ -148,6 +218,7 @@ class SimpleQuote(BaseModel):
     startedAt: AwareDatetime
     endedAt: AwareDatetime
     energyWh: Annotated[Decimal, Field(ge=0, le=10**9, allow_inf_nan=False)]
+    timeZone: TimeZone | None = None  # the wall clock of the restrictions; default the tariff's site's
 
     @model_validator(mode="after")
     def _ordered(self) -> SimpleQuote:

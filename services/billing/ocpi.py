@@ -1,7 +1,8 @@
 """OCPI 2.2.1 Tariff objects as OCPI writes them (snake_case fields, prices excl. VAT), validated:
-a price below 0, an unknown component type, a step_size of 0, a currency that is not ISO 4217, or
-restrictions that can never hold are refused with the field named. The per-kWh tariff of CONTRACT
-section 4 is the tariff of one ENERGY element."""
+a price below 0, an unknown component type, a negative step_size, a currency that is not ISO 4217,
+or restrictions that can never hold are refused with the field named (a step_size of 0, common in
+real tariffs, means no stepping). The per-kWh tariff of CONTRACT section 4 is the tariff of one
+ENERGY element."""
 from __future__ import annotations
 
 from datetime import date, datetime, time
@@ -32,7 +33,8 @@ class PriceComponent(_Ocpi):
     type: Dimension
     price: NonNegative  # per kWh (ENERGY), per hour (TIME, PARKING_TIME), per session (FLAT); excl. VAT
     vat: Annotated[Decimal, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
-    step_size: Annotated[int, Field(ge=1)]  # Wh (ENERGY), seconds (TIME, PARKING_TIME), 1 (FLAT)
+    # Wh (ENERGY), seconds (TIME, PARKING_TIME), no unit (FLAT); 0: no stepping
+    step_size: Annotated[int, Field(ge=0)]
 
     @field_validator("price")
     @classmethod
@@ -116,7 +118,9 @@ class OcpiTariff(_Ocpi):
 
     @model_validator(mode="after")
     def _consistent(self) -> OcpiTariff:
-        if self.min_price and self.max_price and self.min_price.excl_vat > self.max_price.excl_vat:
+        if self.min_price and self.max_price and (
+                self.min_price.excl_vat > self.max_price.excl_vat
+                or None not in (self.min_price.incl_vat, self.max_price.incl_vat) and self.min_price.incl_vat > self.max_price.incl_vat):
             raise ValueError("min_price must not be above max_price")
         if self.start_date_time and self.end_date_time and self.start_date_time >= self.end_date_time:
             raise ValueError("start_date_time must be before end_date_time")

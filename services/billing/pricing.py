@@ -3,9 +3,10 @@ exact cost, and the one settlement that follows the price while nothing has been
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import asyncpg
 
@@ -58,7 +59,7 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
             continue
         if session.energyWh < 0:
             raise ValueError(f"session {session.sessionId} has a negative energy {session.energyWh}")
-        cost, lines = cost_of(ocpi, session)
+        cost, lines = cost_of(ocpi, session, ZoneInfo(site["time_zone"]))
         prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff,
                                   cost, lines))
 
@@ -103,16 +104,16 @@ async def _tariffs_at_start(
     return result
 
 
-def cost_of(tariff: OcpiTariff, session: SessionFinalized) -> tuple[Decimal, list[dict]]:
-    """The session's cost (incl. VAT, rounded) and its breakdown. A tariff that is only a price per
-    kWh needs no periods: energy x price, as CONTRACT section 4 has always priced it (the engine
-    gives the same, a property test holds it to that)."""
+def cost_of(tariff: OcpiTariff, session: SessionFinalized, zone: tzinfo = UTC) -> tuple[Decimal, list[dict]]:
+    """The session's cost (incl. VAT, rounded) and its breakdown, at a site whose wall clock is
+    `zone`. A tariff that is only a price per kWh needs no periods: energy x price, as CONTRACT
+    section 4 has always priced it (the engine gives the same, a property test holds it to that)."""
     per_kwh = tariff.only_price_per_kwh()
     if per_kwh is not None:
         cost = session_cost(session.energyWh, per_kwh, tariff.currency)
         energy = session.energyWh / 1000
         return cost, breakdown(Priced(tariff.currency, [Line("ENERGY", energy, "kWh", energy * per_kwh, None, energy * per_kwh)]))
-    priced = tariff_engine.price(tariff, session_segments(session))
+    priced = tariff_engine.price(tariff, session_segments(session), zone)
     return priced.cost_amount, breakdown(priced)
 
 

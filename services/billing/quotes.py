@@ -3,7 +3,7 @@ its start, end and energy), answered as OCPI's CDR totals, so a roaming partner'
 checked against our price and a driver shown a price before charging. Nothing is stored."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta, tzinfo
 from decimal import Decimal
 
 from services.billing.models import CdrQuote, SimpleQuote
@@ -39,16 +39,22 @@ def _hours(hours: Decimal) -> timedelta:
     return timedelta(microseconds=int((hours * SECONDS_PER_HOUR * 1_000_000).to_integral_value()))
 
 
-def totals(tariff: OcpiTariff, quote: CdrQuote | SimpleQuote) -> dict:
-    priced = price(tariff, segments_of(quote))
+def totals(tariff: OcpiTariff, quote: CdrQuote | SimpleQuote, zone: tzinfo = UTC) -> dict:
+    """OCPI's CDR totals, times of day read on the wall clock of `zone`. `total_time` is the
+    session's whole duration, charging and not (OCPI), the others what the periods hold."""
+    priced = price(tariff, segments_of(quote), zone)
     money = _money(priced)
+    if isinstance(quote, SimpleQuote):
+        span = quote.endedAt - quote.startedAt
+    else:
+        span = quote.end_date_time - quote.start_date_time
     return {
         "currency": tariff.currency,
         "total_cost": money(priced.total_excl_vat, priced.total_incl_vat),
         "total_fixed_cost": money(*priced.cost_of("FLAT")),
         "total_energy": _number(priced.energy_kwh),
         "total_energy_cost": money(*priced.cost_of("ENERGY")),
-        "total_time": _number(priced.time_h),
+        "total_time": _number(Decimal(span // timedelta(microseconds=1)) / (SECONDS_PER_HOUR * 1_000_000)),
         "total_time_cost": money(*priced.cost_of("TIME")),
         "total_parking_time": _number(priced.parking_h),
         "total_parking_cost": money(*priced.cost_of("PARKING_TIME")),

@@ -12,13 +12,31 @@ from shared.openapi import ResponseModel
 from shared.responses import CostLine, DecimalString
 
 
+class Coordinates(ResponseModel):
+    latitude: str
+    longitude: str
+
+
 class Site(ResponseModel):
     siteId: UUID
     name: str
+    timeZone: str  # IANA name: the wall clock its tariffs' times of day are read on
+    address: str | None
+    city: str | None
+    postalCode: str | None
+    country: str | None  # ISO 3166-1 alpha-3
+    coordinates: Coordinates | None
+    publish: bool
+    maxPowerKw: DecimalString | None
     payoutWallet: str | None
     createdAt: datetime
 
-
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
+        latitude, power = row["latitude"], row["max_power_kw"]
+        return super().from_row(
+            row, coordinates={"latitude": latitude, "longitude": row["longitude"]} if latitude is not None else None,
+            maxPowerKw=format(power.normalize(), "f") if power is not None else None)
 
 
 class Tariff(ResponseModel):
@@ -37,13 +55,10 @@ class Tariff(ResponseModel):
                                 isActive=row["active_until"] is None)
 
 
-
 class SiteAssignment(ResponseModel):
     chargePointId: str
     siteId: UUID
     assignedAt: datetime
-
-
 
 
 class Settlement(ResponseModel):

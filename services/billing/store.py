@@ -25,11 +25,25 @@ def _after(cursor: tuple[datetime, str] | None, columns: str, first_arg: int) ->
 
 # Sites
 
-async def create_site(conn: asyncpg.Connection, name: str) -> asyncpg.Record:
+# A site's own fields, in this order (sites.columns gives their values).
+SITE_COLUMNS = ("name", "time_zone", "address", "city", "postal_code", "country", "latitude", "longitude", "publish", "max_power_kw")
+_SITE_VALUES = ", ".join(f"${i}" for i in range(1, len(SITE_COLUMNS) + 1))
+
+
+async def create_site(conn: asyncpg.Connection, fields: Sequence[Any]) -> asyncpg.Record:
     return await conn.fetchrow(
-        "INSERT INTO billing.sites (site_id, name, created_at, updated_at) "
-        "VALUES (gen_random_uuid(), $1, clock_timestamp(), clock_timestamp()) RETURNING *",
-        name,
+        f"INSERT INTO billing.sites (site_id, {', '.join(SITE_COLUMNS)}, created_at, updated_at) "
+        f"VALUES (gen_random_uuid(), {_SITE_VALUES}, clock_timestamp(), clock_timestamp()) RETURNING *",
+        *fields,
+    )
+
+
+async def replace_site(conn: asyncpg.Connection, site_id: UUID, fields: Sequence[Any]) -> asyncpg.Record | None:
+    """Replace the site's own fields (not its wallet); None when there is no such site."""
+    sets = ", ".join(f"{column} = ${i}" for i, column in enumerate(SITE_COLUMNS, start=2))
+    return await conn.fetchrow(
+        f"UPDATE billing.sites SET {sets}, updated_at = clock_timestamp() WHERE site_id = $1 RETURNING *",
+        site_id, *fields,
     )
 
 
@@ -76,7 +90,10 @@ async def create_tariff(conn: asyncpg.Connection, site_id: UUID, price: Decimal 
 
 
 async def tariff(conn: asyncpg.Connection, tariff_id: UUID) -> asyncpg.Record | None:
-    return await conn.fetchrow("SELECT * FROM billing.tariffs WHERE tariff_id = $1", tariff_id)
+    """The tariff, with its site's `time_zone`."""
+    return await conn.fetchrow(
+        "SELECT t.*, s.time_zone FROM billing.tariffs t JOIN billing.sites s USING (site_id) WHERE t.tariff_id = $1", tariff_id,
+    )
 
 
 async def list_tariffs(

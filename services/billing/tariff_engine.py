@@ -2,8 +2,10 @@
 
 The session comes as segments (start, end, the energy delivered in it, charging or parked), the
 energy spread evenly over each. The engine:
-1. splits the segments wherever a restriction of any element starts or ends: a time of day, a
-   midnight (dates, days of the week), a session duration, a kWh total (found by interpolation);
+1. splits the segments wherever a restriction of any element may start or stop holding: where the
+   site's wall clock reaches a time of day a restriction names or a midnight (dates, days of the
+   week), where it jumps (a daylight-saving change), at a session duration, at a kWh total (found
+   by interpolation);
 2. for each resulting period and each dimension it has (ENERGY; TIME while charging or
    PARKING_TIME while parked), takes the first element that has a price component of that
    dimension and whose restrictions all hold at the period's start (OCPI's rule), and gives that
@@ -14,17 +16,24 @@ energy spread evenly over each. The engine:
    at that component's price;
 4. applies VAT per component, then min_price and max_price to the total.
 
-Interpretations where OCPI 2.2.1 leaves room (also in the README):
-- Times of day and dates are compared in UTC (a site has no time zone yet).
+Readings where OCPI 2.2.1 leaves room (CONTRACT section 9; the reference engine's, where it has one):
+- Times of day, dates and days of the week are the site's wall clock (its IANA time zone): a
+  restriction holds at a period's start when the local time then satisfies it, so across a
+  daylight-saving change an element from 02:30 starts when the clock jumps past 02:30 in spring,
+  and a 02:30-03:00 element holds twice on the night the clock goes back.
+- A step_size of 0 means no stepping. TIME is stepped only when no PARKING_TIME component billed
+  part of the session: parking continues the same clock and PARKING_TIME's own step_size applies.
+- min_price and max_price bound both totals, excl. and incl. VAT (OCPI: both apply); a bound
+  given without incl_vat carries the session's own VAT ratio.
 - min/max_power holds for the period's average power. Chargers report no current here, so
   min/max_current restrictions are not judged (they hold); a reservation restriction never holds
   (a charging session is no reservation).
 - A bound is inclusive at its minimum and exclusive at its maximum, as OCPI words each one."""
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, localcontext
 
 from services.billing.money import minor_unit
@@ -64,7 +73,6 @@ class Priced:
     currency: str
     lines: list[Line] = field(default_factory=list)
     energy_kwh: Decimal = Decimal(0)
-    time_h: Decimal = Decimal(0)
     parking_h: Decimal = Decimal(0)
 
     @property
@@ -103,18 +111,42 @@ class Period:
         return self.segment.energy_wh / WH_PER_KWH / (seconds / SECONDS_PER_HOUR) if seconds > 0 else None
 
 
-def _time_boundaries(tariff: OcpiTariff, start: datetime, end: datetime) -> list[datetime]:
-    times = {time(0, 0)}
-    for element in tariff.elements:
-        r = element.restrictions
-        if r is not None:
-            times.update(t for t in (r.start, r.end) if t is not None)
-    found = []
-    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
-    while day <= end:
-        found.extend(day.replace(hour=t.hour, minute=t.minute) for t in times)
+def _wall_clock_cuts(tariff: OcpiTariff, start: datetime, end: datetime, zone: tzinfo) -> set[datetime]:
+    """The instants in (start, end) where a restriction on times of day, dates or days of the week
+    may start or stop holding: where the site's wall clock reaches a time some restriction names or
+    a midnight (both times a wall-clock time occurs on the night the clock goes back), and where
+    the clock jumps (a time skipped in spring is reached at the jump)."""
+    restricted = [e.restrictions for e in tariff.elements if e.restrictions is not None]
+    if not any(r.start_time or r.end_time or r.start_date or r.end_date or r.day_of_week for r in restricted):
+        return set()
+    times = {time(0, 0)} | {t for r in restricted for t in (r.start, r.end) if t is not None}
+    found = set(_clock_changes(zone, start, end))
+    day, last = start.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date() + timedelta(days=1)
+    while day <= last:
+        for t in times:
+            for fold in (0, 1):
+                found.add(datetime(day.year, day.month, day.day, t.hour, t.minute, tzinfo=zone, fold=fold).astimezone(UTC))
         day += timedelta(days=1)
-    return [b for b in found if start < b < end]
+    return {b for b in found if start < b < end}
+
+
+# No time zone changes its offset twice within this span, so a change is found by comparing its ends.
+_SCAN = timedelta(hours=6)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def _clock_changes(zone: tzinfo, start: datetime, end: datetime) -> Iterator[datetime]:
+    """The instants in (start, end] at which the zone's offset from UTC changes (daylight saving)."""
+    a = start
+    while a < end:
+        b = min(a + _SCAN, end)
+        if a.astimezone(zone).utcoffset() != b.astimezone(zone).utcoffset():
+            before, lo, hi = a.astimezone(zone).utcoffset(), a, b
+            while hi - lo > _MICROSECOND:  # the first microsecond of the new offset
+                mid = lo + (hi - lo) // 2
+                lo, hi = (mid, hi) if mid.astimezone(zone).utcoffset() == before else (lo, mid)
+            yield hi
+        a = b
 
 
 def _split(segment: Segment, at: datetime) -> tuple[Segment, Segment]:
@@ -125,12 +157,13 @@ def _split(segment: Segment, at: datetime) -> tuple[Segment, Segment]:
             Segment(at, segment.end, segment.energy_wh - first_energy, segment.charging))
 
 
-def periods(tariff: OcpiTariff, segments: Sequence[Segment]) -> list[Period]:
-    """The segments split wherever a restriction may start or end to hold."""
+def periods(tariff: OcpiTariff, segments: Sequence[Segment], zone: tzinfo = UTC) -> list[Period]:
+    """The segments split wherever a restriction may start or stop holding, times of day read on
+    the wall clock of `zone`."""
     if not segments:
         return []
     session_start = segments[0].start
-    cuts = set(_time_boundaries(tariff, session_start, segments[-1].end))
+    cuts = _wall_clock_cuts(tariff, session_start, max(s.end for s in segments), zone)
     for element in tariff.elements:
         r = element.restrictions
         if r is not None:
@@ -161,11 +194,13 @@ def periods(tariff: OcpiTariff, segments: Sequence[Segment]) -> list[Period]:
 
 # --- 2. which element applies ----------------------------------------------------------------------
 
-def holds(r: Restrictions | None, period: Period) -> bool:
+def holds(r: Restrictions | None, period: Period, zone: tzinfo = UTC) -> bool:
+    """Whether the restrictions hold at the period's start, times of day, dates and days of the
+    week read on the wall clock of `zone`."""
     if r is None:
         return True
-    start = period.segment.start
-    moment = start.time().replace(tzinfo=None)
+    start = period.segment.start.astimezone(zone)
+    moment = start.time()
     if r.start is not None and r.end is not None and r.end < r.start:  # crosses midnight
         if not (moment >= r.start or moment < r.end):
             return False
@@ -193,10 +228,10 @@ def holds(r: Restrictions | None, period: Period) -> bool:
     return r.reservation is None
 
 
-def applicable(elements: Iterable[TariffElement], dimension: Dimension, period: Period) -> PriceComponent | None:
+def applicable(elements: Iterable[TariffElement], dimension: Dimension, period: Period, zone: tzinfo = UTC) -> PriceComponent | None:
     for element in elements:
         component = next((c for c in element.price_components if c.type == dimension), None)
-        if component is not None and holds(element.restrictions, period):
+        if component is not None and holds(element.restrictions, period, zone):
             return component
     return None
 
@@ -209,16 +244,17 @@ def _line(component: PriceComponent, dimension: str, volume: Decimal) -> Line:
     return Line(dimension, volume, UNITS[dimension], excl, component.vat, incl)
 
 
-def price(tariff: OcpiTariff, segments: Sequence[Segment]) -> Priced:
-    """The session's cost by the tariff: a line per price component that billed something."""
+def price(tariff: OcpiTariff, segments: Sequence[Segment], zone: tzinfo = UTC) -> Priced:
+    """The session's cost by the tariff at a site whose wall clock is `zone`: a line per price
+    component that billed something."""
     with localcontext() as ctx:
         ctx.prec = 60
-        return _price(tariff, segments)
+        return _price(tariff, segments, zone)
 
 
-def _price(tariff: OcpiTariff, segments: Sequence[Segment]) -> Priced:
+def _price(tariff: OcpiTariff, segments: Sequence[Segment], zone: tzinfo) -> Priced:
     result = Priced(tariff.currency)
-    split = periods(tariff, segments)
+    split = periods(tariff, segments, zone)
     # (dimension, component) -> volume in the step's unit (Wh or seconds), in the order first met
     volumes: dict[tuple[str, PriceComponent], Decimal] = {}
     last: dict[str, PriceComponent] = {}
@@ -227,16 +263,17 @@ def _price(tariff: OcpiTariff, segments: Sequence[Segment]) -> Priced:
         for dimension, amount in (("ENERGY", s.energy_wh), ("TIME" if s.charging else "PARKING_TIME", s.seconds)):
             if amount <= 0:
                 continue
-            component = applicable(tariff.elements, dimension, period)
+            component = applicable(tariff.elements, dimension, period, zone)
             if component is not None:
                 volumes[(dimension, component)] = volumes.get((dimension, component), Decimal(0)) + amount
                 last[dimension] = component
         result.energy_kwh += s.energy_wh / WH_PER_KWH
-        if s.charging:
-            result.time_h += s.seconds / SECONDS_PER_HOUR
-        else:
+        if not s.charging:
             result.parking_h += s.seconds / SECONDS_PER_HOUR
+    parking_billed = "PARKING_TIME" in last
     for dimension, component in last.items():  # the step of the last component, over the whole dimension
+        if component.step_size == 0 or (dimension == "TIME" and parking_billed):
+            continue
         total = sum((v for (d, _), v in volumes.items() if d == dimension), Decimal(0))
         stepped = (total / component.step_size).to_integral_value(rounding=ROUND_CEILING) * component.step_size
         volumes[(dimension, component)] += stepped - total
@@ -244,7 +281,7 @@ def _price(tariff: OcpiTariff, segments: Sequence[Segment]) -> Priced:
         per = WH_PER_KWH if dimension == "ENERGY" else SECONDS_PER_HOUR
         result.lines.append(_line(component, dimension, volume / per))
     if split:
-        flat = applicable(tariff.elements, "FLAT", split[0])
+        flat = applicable(tariff.elements, "FLAT", split[0], zone)
         if flat is not None:
             result.lines.append(_line(flat, "FLAT", Decimal(1)))
     _clamp(tariff, result)
@@ -252,10 +289,16 @@ def _price(tariff: OcpiTariff, segments: Sequence[Segment]) -> Priced:
 
 
 def _clamp(tariff: OcpiTariff, result: Priced) -> None:
-    excl, incl = result.total_excl_vat, result.total_incl_vat
-    for kind, bound, applies in (("MIN_PRICE", tariff.min_price, lambda b: excl < b.excl_vat),
-                                 ("MAX_PRICE", tariff.max_price, lambda b: excl > b.excl_vat)):
-        if bound is not None and applies(bound):
-            target_incl = bound.incl_vat if bound.incl_vat is not None else bound.excl_vat
-            result.lines.append(Line(kind, Decimal(1), "session", bound.excl_vat - excl, None, target_incl - incl))
-            return
+    """min_price, then max_price: each bounds the total excl. VAT and the total incl. VAT, and what
+    it changes is a line of its own."""
+    for kind, bound, side in (("MIN_PRICE", tariff.min_price, max), ("MAX_PRICE", tariff.max_price, min)):
+        if bound is None:
+            continue
+        excl, incl = result.total_excl_vat, result.total_incl_vat
+        if bound.incl_vat is not None:
+            bound_incl = bound.incl_vat
+        else:
+            bound_incl = bound.excl_vat * incl / excl if excl else bound.excl_vat
+        bounded_excl, bounded_incl = side(excl, bound.excl_vat), side(incl, bound_incl)
+        if (bounded_excl, bounded_incl) != (excl, incl):
+            result.lines.append(Line(kind, Decimal(1), "session", bounded_excl - excl, None, bounded_incl - incl))

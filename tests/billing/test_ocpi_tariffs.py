@@ -7,6 +7,7 @@ import copy
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -63,7 +64,7 @@ async def test_an_ocpi_tariff_is_stored_as_ocpi_and_the_per_kwh_body_still_works
 @pytest.mark.parametrize(("change", "field"), [
     (lambda t: t["elements"][1]["price_components"][0].update(price="-0.1"), "price"),
     (lambda t: t["elements"][1]["price_components"][0].update(type="KWH"), "type"),
-    (lambda t: t["elements"][1]["price_components"][0].update(step_size=0), "step_size"),
+    (lambda t: t["elements"][1]["price_components"][0].update(step_size=-1), "step_size"),
     (lambda t: t.update(currency="EURO"), "currency"),
     (lambda t: t["elements"][1].update(restrictions={"min_power": "50", "max_power": "11"}), "restrictions"),
     (lambda t: t.update(colour="green"), "colour"),
@@ -125,7 +126,8 @@ async def test_a_quote_answers_ocpi_cdr_totals(api):
     assert status == 200, quote
     # energy: 10 kWh by day x 0.40 = 4.00 and 5 kWh by night x 0.20 = 1.00; FLAT 1.00;
     # parking 40 min x 3.00/h = 2.00 (no VAT); VAT 19% on the rest: 6.00 x 1.19 = 7.14 + 2.00
-    assert quote["total_energy"] == "15" and quote["total_time"] == "1.5" and quote["total_parking_time"] == "0.666667"
+    # total_time is the whole session, charging and not (OCPI's CDR): 21:00 to 23:10
+    assert quote["total_energy"] == "15" and quote["total_time"] == "2.166667" and quote["total_parking_time"] == "0.666667"
     assert quote["total_energy_cost"] == {"excl_vat": "5.00", "incl_vat": "5.95"}
     assert quote["total_fixed_cost"] == {"excl_vat": "1.00", "incl_vat": "1.19"}
     assert quote["total_parking_cost"] == {"excl_vat": "2.00", "incl_vat": "2.00"}
@@ -192,3 +194,93 @@ async def test_parking_after_the_stop_is_billed_once_the_car_leaves(api, pg):
 async def _settled_at(api, session_id: str, amount: str) -> bool:
     settlement = await settlement_of(api, session_id)
     return settlement is not None and settlement["amount"] == amount
+
+
+def steady_zone(now: datetime) -> ZoneInfo:
+    """Europe/Berlin, unless its clock changes within hours of now (a wall-clock time that shows
+    twice would put the peak's start in the session twice): then India's, which never changes."""
+    berlin = ZoneInfo("Europe/Berlin")
+    offsets = {(now + timedelta(hours=h)).astimezone(berlin).utcoffset() for h in range(-4, 6)}
+    return berlin if len(offsets) == 1 else ZoneInfo("Asia/Kolkata")
+
+
+async def test_a_session_at_a_time_zoned_site_costs_what_its_quote_says_to_the_cent(api, pg):
+    """Through real events: a site in Berlin with a peak element from 51 minutes into the session
+    (Berlin time), a session that charges, parks and charges again across it, and a quote of the
+    same periods as a CDR of them would state them, by the site's zone (the quote's default)."""
+    t0 = (datetime.now(UTC) + timedelta(seconds=62)).replace(second=0, microsecond=0)  # a whole minute, after the tariff
+    peak_from, zone = t0 + timedelta(minutes=51), steady_zone(t0)
+
+    def local_minute(moment: datetime) -> str:
+        return f"{moment.astimezone(zone):%H:%M}"
+
+    _, site = await api.admin("POST", "/v1/sites", {"name": f"Berlin {unique_id()}", "timeZone": zone.key})
+    status, tariff = await post_tariff(api, site["siteId"], {"currency": "EUR", "elements": [
+        {"price_components": [{"type": "ENERGY", "price": "0.60", "vat": "19.0", "step_size": 1},
+                              {"type": "TIME", "price": "2.40", "vat": "19.0", "step_size": 600}],
+         "restrictions": {"start_time": local_minute(peak_from), "end_time": local_minute(peak_from + timedelta(hours=3))}},
+        {"price_components": [{"type": "ENERGY", "price": "0.30", "vat": "19.0", "step_size": 1},
+                              {"type": "TIME", "price": "1.20", "vat": "19.0", "step_size": 60},
+                              {"type": "PARKING_TIME", "price": "6.00", "vat": "19.0", "step_size": 300},
+                              {"type": "FLAT", "price": "0.50", "vat": "19.0", "step_size": 1}]}]})
+    assert status == 201, tariff
+    cp = unique_id("TZ")
+    await register(api, cp, site["siteId"])
+
+    def at(minutes: int) -> str:
+        return stamp(t0 + timedelta(minutes=minutes))
+
+    register_at = {"measurand": "Energy.Active.Import.Register", "unit": "Wh"}
+    await applied(pg, await send(
+        api, ev.status(cp, 1, "Charging", ts=at(0)), ev.started(cp, 1, ts=at(0)),
+        ev.sample(cp, 1, "5000", at(15), **register_at), ev.sample(cp, 1, "7500", at(30), **register_at),
+        ev.status(cp, 1, "SuspendedEV", ts=at(30)), ev.sample(cp, 1, "7500", at(45), **register_at),
+        ev.status(cp, 1, "Charging", ts=at(45)), ev.ended(cp, 1, meter_stop=10000, ts=at(60)),
+    ))
+    session = await session_when(api, cp, 1, lambda s: s["costAmount"] is not None)
+    # Off-peak (Berlin time): 8.5 kWh x 0.30 = 2.55 and 36 min charging x 1.20/h = 0.72; from 51 min
+    # on, peak: 1.5 kWh x 0.60 = 0.90 and 9 min x 2.40/h = 0.36 (TIME not stepped: parking was
+    # billed); parked 30-45 min: 0.25 h x 6.00 = 1.50; FLAT 0.50. 6.53 excl. VAT, x 1.19 = 7.7707.
+    assert session["costAmount"] == "7.77"
+
+    cdr = {"start_date_time": at(0), "end_date_time": at(60), "charging_periods": [
+        {"start_date_time": at(0), "dimensions": [{"type": "ENERGY", "volume": 5}, {"type": "TIME", "volume": 0.25}]},
+        {"start_date_time": at(15), "dimensions": [{"type": "ENERGY", "volume": 2.5}, {"type": "TIME", "volume": 0.25}]},
+        {"start_date_time": at(30), "dimensions": [{"type": "PARKING_TIME", "volume": 0.25}]},
+        {"start_date_time": at(45), "dimensions": [{"type": "ENERGY", "volume": 1}, {"type": "TIME", "volume": 0.1}]},
+        {"start_date_time": at(51), "dimensions": [{"type": "ENERGY", "volume": 1.5}, {"type": "TIME", "volume": 0.15}]},
+    ]}
+    status, quote = await api.admin("POST", f"/v1/tariffs/{tariff['tariffId']}/quote", cdr)
+    assert status == 200, quote
+    assert quote["total_cost"] == {"excl_vat": "6.53", "incl_vat": session["costAmount"]}
+    assert sorted(map(sorted_items, quote["costBreakdown"])) == sorted(map(sorted_items, session["costBreakdown"]))
+    assert (await eventually(lambda: settlement_of(api, session["sessionId"])))["amount"] == "7.77"
+    # The same CDR read in UTC: the peak starts hours after the session: 10 kWh x 0.30,
+    # 45 min x 1.20/h, parking 1.50, FLAT 0.50 = 5.90 excl. VAT, 7.02 incl.
+    status, in_utc = await api.admin("POST", f"/v1/tariffs/{tariff['tariffId']}/quote", {**cdr, "timeZone": "UTC"})
+    assert status == 200 and in_utc["total_cost"] == {"excl_vat": "5.90", "incl_vat": "7.02"}, in_utc
+
+
+def sorted_items(line: dict) -> tuple:
+    return tuple(sorted(line.items()))
+
+
+async def test_a_quote_reads_times_of_day_in_the_sites_zone_unless_told_another(api):
+    _, tariff = await site_with(api, {"currency": "EUR", "elements": [
+        {"price_components": [{"type": "ENERGY", "price": "0.50", "step_size": 1}], "restrictions": {"start_time": "08:00", "end_time": "18:00"}},
+        {"price_components": [{"type": "ENERGY", "price": "0.20", "step_size": 1}]}]})
+    # 07:30-08:30 UTC, 10 kWh: at a UTC site, 5 kWh before the peak (1.00) and 5 in it (2.50).
+    simple = {"startedAt": "2026-12-01T07:30:00Z", "endedAt": "2026-12-01T08:30:00Z", "energyWh": 10000}
+    quoted = lambda body: api.admin("POST", f"/v1/tariffs/{tariff['tariffId']}/quote", body)  # noqa: E731
+    assert (await quoted(simple))[1]["total_cost"]["excl_vat"] == "3.50"
+    # In Tokyo (UTC+9) that is 16:30-17:30: all peak, 5.00; in New York (UTC-5) 02:30-03:30: 2.00.
+    assert (await quoted({**simple, "timeZone": "Asia/Tokyo"}))[1]["total_cost"]["excl_vat"] == "5.00"
+    assert (await quoted({**simple, "timeZone": "America/New_York"}))[1]["total_cost"]["excl_vat"] == "2.00"
+    # The site moves to Tokyo's clock (PUT): its quotes follow at once.
+    site_id = tariff["siteId"]
+    status, site = await api.admin("PUT", f"/v1/sites/{site_id}", {"name": "Moved", "timeZone": "Asia/Tokyo"})
+    assert status == 200 and site["timeZone"] == "Asia/Tokyo"
+    assert (await quoted(simple))[1]["total_cost"]["excl_vat"] == "5.00"
+    for zone in ("Mars/Olympus_Mons", "", 9):
+        status, problem = await quoted({**simple, "timeZone": zone})
+        assert status == 400 and any("timeZone" in map(str, e["loc"]) for e in problem["errors"]), problem

@@ -5,16 +5,26 @@ import uuid
 
 import pytest
 
-from tests.support import unique_id
+from tests.support import eventually, unique_id
 
 UNKNOWN = str(uuid.UUID(int=0))
+
+
+SITE_FIELDS = {"siteId", "name", "timeZone", "address", "city", "postalCode", "country", "coordinates", "publish", "maxPowerKw",
+               "payoutWallet", "createdAt"}
+BERLIN = {"name": "Charging hub Mitte", "timeZone": "Europe/Berlin", "address": "Alexanderplatz 1", "city": "Berlin",
+          "postalCode": "10178", "country": "DEU", "coordinates": {"latitude": "52.521918", "longitude": "13.413215"},
+          "publish": False, "maxPowerKw": 150}
 
 
 async def test_a_site_is_created_listed_and_read(api):
     status, site = await api.admin("POST", "/v1/sites", {"name": "  Harbour car park  "})
     assert status == 201
-    assert set(site) == {"siteId", "name", "payoutWallet", "createdAt"}
+    assert set(site) == SITE_FIELDS
     assert site["name"] == "Harbour car park" and site["payoutWallet"] is None and site["createdAt"].endswith("Z")
+    # A site given nothing more: its times of day are UTC's, it is published, it has no location and no limit.
+    assert (site["timeZone"], site["publish"]) == ("UTC", True)
+    assert all(site[f] is None for f in ("address", "city", "postalCode", "country", "coordinates", "maxPowerKw"))
     assert await api.admin("GET", f"/v1/sites/{site['siteId']}") == (200, site)
     status, listed = await api.admin("GET", "/v1/sites?limit=500")
     assert status == 200 and site in listed["items"]
@@ -169,3 +179,74 @@ async def test_prices_show_at_least_the_currencys_minor_unit_digits(api, billing
         assert status == 201 and tariff["pricePerKwh"] == shown, (sent, tariff)
     _, history = await api.admin("GET", f"/v1/sites/{site['siteId']}/tariffs")
     assert [t["pricePerKwh"] for t in history["items"]] == ["2.00", "0.500", "25", "0.3456", "0.30"]
+
+
+async def test_a_site_is_created_with_its_time_zone_location_and_grid_limit(api):
+    status, site = await api.admin("POST", "/v1/sites", BERLIN)
+    assert status == 201, site
+    assert {k: site[k] for k in BERLIN} == {**BERLIN, "maxPowerKw": "150"}  # a decimal string, as every decimal shown
+    assert await api.admin("GET", f"/v1/sites/{site['siteId']}") == (200, site)
+
+
+async def test_put_replaces_a_sites_own_fields_and_keeps_its_wallet(api, billing):
+    site = await billing.site("Depot", wallet="rKEEP")
+    status, replaced = await api.admin("PUT", f"/v1/sites/{site['siteId']}", {**BERLIN, "maxPowerKw": "22.5"})
+    assert status == 200, replaced
+    assert replaced == {**site, **BERLIN, "maxPowerKw": "22.5"}  # same id, wallet and createdAt
+    assert (await api.admin("GET", f"/v1/sites/{site['siteId']}"))[1] == replaced  # read your writes
+    # A PUT is the whole of the site's own fields: what it leaves out takes its default again.
+    status, renamed = await api.admin("PUT", f"/v1/sites/{site['siteId']}", {"name": "Depot East"})
+    assert status == 200 and renamed == {**site, "name": "Depot East"}
+
+
+async def test_a_put_is_in_the_audit_trail_with_the_site_before_and_after(api, billing):
+    site = await billing.site("Audited")
+    assert (await api.admin("PUT", f"/v1/sites/{site['siteId']}", {"name": "Audited", "timeZone": "Asia/Tokyo"}))[0] == 200
+
+    async def trail():
+        _, body = await api.admin("GET", f"/v1/audit?entity=site&entityId={site['siteId']}")
+        return [e for e in body["items"] if e["method"] == "PUT"] or None
+
+    [entry] = await eventually(trail)
+    assert (entry["actor"], entry["path"]) == ("admin", f"/v1/sites/{site['siteId']}")
+    assert (entry["before"]["timeZone"], entry["after"]["timeZone"]) == ("UTC", "Asia/Tokyo")
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"timeZone": "Mars/Olympus_Mons"}, "timeZone"),
+    ({"timeZone": "europe/berlin"}, "timeZone"),  # IANA names are spelled as IANA spells them
+    ({"timeZone": "+01:00"}, "timeZone"),
+    ({"timeZone": ""}, "timeZone"),
+    ({"timeZone": None}, "timeZone"),
+    ({"country": "DE"}, "country"),
+    ({"country": "deu"}, "country"),
+    ({"country": "XYZ"}, "country"),
+    ({"coordinates": {"latitude": "91.000000", "longitude": "13.413215"}}, "latitude"),
+    ({"coordinates": {"latitude": "52.521918", "longitude": "-180.500000"}}, "longitude"),
+    ({"coordinates": {"latitude": "52.52", "longitude": "13.41"}}, "latitude"),  # OCPI writes 5 to 7 places
+    ({"coordinates": {"latitude": 52.521918, "longitude": 13.413215}}, "latitude"),  # OCPI writes strings
+    ({"coordinates": {"latitude": "52.521918"}}, "longitude"),
+    ({"maxPowerKw": 0}, "maxPowerKw"),
+    ({"maxPowerKw": "-11"}, "maxPowerKw"),
+    ({"maxPowerKw": "0.0001"}, "maxPowerKw"),
+    ({"maxPowerKw": "eleven"}, "maxPowerKw"),
+    ({"maxPowerKw": True}, "maxPowerKw"),
+    ({"address": "x" * 46}, "address"),
+    ({"postalCode": "12345678901"}, "postalCode"),
+    ({"publish": "yes"}, "publish"),
+    ({"name": " "}, "name"),
+    ({"payoutWallet": "rX"}, "payoutWallet"),  # the wallet has a route of its own
+])
+async def test_a_bad_site_is_a_400_naming_the_field_and_changes_nothing(api, billing, change, field):
+    site = await billing.site("Unchanged")
+    body = {**BERLIN, **change}
+    for method, path in (("POST", "/v1/sites"), ("PUT", f"/v1/sites/{site['siteId']}")):
+        status, problem = await api.admin(method, path, body)
+        assert status == 400 and any(field in map(str, e["loc"]) for e in problem["errors"]), (method, problem)
+    assert (await api.admin("GET", f"/v1/sites/{site['siteId']}"))[1] == site
+
+
+async def test_put_on_an_unknown_site_is_404(api):
+    for site_id in (UNKNOWN, "not-a-uuid"):
+        status, problem = await api.admin("PUT", f"/v1/sites/{site_id}", BERLIN)
+        assert status == 404 and problem["title"] == "Site not found"

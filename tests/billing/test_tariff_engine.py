@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pydantic
 import pytest
@@ -60,14 +61,29 @@ def test_complex_tariff_start_fee_charging_time_and_parking_by_time_of_day():
     result = price(complex_, [charge(start, 40, "20"), charge(start + timedelta(minutes=40), 82, "0", charging=False)])
     lines = {line.type: line for line in result.lines}
     # FLAT 2.50 (+15% = 2.875); TIME: current is not reported, so the first TIME element applies:
-    # 40 min stepped to 45 min (900 s) = 0.75 h x 1.00 = 0.75 (+20% = 0.90);
+    # 40 min = 2/3 h x 1.00 = 0.6667 (+20% = 0.80), not stepped: a PARKING_TIME component billed
+    # parking, which continues the same clock (CONTRACT section 9, the reference engine's reading);
     # PARKING 17:40-18:00 = 20 min (a multiple of 300 s) x 5.00/h = 1.6666...; after 18:00 no element applies.
     assert (lines["FLAT"].amount_excl_vat, lines["FLAT"].amount_incl_vat) == (D("2.50"), D("2.875"))
-    assert (lines["TIME"].volume, lines["TIME"].amount_excl_vat, lines["TIME"].amount_incl_vat) == (D("0.75"), D("0.75"), D("0.900"))
+    assert lines["TIME"].volume * 3 == 2 or abs(lines["TIME"].volume - D(2) / 3) < D("1e-30")
+    assert rounded_total(result) == (D("4.83"), D("5.51"))  # 2.50 + 0.6667 + 1.6667; 2.875 + 0.80 + 1.8333
     parking = lines["PARKING_TIME"]
     assert parking.volume * 3 == 1 or abs(parking.volume - D(1) / 3) < D("1e-30")
-    assert rounded_total(result) == (D("4.92"), D("5.61"))  # 2.50 + 0.75 + 1.6667; 2.875 + 0.90 + 1.8333
-    assert result.cost_amount == D("5.61")
+    assert result.cost_amount == D("5.51")
+    # Unplugged at 17:40 instead: no parking, so TIME is stepped: 40 min to 45 min (900 s) = 0.75 x 1.00 (+20% = 0.90).
+    unplugged = price(complex_, [charge(start, 40, "20")])
+    lines = {line.type: line for line in unplugged.lines}
+    assert (lines["TIME"].volume, lines["TIME"].amount_excl_vat, lines["TIME"].amount_incl_vat) == (D("0.75"), D("0.75"), D("0.900"))
+    assert rounded_total(unplugged) == (D("3.25"), D("3.78"))  # 2.50 + 0.75; 2.875 + 0.90
+
+
+def minutes_of(hours: Decimal) -> Decimal:
+    return exact(hours * 60)
+
+
+def exact(value: Decimal) -> Decimal:
+    """Equal to 12 places (the engine divides at 60 digits; a third of an hour has no end)."""
+    return value.quantize(D("1e-12")).normalize()
 
 
 def rounded_total(result) -> tuple[Decimal, Decimal]:
@@ -151,7 +167,7 @@ def test_the_per_kwh_tariff_is_one_energy_element():
 @pytest.mark.parametrize(("body", "field"), [
     ({"currency": "EUR", "elements": [{"price_components": [component("ENERGY", "-0.10")]}]}, "price"),
     ({"currency": "EUR", "elements": [{"price_components": [component("POWER", "0.10")]}]}, "type"),
-    ({"currency": "EUR", "elements": [{"price_components": [component("ENERGY", "0.10", 0)]}]}, "step_size"),
+    ({"currency": "EUR", "elements": [{"price_components": [component("ENERGY", "0.10", -1)]}]}, "step_size"),
     ({"currency": "EURO", "elements": [{"price_components": [component("ENERGY", "0.10")]}]}, "currency"),
     ({"currency": "EUR", "elements": [{"price_components": [component("ENERGY", "0.10")],
                                        "restrictions": {"min_kwh": "20", "max_kwh": "10"}}]}, "restrictions"),
@@ -163,6 +179,165 @@ def test_a_bad_tariff_names_the_field(body, field):
     with pytest.raises(pydantic.ValidationError) as refused:
         OcpiTariff.model_validate(body)
     assert any(field in map(str, error["loc"]) for error in refused.value.errors()), refused.value.errors()
+
+
+# --- the readings where OCPI leaves room (CONTRACT section 9) -------------------------------------
+
+STEP_SIZE_EXAMPLE = tariff(  # OCPI 2.2.1's step_size example tariff (mod_tariffs, "Example Tariff")
+    {"price_components": [component("TIME", "1.20", 1800), component("PARKING_TIME", "1.00", 900)],
+     "restrictions": {"start_time": "00:00", "end_time": "17:00"}},
+    {"price_components": [component("TIME", "2.40", 900), component("PARKING_TIME", "1.00", 900)],
+     "restrictions": {"start_time": "17:00", "end_time": "20:00"}},
+    {"price_components": [component("TIME", "2.40", 900)], "restrictions": {"start_time": "20:00", "end_time": "00:00"}},
+)
+
+
+def test_time_is_not_stepped_when_parking_follows_the_issues_case():
+    """Plugged in at 16:55, charging 10 minutes, then parked 2 minutes, as the issue and the
+    reference corpus's `step_size` case have it."""
+    start = MONDAY.replace(hour=16, minute=55)
+    result = price(STEP_SIZE_EXAMPLE, [charge(start, 10, "0"), charge(start + timedelta(minutes=10), 2, "0", charging=False)])
+    lines = sorted((line.type, minutes_of(line.volume), exact(line.amount_excl_vat)) for line in result.lines)
+    # TIME 16:55-17:00 = 5 min x 1.20/h = 0.10 and 17:00-17:05 = 5 min x 2.40/h = 0.20, not stepped:
+    # a PARKING_TIME component billed parking, which continues the same clock. PARKING_TIME
+    # 17:05-17:07 = 2 min, stepped by the step_size of the component that billed it (17:00-20:00:
+    # 900 s) to 15 min x 1.00/h = 0.25. Total 0.55 (we billed 0.75 before: TIME stepped to 15 min too).
+    assert lines == [("PARKING_TIME", D(15), D("0.25")), ("TIME", D(5), D("0.10")), ("TIME", D(5), D("0.20"))]
+    assert totals(result) == (D("0.55"), D("0.55")) and result.cost_amount == D("0.55")
+
+
+def test_time_is_stepped_when_no_parking_is_billed_as_ocpis_examples_have_it():
+    # Example #2: 16:35, 35 min of charging, unplugged at once: 25 min x 1.20 = 0.50; the 35 min are
+    # stepped by the last TIME component (900 s) to 45 min: 20 min x 2.40 = 0.80. Total 1.30.
+    result = price(STEP_SIZE_EXAMPLE, [charge(MONDAY.replace(hour=16, minute=35), 35, "0")])
+    assert totals(result) == (D("1.3"), D("1.3"))
+    # Switching to free parking: 19:55, 10 min of charging, then 2 min parked after 20:00, where no
+    # PARKING_TIME component applies (nothing billed it), so TIME is stepped: 5 min x 2.40 before
+    # 20:00 and 5 min x 2.40 after, stepped to 15 min x 2.40/h = 0.60.
+    start = MONDAY.replace(hour=19, minute=55)
+    result = price(STEP_SIZE_EXAMPLE, [charge(start, 10, "0"), charge(start + timedelta(minutes=10), 2, "0", charging=False)])
+    assert totals(result) == (D("0.6"), D("0.6"))
+
+
+def test_a_step_size_of_0_means_no_stepping():
+    unstepped = tariff({"price_components": [component("ENERGY", "0.25", 0), component("TIME", "1.20", 0), component("FLAT", "1.00", 0)]})
+    # 22.5 min, 7200.5 Wh: 7.2005 kWh x 0.25 = 1.800125 and 0.375 h x 1.20 = 0.45, exactly (a step of
+    # 1 Wh would bill 7201 Wh), FLAT 1.00 once: 3.250125.
+    result = price(unstepped, [Segment(MONDAY, MONDAY + timedelta(minutes=22, seconds=30), D("7200.5"))])
+    assert totals(result) == (D("3.250125"), D("3.250125"))
+
+
+def test_flat_is_charged_once_whatever_the_number_of_periods():
+    flat = tariff({"price_components": [component("FLAT", "1.00", 0, vat="0.0")]})
+    result = price(flat, [charge(MONDAY + timedelta(minutes=30 * i), 30, "0") for i in range(3)])
+    assert totals(result) == (D("1.00"), D("1.00")) and [line.type for line in result.lines] == ["FLAT"]
+
+
+def test_min_price_and_max_price_bound_the_totals_excl_and_incl_vat_each():
+    # 2 kWh x 0.26 = 0.52 excl. VAT, above min_price's 0.50; + 10% = 0.572 incl., below its 0.60:
+    # OCPI says both bounds apply, so 0.52 excl. and 0.60 incl.
+    both = tariff({"price_components": [component("ENERGY", "0.26", vat="10.0")]}, min_price={"excl_vat": "0.50", "incl_vat": "0.60"})
+    result = price(both, [charge(MONDAY, 30, "2")])
+    assert totals(result) == (D("0.52"), D("0.6")) and result.lines[-1].type == "MIN_PRICE"
+    # A bound without incl_vat carries the session's own VAT: 2 kWh x 0.30 = 0.60 (0.714 incl. 19%)
+    # raised to 1.00 excl., 1.19 incl.; 20 kWh = 6.00 (7.14) capped at 5.00 excl., 5.95 incl.
+    excl_only = tariff({"price_components": [component("ENERGY", "0.30", vat="19.0")]},
+                       min_price={"excl_vat": "1.00"}, max_price={"excl_vat": "5.00"})
+    assert totals(price(excl_only, [charge(MONDAY, 30, "2")])) == (D("1.00"), D("1.19"))
+    assert totals(price(excl_only, [charge(MONDAY, 30, "20")])) == (D("5.00"), D("5.95"))
+
+
+# --- times of day on the site's wall clock ---------------------------------------------------------
+
+BERLIN, NEW_YORK = ZoneInfo("Europe/Berlin"), ZoneInfo("America/New_York")
+PEAK = tariff({"price_components": [component("ENERGY", "0.50")], "restrictions": {"start_time": "08:00", "end_time": "18:00"}},
+              {"price_components": [component("ENERGY", "0.20")]})
+
+
+@pytest.mark.parametrize("start", [
+    datetime(2026, 12, 1, 6, 30, tzinfo=UTC),  # 07:30 in Berlin in winter (UTC+1)
+    datetime(2026, 7, 1, 5, 30, tzinfo=UTC),  # 07:30 in Berlin in summer (UTC+2)
+])
+def test_a_peak_from_08_00_starts_at_08_00_berlin_time_in_winter_and_summer(start):
+    session = [charge(start, 60, "10")]
+    # 07:30-08:00 Berlin: 5 kWh x 0.20 = 1.00; 08:00-08:30: 5 kWh x 0.50 = 2.50
+    assert totals(price(PEAK, session, BERLIN)) == (D("3.5"), D("3.5"))
+    assert totals(price(PEAK, session)) == (D("2.0"), D("2.0"))  # read in UTC: all before 08:00
+
+
+def test_spring_forward_an_element_from_02_30_starts_when_the_clock_jumps_past_it():
+    """Europe/Berlin, 2026-03-29: at 01:00 UTC the clock jumps from 02:00 CET to 03:00 CEST, so
+    02:30 never shows. An element valid from 02:30 to 03:30 holds while the wall clock reads
+    02:30-03:30: from the jump (03:00) to 03:30 CEST, that is 01:00-01:30 UTC, half an hour."""
+    night = tariff({"price_components": [component("ENERGY", "0.50")], "restrictions": {"start_time": "02:30", "end_time": "03:30"}},
+                   {"price_components": [component("ENERGY", "0.20")]})
+    # 00:00-02:00 UTC (01:00 CET to 04:00 CEST), 10 kWh an hour, a period crossing the jump.
+    session = [Segment(datetime(2026, 3, 29, 0, 0, tzinfo=UTC), datetime(2026, 3, 29, 2, 0, tzinfo=UTC), D(20_000))]
+    result = price(night, session, BERLIN)
+    # 01:00-01:30 UTC: 5 kWh x 0.50 = 2.50; the other 90 minutes: 15 kWh x 0.20 = 3.00
+    assert sorted((line.volume, line.amount_excl_vat) for line in result.lines) == [(D(5), D("2.5")), (D(15), D("3.0"))]
+    assert totals(result) == (D("5.5"), D("5.5"))
+
+
+def test_fall_back_an_element_from_02_30_to_03_00_holds_twice():
+    """Europe/Berlin, 2026-10-25: at 01:00 UTC the clock goes back from 03:00 CEST to 02:00 CET, so
+    02:30-03:00 shows twice: 00:30-01:00 UTC (CEST) and 01:30-02:00 UTC (CET). The element holds
+    whenever the wall clock reads a time it names: both times, an hour of real time in all."""
+    night = tariff({"price_components": [component("ENERGY", "0.50")], "restrictions": {"start_time": "02:30", "end_time": "03:00"}},
+                   {"price_components": [component("ENERGY", "0.20")]})
+    # 00:00-02:00 UTC (02:00 CEST to 03:00 CET), 10 kWh an hour, a period crossing the change.
+    session = [Segment(datetime(2026, 10, 25, 0, 0, tzinfo=UTC), datetime(2026, 10, 25, 2, 0, tzinfo=UTC), D(20_000))]
+    result = price(night, session, BERLIN)
+    # 00:30-01:00 and 01:30-02:00 UTC: 10 kWh x 0.50 = 5.00; 00:00-00:30 and 01:00-01:30: 10 kWh x 0.20 = 2.00
+    assert sorted((line.volume, line.amount_excl_vat) for line in result.lines) == [(D(10), D("2.0")), (D(10), D("5.0"))]
+    assert totals(result) == (D("7.0"), D("7.0"))
+    assert totals(price(night, session)) == (D("4.0"), D("4.0"))  # read in UTC: 02:30 is after the session
+
+
+def test_days_of_the_week_and_dates_are_the_sites_too():
+    """Monday 2026-11-30 03:00 UTC is still Sunday 22:00 in New York (UTC-5)."""
+    sundays = tariff({"price_components": [component("ENERGY", "0.10")], "restrictions": {"day_of_week": ["SUNDAY"]}},
+                     {"price_components": [component("ENERGY", "0.40")], "restrictions": {"start_date": "2026-11-30"}},
+                     {"price_components": [component("ENERGY", "0.30")]})
+    late_sunday = [charge(datetime(2026, 11, 30, 3, 0, tzinfo=UTC), 60, "10")]
+    assert totals(price(sundays, late_sunday, NEW_YORK)) == (D("1.0"), D("1.0"))  # Sunday's price
+    assert totals(price(sundays, late_sunday)) == (D("4.0"), D("4.0"))  # in UTC: Monday 2026-11-30
+    # Tuesday 01:00-03:00 UTC is Monday 20:00-22:00 in New York: from 2026-11-30 on, 0.40.
+    monday_evening = [charge(datetime(2026, 12, 1, 1, 0, tzinfo=UTC), 120, "10")]
+    assert totals(price(sundays, monday_evening, NEW_YORK)) == (D("4.0"), D("4.0"))
+
+
+def wall_clock_oracle(t: OcpiTariff, start: datetime, minutes: int, wh_per_minute: int, zone: ZoneInfo) -> Decimal:
+    """Minute by minute: the first ENERGY element whose times of day hold when the wall clock of
+    `zone` shows the minute's start (restrictions and clock changes fall on whole minutes)."""
+    total = Decimal(0)
+    for i in range(minutes):
+        wall = (start + timedelta(minutes=i)).astimezone(zone).time()
+        for element in t.elements:
+            r = element.restrictions
+            if r is None or (r.start <= wall < r.end if r.start < r.end else (wall >= r.start or wall < r.end)):
+                total += element.price_components[0].price * wh_per_minute / 1000
+                break
+    return total
+
+
+wall_times = st.times().map(lambda t: t.replace(second=0, microsecond=0))
+
+
+@given(st.sampled_from([datetime(2026, 3, 28, 20, 0, tzinfo=UTC), datetime(2026, 10, 24, 20, 0, tzinfo=UTC)]),
+       st.integers(min_value=0, max_value=600), st.integers(min_value=1, max_value=600), wall_times, wall_times, wall_times, wall_times,
+       st.integers(min_value=1, max_value=500))
+@settings(max_examples=300, deadline=None)
+def test_on_daylight_saving_nights_the_engine_agrees_with_the_wall_clock_minute_by_minute(
+        night, offset, minutes, a_start, a_end, b_start, b_end, wh_per_minute):
+    """Two time-of-day elements anywhere on the clock and a fallback, sessions around the nights
+    Berlin's clock changes: priced exactly as a minute-by-minute reading of the wall clock."""
+    elements = [{"price_components": [component("ENERGY", p)], "restrictions": {"start_time": f"{s:%H:%M}", "end_time": f"{e:%H:%M}"}}
+                for p, s, e in (("0.50", a_start, a_end), ("0.35", b_start, b_end)) if s != e]
+    t = tariff(*elements, {"price_components": [component("ENERGY", "0.20")]})
+    start = night + timedelta(minutes=offset)
+    result = price(t, [Segment(start, start + timedelta(minutes=minutes), D(wh_per_minute * minutes))], BERLIN)
+    assert result.total_excl_vat == wall_clock_oracle(t, start, minutes, wh_per_minute, BERLIN)
 
 
 # --- properties ----------------------------------------------------------------------------------
