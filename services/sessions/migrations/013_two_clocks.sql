@@ -8,10 +8,10 @@ ALTER TABLE sessions ADD COLUMN first_event_order bigint;   -- the receive order
 ALTER TABLE sessions ADD COLUMN last_received_at timestamptz;  -- when its last event was received, by our clock
 
 UPDATE chargers SET last_boot_order = boot_order WHERE booted_at IS NOT NULL;
--- Only the open sessions are judged by these; the others take them from their next event on.
+-- The best the sessions already known can tell: their start's order, and their newest event's time.
 UPDATE sessions SET first_event_order = CASE WHEN start_order > 0 THEN least(start_order, last_event_order) ELSE last_event_order END,
                     last_received_at = last_event_at
-WHERE ended_at IS NULL AND closed_at IS NULL AND last_event_at IS NOT NULL;
+WHERE last_event_at IS NOT NULL;
 
 DROP INDEX sessions_open;
 CREATE INDEX sessions_open ON sessions (last_received_at) WHERE ended_at IS NULL AND closed_at IS NULL;
