@@ -49,7 +49,7 @@ INSERT INTO sessions.sessions (session_id, charge_point_id, transaction_id, firs
     started_at, start_event_id, start_order, ended_at, meter_stop_wh, reason, end_id_tag, end_event_id, end_order, status,
     energy_wh, energy_source, finalized_at, revision, finalized_digest, tariff_id, cost_amount, cost_currency, priced_at,
     priced_revision, priced_energy_wh, billed_energy_wh, billed_amount, billed_currency, settlement_status, settlement_at,
-    starts, last_event_at, last_event_order, "authorization")
+    starts, last_event_at, last_event_order, first_event_order, last_received_at, "authorization")
 SELECT session_id, cp, tx, t0 + interval '1 s', 1, 'BENCH', 0,
     t0 + interval '1 s', event_key || '-2', receive_order + 2, t0 + interval '{SAMPLES + 2} s', energy, 'Local', 'BENCH',
     event_key || '-{SAMPLES + 3}', receive_order + {SAMPLES + 3}, 'Finalized',
@@ -57,7 +57,8 @@ SELECT session_id, cp, tx, t0 + interval '1 s', 1, 'BENCH', 0,
     jsonb_build_array(energy, 'StopTransaction', t0 + interval '1 s', t0 + interval '{SAMPLES + 2} s', 1, t0 + interval '{SAMPLES + 2}.1 s'),
     $1::uuid, round(energy * 0.30 / 1000, 2), 'USD', t0 + interval '{SAMPLES + 4} s',
     1, energy, energy, round(energy * 0.30 / 1000, 2), 'USD', 'Confirmed', t0 + interval '{SAMPLES + 60} s',
-    '{{}}'::jsonb, t0 + interval '{SAMPLES + 2}.1 s', receive_order + {SAMPLES + 4}, 'Accepted'
+    '{{}}'::jsonb, t0 + interval '{SAMPLES + 2}.1 s', receive_order + {SAMPLES + 4}, receive_order + 2,
+    t0 + interval '{SAMPLES + 2}.05 s', 'Accepted'
 FROM fill
 """
 

@@ -96,6 +96,12 @@ def substring_pattern(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def replace_when(condition: str, columns: Sequence[str], table: str = "s") -> str:
+    """An upsert's SET for `columns`: the new row's values when `condition` holds, else the stored
+    ones of `table` (the alias of the upserted table)."""
+    return ", ".join(f"{col} = CASE WHEN {condition} THEN EXCLUDED.{col} ELSE {table}.{col} END" for col in columns)
+
+
 def rows_affected(status: str) -> int:
     """The row count of a command's status tag, e.g. 3 for "INSERT 0 3" or "UPDATE 3"."""
     return int(status.rsplit(" ", 1)[-1])

@@ -79,9 +79,16 @@ class ChargerEvent(BaseModel):
         return when.astimezone(UTC) if when is not None else datetime.now(UTC)
 
     @property
+    def received_at(self) -> datetime:
+        """When ingest received it, by our clock (its effective time if it never went through ingest)."""
+        return self.receivedAt.astimezone(UTC) if self.receivedAt is not None else self.at
+
+    @property
     def clock_skew_seconds(self) -> float | None:
-        """The charger's offset from our clock this event shows, when its ts was plausible."""
-        if self.ts is None or self.receivedAt is None or self.effectiveTs is None or TS_ANOMALIES & set(self.anomalies):
+        """The charger's offset from our clock this event shows, when the charger stamped it and its
+        ts was plausible (a boot or a heartbeat shows the gateway's clock, not the charger's)."""
+        if self.type in GATEWAY_STAMPED or self.ts is None or self.receivedAt is None or self.effectiveTs is None \
+                or TS_ANOMALIES & set(self.anomalies):
             return None
         return (self.effectiveTs - self.receivedAt).total_seconds()
 
@@ -137,6 +144,11 @@ EVENT_TYPES: dict[str, type[ChargerEvent]] = {
     for cls in (ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged, TransactionStarted,
                 MeterSample, TransactionEnded, CommandAck)
 }
+
+# Events whose ts is the gateway's clock, not the charger's (CONTRACT section 1, "Two clocks"): OCPP
+# 1.6 gives BootNotification and Heartbeat no timestamp, and a connection is the gateway's own news.
+# A rule that compares one of them with a charger's event compares receive order, never ts.
+GATEWAY_STAMPED = frozenset({"ChargerBooted", "ChargerHeartbeat", "ChargerConnected", "ChargerDisconnected"})
 
 # Anomalies that mean the event's ts was not used.
 TS_ANOMALIES = frozenset({"unreadable_ts", "implausible_ts"})

@@ -59,9 +59,14 @@ class Accepted:
 
 class ReceiveClock:
     """The receive order of events: microseconds of receipt x 1024 + the event's index in its
-    request, strictly increasing within a process. The reference gateway posts one event of a
-    charger at a time and waits for the answer, so across processes (clocks kept by NTP) the
-    order of one charger's events is the order they were received."""
+    request, strictly increasing within a process. The gateway posts one event of a charger at a
+    time and waits for the answer, and the charger waits for its own before it sends the next, so
+    one charger's next event is received at least that round trip after the last one was given its
+    order. Across the workers of one host (one clock) and across hosts (clocks kept by NTP, far
+    closer than that round trip) one charger's receive orders are therefore the true order of its
+    events (CONTRACT section 1), which the sessions service relies on where the charger's clock
+    and the gateway's meet. Only a host clock stepped back by more than that round trip, between
+    two events of one charger taken by two processes, could invert them."""
 
     STRIDE = 1024  # > MAX_BATCH
 

@@ -38,10 +38,19 @@ class SessionFacts:
     end: tuple[Order, TransactionEnded] | None = None
     samples: list[EnergySample] = field(default_factory=list)
     last: tuple[datetime, int] | None = None  # its newest event by (ts, receive order)
+    # By receive order and our clock, whatever the charger's clock says: a boot received after its
+    # first event closes it (ChargerRebooted); its last receipt tells whether it went silent (Stale).
+    first_received: int | None = None
+    last_received_at: datetime | None = None
 
-    def saw(self, ts: datetime, receive_order: int) -> None:
+    def saw(self, ts: datetime, receive_order: int, received_at: datetime) -> None:
         if self.last is None or (ts, receive_order) > self.last:
             self.last = (ts, receive_order)
+        self.received(receive_order, received_at)
+
+    def received(self, receive_order: int, received_at: datetime) -> None:
+        self.first_received = receive_order if self.first_received is None else min(self.first_received, receive_order)
+        self.last_received_at = received_at if self.last_received_at is None else max(self.last_received_at, received_at)
 
     @property
     def start(self) -> tuple[Order, TransactionStarted] | None:
@@ -78,18 +87,20 @@ def attribute(transactions: dict[TransactionKey, Transaction], known: dict[Trans
                 result.conflicts += 1
             facts = _facts(result, key, era, order[0])
             facts.starts.append((order, start))
-            facts.saw(order[0], order[1])
+            facts.saw(order[0], order[1], start.received_at)
         for end in tx.ends:
             end_ts = end[0][0]
             facts = _facts(result, key, _era_of(eras, end_ts), end_ts)
             facts.end = end if facts.end is None or end[0] < facts.end[0] else facts.end
-            facts.saw(end_ts, end[0][1])
+            facts.saw(end_ts, end[0][1], end[1].received_at)
         for sample in tx.samples:
             facts = _facts(result, key, _era_of(eras, sample.ts), sample.ts)
             facts.samples.append(sample)
-            facts.saw(sample.ts, sample.receive_order)
+            facts.saw(sample.ts, sample.receive_order, sample.received_at)
             facts.connector_hint = tx.connector_hint if facts.connector_hint is None else facts.connector_hint
-        if not tx.starts and not tx.ends and not tx.samples:  # only a connector hint: the newest session
+        for ts, receive_order, received_at in tx.resent:
+            _facts(result, key, _era_of(eras, ts), ts).received(receive_order, received_at)
+        if not tx.starts and not tx.ends and not tx.samples and not tx.resent:  # only a connector hint: the newest session
             _facts(result, key, _era_of(eras, tx.first_seen_at), tx.first_seen_at).connector_hint = tx.connector_hint
     return result
 

@@ -2,8 +2,10 @@
 connector and transaction so each table takes one set-based statement per batch.
 
 One charger's events are ordered by (effective ts, receive order, eventId): CONTRACT section 1's
-order, with the eventId to make it total. Every reduction picks by that order or by set union,
-never by arrival, so the facts a batch leaves behind do not depend on the order its events came in."""
+order, with the eventId to make it total. Where events of the charger's clock meet those of the
+gateway's (a boot, a heartbeat: "Two clocks"), by receive order alone. Every reduction picks by
+that order or by set union, never by arrival, so the facts a batch leaves behind do not depend on
+the order its events came in."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,10 +37,11 @@ _MEASURANDS = {ENERGY_REGISTER: "Register", ENERGY_INTERVAL: "Interval"}
 
 @dataclass
 class ChargerSeen:
-    last_seen_at: datetime
+    last_seen: tuple[int, datetime]  # (receive order, ts) of the last event received, of either clock
     last_received_at: datetime  # by our clock: whether the charger is online
     last_heartbeat_at: datetime | None = None
     boot: tuple[Order, ChargerBooted] | None = None
+    last_boot_order: int | None = None  # the receive order of the last boot received: it closes what came before
     clock_skew: tuple[int, float] | None = None  # (receive order, seconds) of the newest plausible ts
 
 
@@ -57,6 +60,7 @@ class EnergySample:
     receive_order: int
     measurand: str  # "Register" | "Interval"
     value_wh: Decimal
+    received_at: datetime
 
 
 @dataclass
@@ -69,6 +73,9 @@ class Transaction:
     starts: list[tuple[Order, TransactionStarted]] = field(default_factory=list)
     ends: list[tuple[Order, TransactionEnded]] = field(default_factory=list)
     samples: list[EnergySample] = field(default_factory=list)
+    # A start or an end received again (the inbox holds its eventId): (ts, receive order, receipt
+    # time). The copy processed first is the fact; when each copy was received still counts.
+    resent: list[tuple[datetime, int, datetime]] = field(default_factory=list)
 
 
 @dataclass
@@ -92,7 +99,8 @@ def energy_samples(event: MeterSample, event_id: str) -> list[EnergySample]:
         reading = sample_energy_wh(sample)
         if reading is not None:
             measurand, value = reading
-            found.append(EnergySample(event_id, position, event.at, event.receiveOrder, _MEASURANDS[measurand], value))
+            found.append(EnergySample(event_id, position, event.at, event.receiveOrder, _MEASURANDS[measurand], value,
+                                      event.received_at))
     return found
 
 
@@ -114,9 +122,9 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
         cp = event.chargePointId
         seen = batch.chargers.get(cp)
         if seen is None:
-            seen = batch.chargers[cp] = ChargerSeen(last_seen_at=ts, last_received_at=event.receivedAt or ts)
-        seen.last_seen_at = max(seen.last_seen_at, ts)
-        seen.last_received_at = max(seen.last_received_at, event.receivedAt or ts)
+            seen = batch.chargers[cp] = ChargerSeen(last_seen=(event.receiveOrder, ts), last_received_at=event.received_at)
+        seen.last_seen = max(seen.last_seen, (event.receiveOrder, ts))
+        seen.last_received_at = max(seen.last_received_at, event.received_at)
         skew = event.clock_skew_seconds
         if skew is not None and (seen.clock_skew is None or event.receiveOrder > seen.clock_skew[0]):
             seen.clock_skew = (event.receiveOrder, skew)
@@ -128,6 +136,7 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
         elif isinstance(event, ChargerBooted):
             if seen.boot is None or order > seen.boot[0]:
                 seen.boot = (order, event)
+            seen.last_boot_order = max(seen.last_boot_order or 0, event.receiveOrder)
         elif isinstance(event, ConnectorStatusChanged):
             if event.connectorId is None or event.status not in CONNECTOR_STATUSES:
                 continue  # flagged by ingest; nothing here can be applied to a connector
@@ -140,8 +149,11 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
         elif isinstance(event, MeterSample) and not event.transactionId:
             pass  # not a transaction's sample: it only tells us the charger is alive
         elif repeat:
+            tx = _transaction(batch, (cp, event.transactionId), ts)
             if isinstance(event, MeterSample):  # sent again: its readings are the charger's latest word
-                _transaction(batch, (cp, event.transactionId), ts).samples.extend(energy_samples(event, event_id))
+                tx.samples.extend(energy_samples(event, event_id))
+            else:  # the copy received first may come second: its receipt still counts (a boot between the copies)
+                tx.resent.append((ts, event.receiveOrder, event.received_at))
         else:
             tx = _transaction(batch, (cp, event.transactionId), ts)
             if isinstance(event, TransactionStarted):

@@ -70,14 +70,15 @@ async def test_an_unreadable_or_implausible_ts_gives_way_to_the_receipt_time(api
     assert charger["clockSkewSeconds"] is None  # no plausible ts yet
 
 
-async def test_clock_skew_is_the_last_plausible_offset(api, pg):
+async def test_clock_skew_is_the_last_plausible_offset_of_the_chargers_own_clock(api, pg):
     cp = unique_id("SKEW")
-    # A charger whose clock runs two hours behind, then one at 1970 (not plausible: skew stays).
+    # A charger whose clock runs two hours behind, then one at 1970 (not plausible: skew stays),
+    # and a heartbeat, which the gateway stamps with its own clock: it says nothing of the charger's.
     from datetime import UTC, datetime, timedelta
 
-    behind = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0)
-    ids = await send(api, {"type": "ChargerHeartbeat", "chargePointId": cp, "ts": behind.isoformat().replace("+00:00", "Z")})
-    ids += await send(api, {"type": "ChargerHeartbeat", "chargePointId": cp, "ts": "1970-01-01T00:00:09Z"})
+    behind = (datetime.now(UTC) - timedelta(hours=2)).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    ids = await send(api, ev.status(cp, 1, "Available", ts=behind), ev.status(cp, 1, "Preparing", ts="1970-01-01T00:00:09Z"),
+                     ev.heartbeat(cp, ts=datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")))
     await applied(pg, ids)
     _, charger = await _charger(api, cp)
     assert -7202 < charger["clockSkewSeconds"] < -7198

@@ -1,5 +1,6 @@
 """Helpers of the sessions tests: finding a charger's session through the API, waiting for the
-consumers, and publishing billing's domain messages on the test broker."""
+consumers, delivering charger events behind ingest in a chosen order, and publishing billing's
+domain messages on the test broker."""
 from __future__ import annotations
 
 import uuid
@@ -8,13 +9,16 @@ from typing import Any
 
 import aio_pika
 
+from services.ingest.intake import Accepted, ReceiveClock, accept_events
+from shared import envelope
 from shared.broker import Broker
 from shared.config import Settings
 from shared.consumer import decode
 from shared.domain import DomainMessage, payload
 from shared.jsonutil import dumps
-from shared.topology import DOMAIN
-from tests.support import Api, eventually
+from shared.topology import DOMAIN, EVENTS
+from tests.ingest import gateway_events as ev
+from tests.support import Api, eventually, unique_id
 
 # What differs between two runs of the same events: ids and the wall-clock time of finalization.
 RUN_SPECIFIC = ("sessionId", "chargePointId", "finalizedAt")
@@ -63,6 +67,28 @@ async def send(api: Api, *events: dict) -> list[str]:
         assert status == 202, body
         ids.append(body["eventId"])
     return ids
+
+
+def received(*events: dict) -> list[Accepted]:
+    """The events as ingest stamps them when it receives them one request at a time, in this order
+    (the reference gateway's: one charger's events one at a time, in the charger's order)."""
+    clock = ReceiveClock()
+    return [accept_events(event, clock)[0][0] for event in events]
+
+
+async def deliver(settings: Settings, pg, events: list[Accepted]) -> None:
+    """Hand events that ingest received on to the consumers in exactly this order (each confirmed
+    before the next), as redelivery and competing consumers may, and wait until all are applied."""
+    sentinel = received(ev.heartbeat(unique_id("SENTINEL")))[0]
+    broker = Broker(settings.amqp_url, settings.amqp_prefix, publish_timeout=5)
+    await broker.connect()
+    try:
+        for accepted in [*events, sentinel]:
+            await broker.publish_envelope(EVENTS.key, envelope.EVENTS_ROUTING_KEY, [(accepted.event_id, accepted.encoded)])
+    finally:
+        await broker.close()
+    # the last one, distinct from the others: once it is applied, everything before it in the queue is too
+    await applied(pg, [sentinel.event_id])
 
 
 class DomainPublisher:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from shared.domain import ChargerSiteAssigned
+from shared.jsonutil import format_ts
 from tests.ingest import gateway_events as ev
 from tests.sessions.flows import DomainPublisher, applied, send
 from tests.support import eventually, unique_id
@@ -39,7 +41,7 @@ async def test_a_booted_unregistered_charger_is_visible_and_inactive(api):
     assert charger["lastSeenAt"] == "2026-11-25T10:00:05Z" and charger["lastHeartbeatAt"] == "2026-11-25T10:00:05Z"
 
 
-async def test_the_newest_boot_wins_and_times_never_go_back(api):
+async def test_the_newest_boot_wins_and_the_heartbeat_time_never_goes_back(api):
     cp = unique_id()
     newer = ev.booted(cp, ts="2026-11-25T12:00:00Z") | {"firmwareVersion": "7.0.0"}
     await send(api, newer, ev.heartbeat(cp, ts="2026-11-25T12:00:10Z"))
@@ -49,6 +51,19 @@ async def test_the_newest_boot_wins_and_times_never_go_back(api):
     charger = await charger_when(api, cp, lambda c: c["model"] == "Eve Double")
     assert charger["firmwareVersion"] == "7.0.1"
     assert charger["lastHeartbeatAt"] == "2026-11-25T12:00:10Z" and charger["lastSeenAt"] == "2026-11-25T12:30:00Z"
+
+
+async def test_last_seen_is_the_last_event_received_whichever_clock_stamped_it(api, pg):
+    """CONTRACT section 1, "Two clocks": a charger ten minutes ahead of the gateway. Its status says
+    10:10, the gateway's heartbeat received after it says 10:00:30: the heartbeat was seen last. The
+    skew is the charger's own clock's; the heartbeat shows the gateway's and changes nothing."""
+    cp = unique_id()
+    now = datetime.now(UTC).replace(microsecond=0)
+    ahead, gateway = now + timedelta(minutes=10), now + timedelta(seconds=30)
+    await applied(pg, await send(api, ev.status(cp, 1, "Available", ts=format_ts(ahead)), ev.heartbeat(cp, ts=format_ts(gateway))))
+    charger = await charger_when(api, cp, lambda c: c["lastHeartbeatAt"] is not None)
+    assert charger["lastSeenAt"] == charger["lastHeartbeatAt"] == format_ts(gateway)
+    assert 590 < charger["clockSkewSeconds"] <= 600  # its ts, ten minutes ahead, against our receipt a moment later
 
 
 async def test_registration_activation_and_site_follow_the_registry(api, settings):

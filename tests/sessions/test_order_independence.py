@@ -1,7 +1,8 @@
 """The final session does not depend on the order events arrive in, nor on how often each arrives:
 one session's events (each at a time of its own) delivered in a random order with random
 duplicates end up exactly like the same events delivered in order, and like the energy ladder
-computed by hand."""
+computed by hand; also with a boot among them, stamped by the gateway's clock while the charger's
+runs off it (a boot may close the session for a while; its end still wins)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -30,8 +31,10 @@ def scenarios(draw) -> dict:
     # identical events are one event (same derived eventId), so each interval sample gets its own minute
     intervals = draw(st.lists(st.tuples(st.integers(1, 58), st.integers(-50, 5_000)), max_size=4, unique_by=lambda t: t[0]))
     meter_stop = draw(st.one_of(st.none(), st.integers(0, 120_000)))
+    # a boot at some minute of the charge, by the gateway's clock: the charger's runs this many seconds off it
+    boot = draw(st.one_of(st.none(), st.tuples(st.integers(0, 60), st.sampled_from([-600, -2, 2, 600]))))
     return {"meter_start": meter_start, "registers": registers, "intervals": intervals, "meter_stop": meter_stop,
-            "has_start": draw(st.booleans()) or draw(st.booleans())}
+            "has_start": draw(st.booleans()) or draw(st.booleans()), "boot": boot}
 
 
 def events_of(cp: str, scenario: dict) -> list[dict]:
@@ -45,6 +48,10 @@ def events_of(cp: str, scenario: dict) -> list[dict]:
     for minute, value in scenario["intervals"]:
         timed.append((minute, ev.sample(cp, 1, str(value), at(minute), measurand="Energy.Active.Import.Interval")))
     timed.append((60, ev.ended(cp, 1, meter_stop=scenario["meter_stop"], ts=at(60))))
+    if scenario["boot"] is not None:
+        minute, charger_ahead = scenario["boot"]
+        gateway_ts = (BASE + timedelta(minutes=minute, seconds=-charger_ahead)).isoformat().replace("+00:00", "Z")
+        timed.append((minute, ev.booted(cp, ts=gateway_ts)))
     return [event for _, event in sorted(timed, key=lambda t: t[0])]
 
 

@@ -1,8 +1,9 @@
 """Sessions that close themselves (issue: "sessions that close themselves"): still Active when
 their charger boots again, when their connector starts another transaction, or after a silence of
 CPMS_SESSION_STALE_AFTER_SECONDS, they are finalized by the ladder with `closedBy` naming the rule.
-A TransactionEnded that arrives afterwards wins. The decisions use (ts, receive order), so the
-outcome is the same whatever order the events are delivered in."""
+A TransactionEnded that arrives afterwards wins. A boot is judged by receive order (CONTRACT
+section 1, "Two clocks"), the next transaction by the charger's (ts, receive order), so the outcome
+is the same whatever order the events are delivered in behind ingest."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.ingest import gateway_events as ev
-from tests.sessions.flows import applied, finalized, send, session_when
+from tests.sessions.flows import applied, deliver, finalized, received, send, session_when
 from tests.support import eventually, unique_id
 
 T0, T10, T20, T30, T40 = (f"2026-11-25T10:{m:02d}:00Z" for m in (0, 10, 20, 30, 40))
@@ -27,12 +28,10 @@ def next_transaction(cp: str) -> list[dict]:
 @pytest.mark.parametrize("order", ["as sent", "reversed"])
 @pytest.mark.parametrize(("events", "rule", "energy"), [(reboot, "ChargerRebooted", 600), (next_transaction, "NextTransaction", 800)],
                          ids=["reboot", "next-transaction"])
-async def test_a_session_its_charger_cannot_end_closes_itself_and_a_later_end_wins(api, pg, events, rule, energy, order):
+async def test_a_session_its_charger_cannot_end_closes_itself_and_a_later_end_wins(api, settings, pg, events, rule, energy, order):
     cp = unique_id("SELF")
-    sent = events(cp)
-    if order == "reversed":  # as the broker might deliver them: each is still stamped in the charger's order
-        sent = sent[::-1]
-    await applied(pg, await send(api, *sent))
+    sent = received(*events(cp))  # ingest receives them in the charger's order
+    await deliver(settings, pg, sent if order == "as sent" else sent[::-1])  # as the broker might hand them on
     session = await session_when(api, cp, 1, finalized)
     assert (session["closedBy"], session["energyWh"], session["endedAt"]) == (rule, energy, None)
     _, metrics = await api.anonymous("GET", "/metrics")

@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions.facts import Batch
-from shared.db import Filters, rows_affected, substring_pattern
+from shared.db import Filters, replace_when, rows_affected, substring_pattern
 
 _BOOT_NEWER = (
     "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
@@ -18,41 +18,45 @@ _BOOT_NEWER = (
 )
 _BOOT_COLUMNS = ("vendor", "model", "firmware_version", "ocpp_version", "booted_at", "boot_order", "boot_event_id")
 _SKEW_NEWER = "EXCLUDED.clock_skew_order IS NOT NULL AND (c.clock_skew_order IS NULL OR EXCLUDED.clock_skew_order > c.clock_skew_order)"
+# Events of two clocks: the last received is the last seen (CONTRACT section 1, "Two clocks").
+_SEEN_LATER = (
+    "c.last_seen_order IS NULL OR (EXCLUDED.last_seen_order, EXCLUDED.last_seen_at) > (c.last_seen_order, c.last_seen_at)"
+)
 
 
 # --- charger events -----------------------------------------------------------------------------
 
 async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
-    """lastSeenAt / lastHeartbeatAt only move forward; the newest boot's fields win, and the
-    clock skew of the newest event with a plausible ts."""
+    """lastSeenAt is the ts of the last event received (of the charger's clock or the gateway's);
+    lastHeartbeatAt only moves forward; the newest boot's fields win, the receive order of the last
+    boot is kept, and the clock skew of the last charger-stamped event with a plausible ts."""
     rows = []
     for cp in sorted(batch.chargers):
         seen = batch.chargers[cp]
         order, boot = seen.boot if seen.boot else ((None, None, None), None)
         skew_order, skew = seen.clock_skew if seen.clock_skew else (None, None)
         rows.append((
-            cp, seen.last_seen_at, seen.last_received_at, seen.last_heartbeat_at,
+            cp, seen.last_seen[1], seen.last_seen[0], seen.last_received_at, seen.last_heartbeat_at,
             boot.vendor if boot else None, boot.model if boot else None,
             boot.firmwareVersion if boot else None, boot.ocppVersion if boot else None,
-            order[0], order[1] or 0, order[2], skew, skew_order,
+            order[0], order[1] or 0, order[2], seen.last_boot_order, skew, skew_order,
         ))
     if not rows:
         return
-    boot_updates = ", ".join(f"{col} = CASE WHEN {_BOOT_NEWER} THEN EXCLUDED.{col} ELSE c.{col} END" for col in _BOOT_COLUMNS)
-    skew_updates = ", ".join(f"{col} = CASE WHEN {_SKEW_NEWER} THEN EXCLUDED.{col} ELSE c.{col} END"
-                             for col in ("clock_skew_seconds", "clock_skew_order"))
     await conn.execute(
         f"""
-        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_received_at, last_heartbeat_at,
-                                            {", ".join(_BOOT_COLUMNS)}, clock_skew_seconds, clock_skew_order)
-        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::text[], $6::text[],
-                             $7::text[], $8::text[], $9::timestamptz[], $10::bigint[], $11::text[], $12::float8[], $13::bigint[])
+        INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_seen_order, last_received_at, last_heartbeat_at,
+                                            {", ".join(_BOOT_COLUMNS)}, last_boot_order, clock_skew_seconds, clock_skew_order)
+        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                             $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::bigint[], $12::text[], $13::bigint[],
+                             $14::float8[], $15::bigint[])
         ON CONFLICT (charge_point_id) DO UPDATE SET
-            last_seen_at = GREATEST(c.last_seen_at, EXCLUDED.last_seen_at),
+            {replace_when(_SEEN_LATER, ("last_seen_at", "last_seen_order"), "c")},
             last_received_at = GREATEST(c.last_received_at, EXCLUDED.last_received_at),
             last_heartbeat_at = GREATEST(c.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
-            {boot_updates},
-            {skew_updates},
+            last_boot_order = GREATEST(c.last_boot_order, EXCLUDED.last_boot_order),
+            {replace_when(_BOOT_NEWER, _BOOT_COLUMNS, "c")},
+            {replace_when(_SKEW_NEWER, ("clock_skew_seconds", "clock_skew_order"), "c")},
             updated_at = now()
         """,
         *map(list, zip(*rows)),

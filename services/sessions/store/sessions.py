@@ -15,7 +15,7 @@ import asyncpg
 from services.sessions.eras import Known, SessionFacts, SessionKey
 from services.sessions.facts import Batch, Order, TransactionKey
 from shared import jsonutil
-from shared.db import Filters, every_row, rows_affected
+from shared.db import Filters, every_row, replace_when, rows_affected
 from shared.domain import MONEY_HAS_MOVED, SETTLEMENT_PROGRESS, SessionPriced, SettlementStatusChanged
 from shared.events import TransactionStarted
 from shared.jsonutil import format_ts
@@ -64,24 +64,23 @@ _LAST_LATER = (
 )
 
 
-def _replace_when(condition: str, columns: tuple[str, ...]) -> str:
-    return ", ".join(f"{col} = CASE WHEN {condition} THEN EXCLUDED.{col} ELSE s.{col} END" for col in columns)
-
-
 _RECORD_SESSIONS = f"""
     INSERT INTO sessions.sessions AS s (charge_point_id, transaction_id, era, first_seen_at, connector_hint, starts,
-        {", ".join(_START_COLUMNS)}, {", ".join(_END_COLUMNS)}, last_event_at, last_event_order)
+        {", ".join(_START_COLUMNS)}, {", ".join(_END_COLUMNS)}, last_event_at, last_event_order,
+        first_event_order, last_received_at)
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[], $4::timestamptz[], $5::int[], $6::jsonb[],
         $7::int[], $8::text[], $9::bigint[], $10::timestamptz[], $11::bigint[], $12::text[],
         $13::timestamptz[], $14::bigint[], $15::text[], $16::bigint[], $17::text[], $18::text[],
-        $19::timestamptz[], $20::bigint[])
+        $19::timestamptz[], $20::bigint[], $21::bigint[], $22::timestamptz[])
     ON CONFLICT (charge_point_id, transaction_id, era) DO UPDATE SET
         first_seen_at = LEAST(s.first_seen_at, EXCLUDED.first_seen_at),
-        {_replace_when(_LAST_LATER, ("last_event_at", "last_event_order"))},
+        {replace_when(_LAST_LATER, ("last_event_at", "last_event_order"))},
+        first_event_order = LEAST(s.first_event_order, EXCLUDED.first_event_order),
+        last_received_at = GREATEST(s.last_received_at, EXCLUDED.last_received_at),
         connector_hint = LEAST(s.connector_hint, EXCLUDED.connector_hint),
         starts = s.starts || EXCLUDED.starts,
-        {_replace_when(_START_EARLIER, _START_COLUMNS)},
-        {_replace_when(_END_EARLIER, _END_COLUMNS)}
+        {replace_when(_START_EARLIER, _START_COLUMNS)},
+        {replace_when(_END_EARLIER, _END_COLUMNS)}
     RETURNING session_id, charge_point_id, transaction_id, era
 """
 
@@ -134,6 +133,7 @@ async def record_sessions(conn: asyncpg.Connection, sessions: dict[SessionKey, S
         [e.meterStopWh if e else None for _, e in ends], [e.reason if e else None for _, e in ends],
         [e.idTag if e else None for _, e in ends],
         [f.last[0] if f.last else None for f in facts], [f.last[1] if f.last else 0 for f in facts],
+        [f.first_received for f in facts], [f.last_received_at for f in facts],
     )
     return {(r["charge_point_id"], r["transaction_id"], r["era"]): r["session_id"] for r in rows}
 
@@ -268,14 +268,17 @@ async def session_for_update(conn: asyncpg.Connection, session_id: UUID) -> asyn
 
 
 async def close_by_rules(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> list[asyncpg.Record]:
-    """Close the chargers' sessions that can no longer end on their own (no end, not closed): the
-    charger booted after the session's last event (ChargerRebooted), or its connector started a
-    later transaction (NextTransaction), both by (ts, receive order). Returns (session_id, rule)."""
+    """Close the chargers' sessions that can no longer end on their own (no end, not closed): a boot
+    of the charger was received after the session's first event (ChargerRebooted: the gateway's
+    clock stamps the boot, the charger's the session, so only receive order compares them), or its
+    connector started a later transaction (NextTransaction, by the charger's (ts, receive order)).
+    Both only ever become true as events come in, so the outcome is the same in any order.
+    Returns (session_id, rule)."""
     return await conn.fetch(
         """
         WITH open_sessions AS (
             SELECT s.session_id,
-                CASE WHEN c.booted_at IS NOT NULL AND (c.booted_at, c.boot_order) > (s.last_event_at, s.last_event_order)
+                CASE WHEN c.last_boot_order > s.first_event_order
                      THEN 'ChargerRebooted'
                      -- sort_at is started_at here: its bound lets the charger's index skip its history
                      WHEN EXISTS (SELECT 1 FROM sessions.sessions n
@@ -286,7 +289,7 @@ async def close_by_rules(conn: asyncpg.Connection, charge_point_ids: Sequence[st
                      THEN 'NextTransaction' END AS rule
             FROM sessions.sessions s JOIN sessions.chargers c USING (charge_point_id)
             WHERE s.charge_point_id = ANY($1::text[]) AND s.ended_at IS NULL AND s.closed_at IS NULL
-              AND s.last_event_at IS NOT NULL
+              AND s.first_event_order IS NOT NULL
         )
         UPDATE sessions.sessions s SET closed_at = now(), closed_rule = o.rule FROM open_sessions o
         WHERE s.session_id = o.session_id AND o.rule IS NOT NULL
@@ -297,13 +300,14 @@ async def close_by_rules(conn: asyncpg.Connection, charge_point_ids: Sequence[st
 
 
 async def close_stale(conn: asyncpg.Connection, *, silent_since: datetime, limit: int = 500) -> list[asyncpg.Record]:
-    """Close sessions that have seen no event since `silent_since` (Stale), a batch at a time."""
+    """Close sessions that have received no event since `silent_since` by our clock (Stale: the
+    charger's own may be days off), a batch at a time."""
     return await conn.fetch(
         """
         UPDATE sessions.sessions s SET closed_at = now(), closed_rule = 'Stale'
         WHERE s.session_id IN (SELECT session_id FROM sessions.sessions
-                               WHERE ended_at IS NULL AND closed_at IS NULL AND last_event_at < $1
-                               ORDER BY last_event_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                               WHERE ended_at IS NULL AND closed_at IS NULL AND last_received_at < $1
+                               ORDER BY last_received_at LIMIT $2 FOR UPDATE SKIP LOCKED)
         RETURNING s.session_id, s.closed_rule AS rule
         """,
         silent_since, limit,
