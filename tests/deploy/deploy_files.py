@@ -67,7 +67,8 @@ def gateway_built_in() -> bool:
 
 def settings_aliases() -> set[str]:
     """The environment variables some CPMS process reads."""
-    aliases = {field.alias for field in Settings.model_fields.values() if field.alias}
+    models = [Settings, *(spec.settings for spec in SERVICES.values())]
+    aliases = {field.alias for model in models for field in model.model_fields.values() if field.alias}
     return aliases if gateway_built_in() else aliases | GATEWAY_SETTINGS
 
 

@@ -150,7 +150,7 @@ def test_the_gateway_is_reached_through_the_edge_and_reaches_the_cpms_through_it
     environment = gateway["environment"]
     # its events and handshakes (ingest) and its Authorize questions (sessions) go to one base URL:
     # the edge's API port, which routes each to its owner
-    assert environment["CPMS_BASE_URL"] == f"http://edge:{files.directive(files.server(files.edge_conf(), 8081), 'listen')}"
+    assert environment["CPMS_BASE_URL"] == f"http://edge:{files.directive(api_server(), 'listen')}"
     for path, owner in files.GATEWAY_CALLS.items():
         assert edge_choice(path, "POST") == owner, path
     assert float(environment["CPMS_GATEWAY_HEARTBEAT_SECONDS"]) == files.GATEWAY_HEARTBEAT_SECONDS
@@ -177,7 +177,7 @@ def test_the_tls_override_gives_chargers_wss_at_the_edge():
     assert 443 in files.published_ports(override["edge"])
     mounts = dict(v.split(":")[:2] for v in override["edge"]["volumes"])
     # the snippet lands where the chargers' server includes it, and finds the certificate it names
-    [include] = re.findall(r"^\s*include\s+(\S+)\s*;", files.server(files.edge_conf(), files.GATEWAY_PORT), flags=re.M)
+    [include] = re.findall(r"^\s*include\s+(\S+)\s*;", chargers_server(), flags=re.M)
     snippet = mounts["./deploy/nginx/ocpp-tls.conf"]
     assert Path(snippet).parent == Path(include).parent and Path(snippet).match(Path(include).name)
     tls = files.OCPP_TLS_CONF.read_text()
