@@ -14,7 +14,6 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.catalogue import SERVICES
 from shared.config import Settings, parse_listen_addr
 from tests.deploy import deploy_files as files
 
