@@ -1,6 +1,6 @@
 """Readers for the deployment files, so the tests can check them against the code: the compose
 file (with its `${VAR:-default}` defaults applied), the Dockerfile's instructions, the edge's
-nginx locations (and which one nginx picks for a path), and PromQL metric names."""
+nginx servers and locations (and which one nginx picks for a path), and PromQL metric names."""
 from __future__ import annotations
 
 import json
@@ -19,13 +19,57 @@ from shared.config import Settings
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_TLS_FILE = DEPLOY / "compose.tls.yml"
 DOCKERFILE = DEPLOY / "Dockerfile"
 EDGE_CONF = DEPLOY / "nginx" / "edge.conf"
+OCPP_TLS_CONF = DEPLOY / "nginx" / "ocpp-tls.conf"
 PROMETHEUS_CONF = DEPLOY / "prometheus" / "prometheus.yml"
 GRAFANA = DEPLOY / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "cpms.json"
 HEALTHCHECK = DEPLOY / "healthcheck.py"
 OPERATIONAL_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/openapi.json", "/docs", "/docs/{asset}"})
+
+
+# --- the OCPP gateway -------------------------------------------------------------------------
+
+# The gateway (`cpms run gateway`, CONTRACT section 11) is an edge adapter beside the services
+# behind the API: it holds chargers' WebSockets, owns no schema, and is deployed and checked on
+# its own. Its settings, port and metrics are fixed by issue 23 for every part of the project;
+# until the gateway service is part of this tree (services/catalogue.py), the deployment files are
+# checked against these names, and from then on against what it really reads and exports
+# (test_deploy_files.py checks that the two agree).
+GATEWAY = "gateway"
+GATEWAY_PORT = 8080
+GATEWAY_HEARTBEAT_SECONDS = 300  # CPMS_GATEWAY_HEARTBEAT_SECONDS' default: BootNotification's interval
+GATEWAY_SETTINGS = frozenset({
+    "CPMS_GATEWAY_LISTEN_ADDR", "CPMS_BASE_URL", "CPMS_API_KEY", "GATEWAY_API_KEY",
+    "CPMS_AMQP_URL", "CPMS_AMQP_PREFIX", "CPMS_GATEWAY_HEARTBEAT_SECONDS",
+})
+GATEWAY_METRICS = {
+    "cpms_gateway_connected_chargers": "gauge",
+    "cpms_gateway_calls_total": "counter",
+    "cpms_gateway_ingest_seconds": "histogram",
+    "cpms_gateway_commands_total": "counter",
+    "cpms_gateway_handshakes_total": "counter",
+}
+# The CPMS routes the gateway calls, and the service that answers each (CONTRACT sections 1 and 7).
+GATEWAY_CALLS = {
+    "/v1/gateway/chargers/CP-1/auth": "ingest",
+    "/v1/gateway/events": "ingest",
+    "/v1/gateway/authorize": "sessions",
+}
+API_SERVICES = [name for name in SERVICES if name != GATEWAY]
+
+
+def gateway_built_in() -> bool:
+    return GATEWAY in SERVICES
+
+
+def settings_aliases() -> set[str]:
+    """The environment variables some CPMS process reads."""
+    models = [Settings, *(spec.settings for spec in SERVICES.values())]
+    aliases = {field.alias for model in models for field in model.model_fields.values() if field.alias}
+    return aliases if gateway_built_in() else aliases | GATEWAY_SETTINGS
 
 
 # --- docker compose ---------------------------------------------------------------------------
@@ -44,8 +88,8 @@ def with_defaults(value: Any) -> Any:
     return value
 
 
-def compose() -> dict[str, Any]:
-    return with_defaults(yaml.safe_load(COMPOSE_FILE.read_text()))
+def compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    return with_defaults(yaml.safe_load(path.read_text()))
 
 
 def cpms_containers(services: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -127,6 +171,35 @@ def edge_conf() -> str:
     return EDGE_CONF.read_text()
 
 
+def _block_body(text: str, start: int) -> str:
+    """The text between the `{` just before `start` and its closing `}` (quotes and comments skipped)."""
+    depth, i = 1, start
+    while i < len(text):
+        char = text[i]
+        if char in "'\"":
+            i = text.index(char, i + 1)
+        elif char == "#":
+            i = text.find("\n", i) if "\n" in text[i:] else len(text)
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start:i]
+        i += 1
+    raise AssertionError("a block of the nginx config is not closed")
+
+
+def server(conf: str, port: int) -> str:
+    """The body of the `server` block that listens on `port` (`listen 8080;`, `listen 127.0.0.1:8081;`)."""
+    for match in re.finditer(r"^\s*server\s*\{", conf, flags=re.M):
+        body = _block_body(conf, match.end())
+        listens = re.findall(r"^\s*listen\s+(?:[\d.]+:)?(\d+)\b", body, flags=re.M)
+        if str(port) in listens:
+            return body
+    raise AssertionError(f"no server of the nginx config listens on {port}")
+
+
 def method_maps(conf: str) -> dict[str, dict[str, str]]:
     """`map $request_method $x { GET $sessions; default $ingest; }` -> {"x": {"GET": "sessions", "default": "ingest"}}."""
     maps = {}
@@ -142,8 +215,11 @@ def locations(conf: str) -> list[Location]:
 
 
 def upstream_addresses(conf: str) -> dict[str, str]:
-    """`set $ingest ingest:8091;` at server level -> {"ingest": "ingest:8091"}."""
-    return dict(re.findall(r"^\s*set\s+\$(\w+)\s+([\w.-]+:\d+)\s*;", conf, flags=re.M))
+    """`set $ingest ingest:8091;` at server level -> {"ingest": "ingest:8091"} (the same in every server)."""
+    addresses: dict[str, str] = {}
+    for name, address in re.findall(r"^\s*set\s+\$(\w+)\s+([\w.-]+:\d+)\s*;", conf, flags=re.M):
+        assert addresses.setdefault(name, address) == address, f"${name} is {addresses[name]} in one server, {address} in another"
+    return addresses
 
 
 def directive(conf: str, name: str) -> str:
@@ -215,6 +291,13 @@ def dashboard_panels() -> list[dict[str, Any]]:
 def exposition_families(text: str) -> dict[str, str]:
     """{metric family name: type} from the `# TYPE` lines of a Prometheus text exposition."""
     return dict(re.findall(r"^# TYPE (\S+) (\S+)$", text, flags=re.M))
+
+
+def readable_families(exposition: str) -> dict[str, str]:
+    """The metric families a dashboard panel or an alert may read: what the CPMS exports, and the
+    gateway's as issue 23 names them while the gateway is not built in."""
+    families = exposition_families(exposition)
+    return families if gateway_built_in() else {**GATEWAY_METRICS, **families}
 
 
 def is_exported(name: str, families: dict[str, str]) -> bool:
