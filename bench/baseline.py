@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 
 import aio_pika
 import asyncpg
@@ -17,24 +19,33 @@ from bench.system import process_cpu_seconds
 DURATION = 3.0
 
 
+@contextlib.asynccontextmanager
+async def _rows_table(db: asyncpg.Pool | asyncpg.Connection) -> AsyncIterator[str]:
+    """A table to write rows to for one measurement (its name), dropped after it."""
+    await db.execute("CREATE TABLE IF NOT EXISTS public.bench_rows (id uuid PRIMARY KEY, body jsonb)")
+    try:
+        yield "public.bench_rows"
+    finally:
+        await db.execute("DROP TABLE public.bench_rows")
+
+
 async def postgres_single_row_commits(database_url: str, concurrency: int = 8) -> float:
     """Commits/s of one-row transactions (what a naive consumer does per event)."""
     pool = await asyncpg.create_pool(database_url, min_size=concurrency, max_size=concurrency)
-    await pool.execute("CREATE TABLE IF NOT EXISTS public.bench_rows (id uuid PRIMARY KEY, body jsonb)")
-    count = 0
-    stop = time.monotonic() + DURATION
+    async with _rows_table(pool) as table:
+        count = 0
+        stop = time.monotonic() + DURATION
 
-    async def worker() -> None:
-        nonlocal count
-        async with pool.acquire() as conn:
-            while time.monotonic() < stop:
-                await conn.execute("INSERT INTO public.bench_rows VALUES ($1, '{}')", uuid.uuid4())
-                count += 1
+        async def worker() -> None:
+            nonlocal count
+            async with pool.acquire() as conn:
+                while time.monotonic() < stop:
+                    await conn.execute(f"INSERT INTO {table} VALUES ($1, '{{}}')", uuid.uuid4())
+                    count += 1
 
-    started = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    rate = count / (time.monotonic() - started)
-    await pool.execute("DROP TABLE public.bench_rows")
+        started = time.monotonic()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        rate = count / (time.monotonic() - started)
     await pool.close()
     return rate
 
@@ -42,14 +53,13 @@ async def postgres_single_row_commits(database_url: str, concurrency: int = 8) -
 async def postgres_batched_rows(database_url: str, batch: int = 500) -> float:
     """Rows/s when rows are written a batch per transaction (what our consumers do)."""
     conn = await asyncpg.connect(database_url)
-    await conn.execute("CREATE TABLE IF NOT EXISTS public.bench_rows (id uuid PRIMARY KEY, body jsonb)")
-    count, stop, started = 0, time.monotonic() + DURATION, time.monotonic()
-    while time.monotonic() < stop:
-        async with conn.transaction():
-            await conn.executemany("INSERT INTO public.bench_rows VALUES ($1, '{}')", [(uuid.uuid4(),) for _ in range(batch)])
-        count += batch
-    rate = count / (time.monotonic() - started)
-    await conn.execute("DROP TABLE public.bench_rows")
+    async with _rows_table(conn) as table:
+        count, stop, started = 0, time.monotonic() + DURATION, time.monotonic()
+        while time.monotonic() < stop:
+            async with conn.transaction():
+                await conn.executemany(f"INSERT INTO {table} VALUES ($1, '{{}}')", [(uuid.uuid4(),) for _ in range(batch)])
+            count += batch
+        rate = count / (time.monotonic() - started)
     await conn.close()
     return rate
 

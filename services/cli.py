@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import sys
+
 from aiohttp import web
 
 from services.catalogue import SERVICES

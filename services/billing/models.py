@@ -3,6 +3,7 @@ decimals (a JSON number never passes through a binary float)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 import zoneinfo
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal, TypeVar
@@ -74,25 +75,20 @@ def _power_kw(value: Decimal) -> Decimal:
     return value
 
 
+def _at_most(degrees: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if abs(Decimal(value)) > degrees:
+            raise ValueError(f"must be between -{degrees} and {degrees}")
+        return value
+
+    return check
+
+
 class GeoLocation(BaseModel):
     """Coordinates as OCPI 2.2.1 writes them: decimal strings, 5 to 7 places."""
     model_config = ConfigDict(extra="forbid")
-    latitude: Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,2}\.[0-9]{5,7}$")]
-    longitude: Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,3}\.[0-9]{5,7}$")]
-
-    @field_validator("latitude")
-    @classmethod
-    def _latitude(cls, value: str) -> str:
-        if abs(Decimal(value)) > 90:
-            raise ValueError("must be between -90 and 90")
-        return value
-
-    @field_validator("longitude")
-    @classmethod
-    def _longitude(cls, value: str) -> str:
-        if abs(Decimal(value)) > 180:
-            raise ValueError("must be between -180 and 180")
-        return value
+    latitude: Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,2}\.[0-9]{5,7}$"), AfterValidator(_at_most(90))]
+    longitude: Annotated[str, StringConstraints(pattern=r"^-?[0-9]{1,3}\.[0-9]{5,7}$"), AfterValidator(_at_most(180))]
 
 
 class SiteFields(BaseModel):
