@@ -21,7 +21,7 @@ import asyncpg
 
 from bench import baseline, fill, fleet, storm
 from bench.load import Charger, SendResult, Sender, events_of, make_chargers, percentiles, send_batches, send_paced, send_single
-from bench.system import System, machine_cpu_between, machine_cpu_seconds
+from bench.system import System, listen_overflows, machine_cpu_between, machine_cpu_seconds
 from shared.topology import delete_topology
 
 API_KEY, ADMIN = "bench-gateway-key", "bench-admin-token"
@@ -129,21 +129,26 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         work_before = await database_work(conn)
         await conn.close()
         # paced mode posts open loop, so its requests queue for a connection beyond this many
-        sender = Sender(system.base_url("ingest"), API_KEY, 256 if mode == "paced" else max(concurrency, 64))
+        sender = Sender(system.base_url("ingest"), API_KEY, 256 if mode == "paced" else max(concurrency, 64),
+                        new_connection_per_request=mode == "churn")
         profiles = system.profile(profile, label or mode)
         cpu_before, machine_before = system.cpu_seconds(), machine_cpu_seconds()
+        overflows_before = listen_overflows()
         sent = SendResult()
         try:
-            if mode == "single":
-                await send_single(sender, plans, concurrency, sent)
+            if mode in ("single", *AS_THE_GATEWAY):
+                await send_single(sender, plans, concurrency, sent, as_the_gateway=mode in AS_THE_GATEWAY)
             elif mode == "paced":
                 await send_paced(sender, plans, rate, sent)
             else:
                 await send_batches(sender, plans, batch, concurrency, sent)
         finally:
             await sender.close()
+        overflows = listen_overflows() - overflows_before
+        # Played as the gateway, a session whose end was lost is never settled: wait for the others.
+        settled = len(sent.ended_accepted_at) if mode in AS_THE_GATEWAY else chargers
         # A bound, not a target: the slowest end-to-end rate a run may have (500 events/s), and 2 min at least.
-        done = await wait_for_settlements(database_url, since, chargers, timeout=max(120.0, sum(len(p) for p in plans) / 500))
+        done = await wait_for_settlements(database_url, since, settled, timeout=max(120.0, sum(len(p) for p in plans) / 500))
         cpu_after, machine_after = system.cpu_seconds(), machine_cpu_seconds()
         profiles.stop()
         conn = await asyncpg.connect(database_url)
@@ -169,9 +174,40 @@ async def run_load(system: System, database_url: str, *, run: str, chargers: int
         # Postgres's work in pages and rows: unlike CPU seconds, the same whatever the machine's speed
         "postgresWorkPer1000Events": {k: round((work_after[k] - work_before[k]) / total_events * 1000) for k in work_after},
         "retried503": sent.failures,
-        "correct": checked["errorCount"] == 0,
+        **({"eventsLost": sent.lost, "connectionErrors": sent.connection_errors, "timeouts": sent.timeouts,
+            "listenOverflows": overflows} if mode in AS_THE_GATEWAY else {}),
+        "correct": checked["errorCount"] == 0 and sent.lost == 0,
         "errors": checked["errors"],
     }
+
+
+# Modes that post as the reference gateway does (`Sender.post_once`: one try, 8 s, no 2xx = lost):
+# over kept-alive connections, and over a new connection for every event (what its Go client does
+# once its two idle connections to the CPMS are taken), with the same chargers in flight.
+AS_THE_GATEWAY = ("keepalive", "churn")
+
+
+def churn_against_keepalive(runs: list[dict]) -> list[dict]:
+    """For each layout that ran both: the churn run's figures beside the keep-alive run's."""
+    by_layout: dict[str, dict[str, dict]] = {}
+    for run in runs:
+        if run["mode"] in AS_THE_GATEWAY:
+            by_layout.setdefault(run["layout"], {})[run["mode"]] = run
+    compared = []
+    for layout, run in by_layout.items():
+        if set(run) != set(AS_THE_GATEWAY):
+            continue
+        churn, kept = run["churn"], run["keepalive"]
+        compared.append({
+            "layout": layout, "chargersInFlight": churn["concurrency"], "events": churn["events"],
+            "keepAlive": {k: kept[k] for k in ("ingestLatency", "eventsLost", "connectionErrors", "listenOverflows", "endToEndEventsPerSecond")},
+            "churn": {k: churn[k] for k in ("ingestLatency", "eventsLost", "connectionErrors", "listenOverflows", "endToEndEventsPerSecond")},
+            "p50Ratio": round(churn["ingestLatency"]["p50Ms"] / kept["ingestLatency"]["p50Ms"], 2),
+            "p99Ratio": round(churn["ingestLatency"]["p99Ms"] / kept["ingestLatency"]["p99Ms"], 2),
+            "endToEndRatio": round(churn["endToEndEventsPerSecond"] / kept["endToEndEventsPerSecond"], 2),
+            "cpuPerEventRatio": round(churn["cpuSecondsPer1000Events"] / kept["cpuSecondsPer1000Events"], 2),
+        })
+    return compared
 
 
 async def database_work(conn: asyncpg.Connection) -> dict[str, int]:
@@ -330,6 +366,11 @@ def targets(report: dict, layout: str) -> dict:
                sessionsFrom=report["growth"]["sessionsFrom"], sessionsTo=report["growth"]["sessionsTo"],
                postgresPagesPerEventRatio=report["growth"]["postgresPagesPerEventRatio"],
                postgresRowsPerEventRatio=report["growth"]["postgresRowsPerEventRatio"])
+    for compared in report.get("churn", []):
+        if compared["layout"] == layout:
+            churn = compared["churn"]
+            figure("churnEventsLost", churn["eventsLost"], 0, "0", churn["eventsLost"] == 0, chargersInFlight=compared["chargersInFlight"],
+                   connectionErrors=churn["connectionErrors"], listenOverflows=churn["listenOverflows"], p99Ratio=compared["p99Ratio"])
     if "fleet" in report:
         before, after = report["fleet"]["peakRssBytesBefore"], report["fleet"]["peakRssBytesAfter"]
         grown = max(after[k] / before[k] for k in after if before.get(k))
@@ -348,7 +389,10 @@ async def main() -> None:
     parser.add_argument("--growth", default="", help="comma-separated table sizes in sessions, e.g. 10000,50000")
     parser.add_argument("--storm", type=int, default=0, help="chargers in the reconnect storm (0: none)")
     parser.add_argument("--storm-connected-rate", type=float, default=200, help="events/s of the chargers that stay connected")
-    parser.add_argument("--modes", default="single,paced,batch", help="which of the loads each layout runs")
+    parser.add_argument("--modes", default="single,paced,batch",
+                        help="which of the loads each layout runs: single, paced, batch, and churn (as the reference gateway "
+                             "posts: a new connection for every event, beside the same load over kept-alive connections)")
+    parser.add_argument("--in-flight", type=int, default=500, help="chargers in flight at once in the churn mode")
     parser.add_argument("--fleet", type=int, default=0, help="chargers added by boots in batches, for memory against fleet size")
     parser.add_argument("--workers", type=int, default=2, help="CPMS_WORKERS of the all-in-one layout the storm and growth run on")
     parser.add_argument("--skip-replicas", action="store_true")
@@ -376,8 +420,12 @@ async def main() -> None:
         system = layout.start(env)
         try:
             await system.wait_ready()
-            full = [(mode, concurrency) for mode, concurrency in (("single", args.concurrency), ("paced", 0), ("batch", 8))
-                    if mode in args.modes.split(",")]
+            modes = args.modes.split(",")
+            if "churn" in modes:
+                modes.append("keepalive")
+            full = [(mode, concurrency) for mode, concurrency in (("single", args.concurrency), ("paced", 0), ("batch", 8),
+                                                                   ("keepalive", args.in_flight), ("churn", args.in_flight))
+                    if mode in modes]
             phases = full if layout.replicas < 2 else full[:1]
             for mode, concurrency in phases:
                 result = await run_load(system, database_url, run=run, chargers=args.chargers if mode != "paced" else args.chargers // 2,
@@ -388,7 +436,8 @@ async def main() -> None:
                 result["layout"] = layout.label
                 result["peakRssBytes"] = system.peak_rss()
                 report["runs"].append(result)
-                print(json.dumps({k: result[k] for k in ("layout", "mode", "acceptedEventsPerSecond", "endToEndEventsPerSecond", "ingestLatency", "correct")}), file=sys.stderr)
+                print(json.dumps({k: result[k] for k in ("layout", "mode", "acceptedEventsPerSecond", "endToEndEventsPerSecond", "ingestLatency",
+                                                         "eventsLost", "connectionErrors", "correct") if k in result}), file=sys.stderr)
             if layout.main and args.storm:
                 report["storm"] = await storm.measure(system.base_url("ingest"), API_KEY, database_url, run,
                                                       chargers=args.storm, rate=args.storm_connected_rate)
@@ -412,6 +461,8 @@ async def main() -> None:
             "endToEndVsSingleRowCommits": round(result["endToEndEventsPerSecond"] / limits["postgresSingleRowCommitsPerSecond"], 3),
             "requestsVsBareHttp": round(result["acceptedEventsPerSecond"] / result.get("batchSize", 1) / limits["bareHttpRequestsPerSecond"], 3),
         }
+    if churn := churn_against_keepalive(report["runs"]):
+        report["churn"] = churn
     report["correct"] = all(r["correct"] for r in report["runs"]) and report.get("storm", {}).get("correct", True)
     report["targets"] = targets(report, next((x.label for x in layouts_of(args) if x.main), ""))
     print(json.dumps(report, indent=2))

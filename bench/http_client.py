@@ -141,14 +141,17 @@ class _Connection(asyncio.Protocol):
 
 
 class KeepAliveClient:
-    """Requests to one `http://host:port` over at most `max_connections` kept-alive connections."""
+    """Requests to one `http://host:port` over at most `max_connections` kept-alive connections.
+    With `reuse=False`, a new connection for every request, closed once its answer came: what a Go
+    client does when its idle connections to the host (two by default) are taken."""
 
-    def __init__(self, base_url: str, max_connections: int) -> None:
+    def __init__(self, base_url: str, max_connections: int, *, reuse: bool = True) -> None:
         url = urlsplit(base_url)
         if url.scheme != "http" or not url.hostname:
             raise ValueError(f"only http://host[:port] URLs are supported, not {base_url!r}")
         self._host, self._port, self._netloc = url.hostname, url.port or 80, url.netloc
         self._max = max_connections
+        self._reuse = reuse
         self._count = 0
         self._idle: list[_Connection] = []
         self._waiters: deque[asyncio.Future[_Connection | None]] = deque()
@@ -212,7 +215,7 @@ class KeepAliveClient:
         return conn
 
     def _release(self, conn: _Connection) -> None:
-        if conn.reusable and not conn.closed:
+        if self._reuse and conn.reusable and not conn.closed:
             if not self._wake(conn):
                 self._idle.append(conn)
             return

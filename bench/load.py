@@ -14,6 +14,7 @@ from bench.http_client import KeepAliveClient
 
 PRICE_PER_KWH = Decimal("0.30")
 REQUEST_TIMEOUT = 60.0  # a hung CPMS fails the run instead of hanging it
+GATEWAY_TIMEOUT = 8.0  # the reference gateway's HTTP client gives up after 8 s, and the event with it
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,19 @@ class SendResult:
     started: float = 0.0
     finished: float = 0.0
     ended_accepted_at: dict[str, datetime] = field(default_factory=dict)
+    # As the reference gateway posts (`Sender.post_once`): the events it would have dropped for good.
+    lost: int = 0
+    connection_errors: int = 0  # of them, no answer at all: refused, dropped or past GATEWAY_TIMEOUT
+    timeouts: int = 0  # of those, past GATEWAY_TIMEOUT
+
+    def accepted(self, events: list[dict] | dict) -> None:
+        """Count a 2xx, and when each TransactionEnded was accepted, for the end-to-end lag."""
+        events = events if isinstance(events, list) else [events]
+        self.events += len(events)
+        accepted_at = datetime.now(UTC)
+        for event in events:
+            if event["type"] == "TransactionEnded":
+                self.ended_accepted_at[event["chargePointId"]] = accepted_at
 
     @property
     def seconds(self) -> float:
@@ -74,15 +88,14 @@ class SendResult:
 
 
 class Sender:
-    def __init__(self, ingest_url: str, api_key: str, connections: int) -> None:
-        self.client = KeepAliveClient(ingest_url, connections)
+    def __init__(self, ingest_url: str, api_key: str, connections: int, *, new_connection_per_request: bool = False) -> None:
+        self.client = KeepAliveClient(ingest_url, connections, reuse=not new_connection_per_request)
         self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
 
     async def post(self, events: list[dict] | dict, result: SendResult) -> bool:
-        """One request (an event, or a batch); retried on 503 or a dropped connection as the gateway
-        would. Records when each TransactionEnded was accepted, for the end-to-end lag."""
+        """One request (an event, or a batch); retried on 503 or a dropped connection, so that every
+        event gets through and the run measures the CPMS, not the losses."""
         body = orjson.dumps(events)
-        count = len(events) if isinstance(events, list) else 1
         for _ in range(20):
             t0 = time.perf_counter()
             try:
@@ -96,11 +109,7 @@ class Sender:
                 continue
             result.latencies.append(time.perf_counter() - t0)
             if status == 202:
-                result.events += count
-                accepted_at = datetime.now(UTC)
-                for event in events if isinstance(events, list) else [events]:
-                    if event["type"] == "TransactionEnded":
-                        result.ended_accepted_at[event["chargePointId"]] = accepted_at
+                result.accepted(events)
                 return True
             result.failures += 1
             if status != 503:
@@ -108,20 +117,41 @@ class Sender:
             await asyncio.sleep(0.1)
         return False
 
+    async def post_once(self, event: dict, result: SendResult) -> None:
+        """One request as the reference gateway makes it: one try, GATEWAY_TIMEOUT at most; an
+        event that gets no 2xx is lost (the gateway tells the charger it was accepted anyway)."""
+        t0 = time.perf_counter()
+        try:
+            async with asyncio.timeout(GATEWAY_TIMEOUT):
+                status, _ = await self.client.request("POST", "/v1/gateway/events", orjson.dumps(event), self.headers)
+        except OSError as exc:  # refused, reset, or TimeoutError
+            result.lost += 1
+            result.connection_errors += 1
+            result.timeouts += isinstance(exc, TimeoutError)
+            return
+        result.latencies.append(time.perf_counter() - t0)
+        if 200 <= status < 300:
+            result.accepted(event)
+        else:
+            result.lost += 1
+
     async def close(self) -> None:
         await self.client.close()
 
 
-async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int, result: SendResult) -> None:
-    """Each worker plays one charger at a time, one request per event, in order (as the gateway does)."""
+async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int, result: SendResult, *,
+                      as_the_gateway: bool = False) -> None:
+    """Each worker plays one charger at a time, one request per event, in order (as the gateway does).
+    `as_the_gateway`: each event is posted once, and one that gets no 2xx is lost (`Sender.post_once`)."""
     queue: asyncio.Queue[list[dict]] = asyncio.Queue()
     for plan in plans:
         queue.put_nowait(plan)
+    post = sender.post_once if as_the_gateway else sender.post
 
     async def worker() -> None:
         while not queue.empty():
             for event in queue.get_nowait():
-                await sender.post(event, result)
+                await post(event, result)
 
     result.started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -46,6 +46,14 @@ def machine_cpu_between(before: dict[int, tuple[str, float]], after: dict[int, t
     return taken
 
 
+def listen_overflows() -> int:
+    """Connections the kernel dropped so far because a listener's accept queue was full (every
+    listener of this network namespace: TcpExt ListenOverflows)."""
+    with open("/proc/net/netstat") as f:
+        names, values = [line.split() for line in f if line.startswith("TcpExt:")][:2]
+    return int(values[names.index("ListenOverflows")])
+
+
 def children_of(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:

@@ -92,8 +92,21 @@ def run(service: str) -> None:
     if role == "consumers":
         asyncio.run(_run_without_port(app))
     else:
-        web.run_app(app, host=host, port=port, shutdown_timeout=30, access_log=None, print=None, reuse_port=workers.is_worker())
+        _warn_if_the_kernel_caps(settings.listen_backlog)
+        web.run_app(app, host=host, port=port, shutdown_timeout=30, access_log=None, print=None, reuse_port=workers.is_worker(),
+                    backlog=settings.listen_backlog, keepalive_timeout=settings.keepalive_timeout_seconds)
     sys.exit(exit_code)
+
+
+def _warn_if_the_kernel_caps(backlog: int, somaxconn: str = "/proc/sys/net/core/somaxconn") -> None:
+    """The kernel shortens any accept queue to net.core.somaxconn: say so when it shortens ours."""
+    try:
+        cap = int(open(somaxconn).read())
+    except (OSError, ValueError):  # not Linux: nothing to read
+        return
+    if backlog > cap:
+        log.warning("CPMS_LISTEN_BACKLOG is above the kernel's net.core.somaxconn, which caps the accept queue; "
+                    "raise the sysctl to use it all", extra={"listen_backlog": backlog, "somaxconn": cap})
 
 
 async def _run_without_port(app: web.Application) -> None:

@@ -43,6 +43,13 @@ class CommonSettings(BaseSettings):
     amqp_url: str = Field("amqp://guest:guest@127.0.0.1:5672/", alias="CPMS_AMQP_URL")
     amqp_prefix: str = Field("cpms", alias="CPMS_AMQP_PREFIX", pattern=r"^[A-Za-z0-9_.-]+$")
     listen_addr: str = Field(":8081", alias="CPMS_LISTEN_ADDR")
+    # The listener's accept queue: a gateway that opens a connection for nearly every event
+    # overflows a short one, and the kernel then drops connection attempts (retried after 1, 3, 7 s).
+    # The kernel caps it at net.core.somaxconn.
+    listen_backlog: int = Field(4096, alias="CPMS_LISTEN_BACKLOG", ge=1, le=65535)
+    # How long an idle connection is kept: longer than a client's idle pool keeps one (Go's 90 s),
+    # so the client, never the server, closes it: a request never meets a connection closing under it.
+    keepalive_timeout_seconds: float = Field(120.0, alias="CPMS_KEEPALIVE_TIMEOUT_SECONDS", gt=0)
     # Worker processes of one `cpms run` (shared/workers.py): with 2 or more, the first
     # CPMS_CONSUMER_WORKERS apply the queues and the others serve HTTP behind the one port.
     workers: int = Field(1, alias="CPMS_WORKERS", ge=1, le=64)

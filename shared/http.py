@@ -29,6 +29,10 @@ M = TypeVar("M", bound=pydantic.BaseModel)
 T = TypeVar("T")
 BODY_LIMIT = web.AppKey("max_body_bytes", int)
 ACCESS_LOG = web.AppKey("access_log", bool)  # CPMS_ACCESS_LOG: a log line per request
+# How deep a body's arrays and objects may nest. The deepest body of this API (a charging profile,
+# an OCPI tariff) nests about 6 levels; what a body carries is stored and hashed inside a few more levels
+# (envelopes, the archive, the audit trail), and orjson writes no more than 254.
+MAX_NESTING = 64
 access_log = logging.getLogger("cpms.access")
 HandlerFn = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -69,14 +73,18 @@ def errors_of(exc: pydantic.ValidationError, loc_prefix: tuple = ()) -> list[dic
     return [{"loc": [*loc_prefix, *err["loc"]], "msg": err["msg"]} for err in exc.errors(include_url=False, include_input=False)]
 
 
-async def read_json_as_sent(request: web.Request, *, loads: Callable[[bytes], Any] = orjson.loads) -> tuple[Any, bytes]:
-    """The request body as JSON and as its bytes, after the content-type and size checks (415,
-    413, 400). NUL characters are left in: the caller decides what to do with them."""
+async def read_json_as_sent(request: web.Request, *, decimals: bool = False) -> tuple[Any, bytes]:
+    """The request body as JSON and as its bytes, after the content-type, size and nesting checks
+    (415, 413, 400). With `decimals`, JSON numbers become Decimal straight from their text. NUL
+    characters are left in: the caller decides what to do with them."""
     if request.content_type != "application/json":
         raise Problem(415, "Unsupported media type", "send the body as application/json")
     raw = await request.read()  # aiohttp raises 413 past client_max_size
+    if jsonutil.nests_deeper_than(raw, MAX_NESTING):
+        raise Problem(400, "Nested too deeply", f"the body is nested more than {MAX_NESTING} levels deep (arrays and objects)")
     try:
-        return loads(raw), raw
+        data = orjson.loads(raw)  # what is JSON is decided here for every route: UTF-8, no lone surrogate, numbers a double holds
+        return (_decimal_json(raw) if decimals else data), raw
     except ValueError as exc:  # not JSON, bad UTF-8, NaN/Infinity
         raise Problem(400, "Invalid JSON", f"the body is not valid JSON: {exc}") from None
 
@@ -126,7 +134,7 @@ async def parse_body(request: web.Request, model: type[M], *, decimals: bool = F
 
 async def read_decimal_json(request: web.Request) -> Any:
     """The body as JSON with its numbers as Decimal, exactly as written (checks as `read_json`)."""
-    data, raw = await read_json_as_sent(request, loads=_decimal_json)
+    data, raw = await read_json_as_sent(request, decimals=True)
     reject_nul(raw, data)
     return data
 

@@ -1,4 +1,4 @@
-"""JSON encoding for the wire: decimals as strings, times as RFC 3339 UTC with `Z`."""
+"""JSON for the wire: decimals as strings, times as RFC 3339 UTC with `Z`; and how deep a JSON text nests."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -37,3 +37,25 @@ def dumps(value: Any) -> bytes:
 
 
 loads = orjson.loads
+
+
+_NOT_STRUCTURE = bytes(byte for byte in range(256) if byte not in b'"[]{}')
+_STEP = [0] * 256
+_STEP[ord("[")] = _STEP[ord("{")] = 1
+_STEP[ord("]")] = _STEP[ord("}")] = -1
+
+
+def nests_deeper_than(text: bytes, levels: int) -> bool:
+    """Whether arrays and objects in the JSON `text` nest more than `levels` deep, read from the
+    bytes before any parser recurses into them (brackets inside strings do not count)."""
+    if text.count(b"[") + text.count(b"{") <= levels:
+        return False
+    # Escaped backslashes, then escaped quotes, go first: every quote left opens or closes a string.
+    unescaped = text.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside_strings = b"".join(unescaped.translate(None, _NOT_STRUCTURE).split(b'"')[::2])
+    depth = 0
+    for byte in outside_strings:
+        depth += _STEP[byte]
+        if depth > levels:
+            return True
+    return False

@@ -176,10 +176,11 @@ def _identify(raw: dict[str, Any], received_at: datetime, received: str, order: 
     anomalies += anomalies_of(body)
     if has_nul and body is not raw:
         anomalies.append("nul_character")
+    # The fields ingest adds are its own: a charger's value of one of them gives way.
     body = {**body, "eventId": event_id, "receivedAt": received, "receiveOrder": order,
-            "effectiveTs": format_ts(effective)}
-    if anomalies:
-        body["anomalies"] = anomalies
+            "effectiveTs": format_ts(effective), "anomalies": anomalies}
+    if not anomalies:
+        del body["anomalies"]
     kind = body["type"]
     return Accepted(event_id, kind, routing_key(kind), body, orjson.dumps(body), tuple(anomalies))
 

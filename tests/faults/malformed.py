@@ -1,6 +1,7 @@
 """A seeded generator of malformed requests against every public route: no or wrong keys, wrong
-methods, unknown routes, wrong content types, bad JSON, missing fields, wrong types, out-of-range
-and huge values, unicode where it does not belong, bad ids and cursors, oversized bodies.
+methods, unknown routes, wrong content types, bad JSON, bodies nested too deep, missing fields,
+wrong types, out-of-range and huge values, unicode where it does not belong, bad ids and cursors,
+oversized bodies.
 Every request it makes must be refused: none of them may change anything."""
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ from urllib.parse import quote
 
 import orjson
 
+from shared.http import MAX_NESTING
 from tests.ingest import gateway_events as ev
+from tests.ops.any_json import nested
 from tests.support import ADMIN_TOKEN, GATEWAY_KEY
 
 MISSING = object()  # a required field removed
@@ -206,7 +209,7 @@ def bad_request(rng: random.Random) -> Request:
     if route.query:
         kinds.append("bad_query")
     if route.method in ("POST", "PUT") and route.reads_body:
-        kinds += ["content_type", "bad_json", "oversized"] + ["bad_body"] * 6
+        kinds += ["content_type", "bad_json", "too_deep", "oversized"] + ["bad_body"] * 6
     kind = rng.choice(kinds)
     if kind == "oversized" and rng.random() > 0.1:  # a megabyte each: a few of them are enough
         kind = "bad_body"
@@ -265,6 +268,11 @@ def bad_request(rng: random.Random) -> Request:
         data = rng.choice([b"{", b"[1,", b"{'a': 1}", b"nul", b"\xff\xfe\x00", b"{\"a\": NaN}", b'{"a": 1}}', b"",
                            b'{"a": 1e99999}', b'{"x": "\\ud800"}', b"\x00" * 10, "\u2603".encode("utf-16")])
         return Request(kind, route.method, path, json_headers, data)
+    if kind == "too_deep":  # the whole body, or a field of a valid one, nested past the limit
+        deep = nested(rng.choice([MAX_NESTING + 1, 255, 256, 1000, 1024, 1025, 5000, 100_000]), objects=rng.random() < 0.5)
+        valid = _valid_event(rng) if route.body is None else route.body(rng)
+        data = deep if rng.random() < 0.3 else orjson.dumps(valid)[:-1].decode() + ',"deep":' + deep + "}"
+        return Request(kind, route.method, path, json_headers, data.encode())
     if kind == "oversized":
         return Request(kind, route.method, path, json_headers, b'{"pad": "' + b"z" * (1024 * 1024 + 10) + b'"}')
     return Request(kind, route.method, path, json_headers, body())

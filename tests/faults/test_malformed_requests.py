@@ -71,6 +71,6 @@ async def test_ten_thousand_malformed_requests_get_4xx_and_change_nothing(api, p
     for (kind, _), n in outcomes.items():
         kinds[kind] += n
     assert {"wrong_method", "unknown_route", "no_key", "wrong_key", "bad_id", "bad_query", "content_type", "bad_json",
-            "bad_body", "oversized"} <= set(kinds)
+            "too_deep", "bad_body", "oversized"} <= set(kinds)
     print(f"malformed: {REQUESTS} requests over {len(before)} tables; by status {dict(sorted(by_status.items()))}; "
           f"by kind {dict(sorted(kinds.items()))}")

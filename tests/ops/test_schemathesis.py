@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import asyncio
 
-import aio_pika
 import hypothesis
 import schemathesis
 from hypothesis import HealthCheck, Phase
-from prometheus_client import REGISTRY
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance, not_a_server_error, response_schema_conformance, status_code_conformance,
 )
 
 from shared.app import SETTINGS
-from shared.topology import QUEUES
-from tests.conftest import AMQP_URL
 from tests.ops.apidoc import served_document
-from tests.support import ADMIN_TOKEN, GATEWAY_KEY, eventually
+from tests.ops.queues import drained, troubled
+from tests.support import ADMIN_TOKEN, GATEWAY_KEY
 
 CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance]
 EXAMPLES = {GenerationMode.POSITIVE: 25, GenerationMode.NEGATIVE: 15}
@@ -66,22 +63,6 @@ async def test_generated_requests_get_no_5xx_and_conform_to_the_document(make_ap
 
     # What was accepted could also be applied: the consumers drain their queues and dead-letter nothing.
     prefix = api.client.app[SETTINGS].amqp_prefix
-    depths = await eventually(lambda: _drained(prefix), timeout=60)
+    depths = await drained(prefix)
     assert all(count == 0 for count in depths.values()), depths
-    troubled = {
-        (queue.name(prefix), result): REGISTRY.get_sample_value("cpms_consumer_messages_total", {"queue": queue.name(prefix), "result": result})
-        for queue in QUEUES for result in ("retried", "dead_lettered")
-    }
-    assert not any(troubled.values()), troubled
-
-
-async def _drained(prefix: str) -> dict[str, int] | None:
-    connection = await aio_pika.connect(AMQP_URL)
-    async with connection:
-        channel = await connection.channel()
-        depths = {}
-        for queue in QUEUES:
-            for name in (queue.name(prefix), queue.dlq_name(prefix)):
-                depths[name] = (await channel.declare_queue(name, passive=True)).declaration_result.message_count or 0
-    work = {name: count for name, count in depths.items() if not name.endswith(".dlq")}
-    return depths if not any(work.values()) else None
+    assert not any(troubled(prefix).values()), troubled(prefix)
