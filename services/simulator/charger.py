@@ -337,7 +337,10 @@ class SimulatedCharger(ChargePoint):
         """A call to the central system; its answer, or None when it answered a CallError or not at
         all. A transaction message (`must_arrive`) is sent again, also after a reconnection."""
         for attempt in itertools.count(1):
-            await self.link.online.wait()
+            if not self.link.online.is_set():
+                if not must_arrive:  # a status or a heartbeat is not kept while offline
+                    return None
+                await self.link.online.wait()
             try:
                 return await self.call(payload, suppress=False)
             except OCPPError as error:
@@ -367,9 +370,15 @@ class SimulatedCharger(ChargePoint):
         return None
 
     def _spawn(self, work) -> None:
+        """Work a handler starts after its answer went out (the library's reading loop must not wait for it)."""
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: %r", self.id, task.exception())
 
     def _drop_profiles(self, which) -> int:
         dropped = [profile_id for profile_id, profile in self.profiles.items() if which(profile)]
@@ -447,6 +456,8 @@ class SimulatedCharger(ChargePoint):
 
     @after(Action.remote_start_transaction)
     def after_remote_start_transaction(self, id_tag: str, call_unique_id: str, **_: Any) -> None:
+        if call_unique_id not in self._remote_starts:  # it was Rejected
+            return
         connector = self.connectors[self._remote_starts.pop(call_unique_id)]
         connector.session = None  # held for this start; charge() takes it now
         authorize = self.config["AuthorizeRemoteTxRequests"][0] == "true"
@@ -627,7 +638,8 @@ class SimulatedCharger(ChargePoint):
 
     @after(Action.trigger_message)
     def after_trigger_message(self, requested_message: str, connector_id: int | None = None) -> None:
-        self._spawn(self._triggered(requested_message, connector_id))
+        if not connector_id or connector_id in self.connectors:  # else it was Rejected
+            self._spawn(self._triggered(requested_message, connector_id))
 
     async def _triggered(self, message: str, connector_id: int | None) -> None:
         connectors = [self.connectors[connector_id]] if connector_id else list(self.connectors.values())

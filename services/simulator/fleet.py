@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 OCPP16 = Subprotocol("ocpp1.6")
 OPEN_TIMEOUT_SECONDS = 30
-RECONNECT_DELAYS = (1, 2, 4, 8, 15)  # seconds before each attempt after a dropped connection
+RETRY_DELAYS = (1, 2, 4, 8, 15)  # seconds before each new attempt to connect (at least what Retry-After says)
+TRANSIENT_REFUSALS = frozenset({429, 502, 503, 504})  # a handshake refused for now, not for good
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ async def simulate(fleet: Fleet, behaviour: Behaviour, *, stopping: asyncio.Even
     async def play(charge_point_id: str) -> None:
         async with slots:
             if not stopping.is_set():
-                await _run_charger(fleet, behaviour, tally, charge_point_id, running)
+                await _run_charger(fleet, behaviour, tally, charge_point_id, running, stopping)
 
     async def close_on_stop() -> None:
         await stopping.wait()
@@ -73,17 +74,43 @@ async def simulate(fleet: Fleet, behaviour: Behaviour, *, stopping: asyncio.Even
     return tally
 
 
-async def _connect(fleet: Fleet, charge_point_id: str) -> ClientConnection:
-    return await connect(
-        fleet.url_of(charge_point_id), subprotocols=[OCPP16], proxy=None, open_timeout=OPEN_TIMEOUT_SECONDS,
-        additional_headers={"Authorization": basic_auth(charge_point_id, fleet.secret)},
-    )
+async def _connect(fleet: Fleet, charge_point_id: str, *, closing: asyncio.Event) -> ClientConnection:
+    """A connection, tried again as a charger does after a network error or a handshake refused
+    for now (429, 5xx); raises the last error when the attempts are spent, at once for a 401."""
+    last: Exception | None = None
+    for delay in (0, *RETRY_DELAYS):
+        if last is not None:
+            if closing.is_set():
+                break
+            await asyncio.sleep(max(delay, _retry_after(last)))
+        try:
+            return await connect(
+                fleet.url_of(charge_point_id), subprotocols=[OCPP16], proxy=None, open_timeout=OPEN_TIMEOUT_SECONDS,
+                additional_headers={"Authorization": basic_auth(charge_point_id, fleet.secret)},
+            )
+        except InvalidStatus as exc:
+            if exc.response.status_code not in TRANSIENT_REFUSALS:
+                raise
+            last = exc
+        except (OSError, InvalidHandshake, TimeoutError) as exc:
+            last = exc
+        log.info("%s: connecting failed, trying again: %s", charge_point_id, last)
+    raise last
+
+
+def _retry_after(error: Exception) -> float:
+    if isinstance(error, InvalidStatus):
+        try:
+            return min(float(error.response.headers.get("Retry-After", 0)), 60.0)
+        except ValueError:
+            return 0.0
+    return 0.0
 
 
 async def _run_charger(fleet: Fleet, behaviour: Behaviour, tally: Tally, charge_point_id: str,
-                       running: set[SimulatedCharger]) -> None:
+                       running: set[SimulatedCharger], stopping: asyncio.Event) -> None:
     try:
-        websocket = await _connect(fleet, charge_point_id)
+        websocket = await _connect(fleet, charge_point_id, closing=stopping)
     except InvalidStatus as exc:
         tally.chargers_refused += 1
         log.warning("%s: the gateway refused the connection (HTTP %s)", charge_point_id, exc.response.status_code)
@@ -107,9 +134,12 @@ async def _run_charger(fleet: Fleet, behaviour: Behaviour, tally: Tally, charge_
                 break
             if not isinstance(reader.exception(), ConnectionClosed):
                 log.error("%s: reading from the gateway failed: %r", charge_point_id, reader.exception())
-            websocket = await _reconnect(fleet, charge_point_id, charger)
-            if websocket is None:
-                tally.chargers_failed += 1
+            try:
+                websocket = await _connect(fleet, charge_point_id, closing=charger.closing)
+            except (OSError, InvalidHandshake, TimeoutError) as exc:
+                if not charger.closing.is_set():
+                    log.warning("%s: could not reconnect: %s", charge_point_id, exc)
+                    tally.chargers_failed += 1
                 work.cancel()
                 break
             link.attach(websocket)
@@ -120,16 +150,3 @@ async def _run_charger(fleet: Fleet, behaviour: Behaviour, tally: Tally, charge_
         await asyncio.gather(work, return_exceptions=True)
         if work.done() and not work.cancelled() and work.exception() is not None:
             log.error("%s stopped: %r", charge_point_id, work.exception())
-
-
-async def _reconnect(fleet: Fleet, charge_point_id: str, charger: SimulatedCharger) -> ClientConnection | None:
-    """A new connection after the old one dropped, tried a few times with growing pauses."""
-    for delay in RECONNECT_DELAYS:
-        if charger.closing.is_set():
-            return None
-        await asyncio.sleep(delay)
-        try:
-            return await _connect(fleet, charge_point_id)
-        except (OSError, InvalidHandshake, TimeoutError) as exc:
-            log.warning("%s: reconnection failed: %s", charge_point_id, exc)
-    return None
