@@ -1,5 +1,5 @@
-"""The `cpms` command: run services, migrate, handle dead letters, and the commands each service
-adds (`ServiceSpec.commands`: ingest's seed-charger and operator create)."""
+"""The `cpms` command: run services, migrate, handle dead letters, simulate chargers, and the
+commands each service adds (`ServiceSpec.commands`: ingest's seed-charger and operator create)."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,7 @@ import sys
 from aiohttp import web
 
 from services.catalogue import SERVICES
+from services.simulator import cli as simulator
 from shared import db, dead_letters, workers
 from shared.app import ON_FATAL, create_app
 from shared.broker import Broker
@@ -57,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     purge = dlq.add_parser("purge", help="drop the dead letters of a queue")
     purge.add_argument("queue")
     purge.add_argument("--yes", action="store_true", help="really drop them")
+    simulator.add_arguments(commands.add_parser(
+        "simulate", help="play OCPP 1.6J chargers against a gateway, for demos and load",
+        description="OCPP 1.6J chargers that boot, charge (Authorize, StartTransaction, MeterValues, StopTransaction) "
+                    "and answer every command of OCPP 1.6; prints a summary at the end"))
     return parser
 
 
@@ -188,6 +193,8 @@ def _main(argv: list[str] | None) -> None:
     if args.command == "run":
         run(args.service)
         return
+    if args.command == "simulate":
+        sys.exit(simulator.main(args))
     settings = CommonSettings.from_env()
     configure_logging(settings.log_level)
     if args.command == "migrate":

@@ -7,7 +7,7 @@ import dataclasses
 import functools
 import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -76,11 +76,12 @@ def _columns(model: type[ResponseModel]) -> dict[str, str]:
 @dataclass(frozen=True)
 class Body:
     """A response (or request) body other than one pydantic model: a raw JSON schema with the
-    models it refers to, or another media type."""
+    models and the named raw schemas it refers to, or another media type."""
 
     schema: dict[str, Any]
     models: tuple[type[BaseModel], ...] = ()
     media_type: str = "application/json"
+    schemas: Mapping[str, dict[str, Any]] = field(default_factory=dict)
 
 
 Content = type[BaseModel] | Body
@@ -168,6 +169,8 @@ class _Components:
         if isinstance(content, Body):
             for model in content.models:
                 self.add(model, mode)
+            for name, schema in content.schemas.items():
+                self._put(name, schema)
             return content.media_type, content.schema
         return "application/json", self.add(content, mode)
 

@@ -72,8 +72,9 @@ async def eventually(probe: Callable[[], Awaitable[Any]], *, timeout: float = 15
 
 @dataclass
 class FakeGateway:
-    """Plays the reference gateway's `POST /v1/gateway/commands`. Tests queue the answers it gives;
-    with nothing queued it answers 200 with an Accepted response."""
+    """Plays a gateway's `POST /v1/gateway/commands` (the reference gateway's, or the CPMS's own with
+    its 422 for a charger's CallError). Tests queue the answers it gives; with nothing queued it
+    answers 200 with an Accepted response."""
 
     answers: list[Callable[[dict], Awaitable[web.StreamResponse]]] = field(default_factory=list)
     calls: list[dict] = field(default_factory=list)
@@ -90,6 +91,18 @@ class FakeGateway:
             if delay:
                 await asyncio.sleep(delay)
             return web.json_response(body or {}, status=status)
+
+        self.answers.append(respond)
+
+    def call_error(self, error_code: str, description: str = "", details: dict | None = None) -> None:
+        """Answer the next command as a gateway does when the charger answered a CallError: 422, a
+        problem document carrying the charger's `errorCode`, `errorDescription` and `errorDetails`."""
+        body = {"type": "about:blank", "title": "The charger answered with a CallError", "status": 422,
+                "detail": f"{error_code}: {description}", "commandId": uuid.uuid4().hex,
+                "errorCode": error_code, "errorDescription": description, "errorDetails": details or {}}
+
+        async def respond(_: dict) -> web.StreamResponse:
+            return web.json_response(body, status=422, content_type="application/problem+json")
 
         self.answers.append(respond)
 

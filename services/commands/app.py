@@ -14,12 +14,12 @@ from aiohttp import web
 from services.commands import store
 from services.commands.dispatcher import DISPATCHER, Dispatcher
 from services.commands.gateway import GatewayClient
-from services.commands.models import FINAL_STATUSES, CommandRequest, CreateQuery, ListQuery, new_command
+from services.commands.models import FINAL_STATUSES, CommandRequest, CreateQuery, ListQuery, command_request_body, new_command
 from services.commands.responses import Command
 from shared.app import CONSUMERS, POOL, SETTINGS, unit_of_work
 from shared.domain import CommandRequested
 from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
-from shared.openapi import Fragment, Operation, page_of
+from shared.openapi import Body, Fragment, Operation, page_of
 from shared.outbox import enqueue_domain
 from shared.pagination import decode_cursor, page
 
@@ -91,10 +91,12 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
         await dispatcher.stop()
 
 
+_BODY_SCHEMA, _PAYLOAD_SCHEMAS = command_request_body()
+
 # Every route of the service: its handler, request and response models, auth and errors.
 API = Fragment("commands", (
     Operation("POST", "/v1/commands", create_command, "Queue a command for a charger (?wait=SECONDS for its outcome)", "operator",
-              {200: Command, 202: Command}, body=CommandRequest, query=CreateQuery, errors=(409,)),
+              {200: Command, 202: Command}, body=Body(_BODY_SCHEMA, schemas=_PAYLOAD_SCHEMAS), query=CreateQuery, errors=(409,)),
     Operation("GET", "/v1/commands", list_commands, "Commands, newest first", "viewer", {200: page_of(Command)}, query=ListQuery),
     Operation("GET", "/v1/commands/{commandId}", get_command, "One command", "viewer", {200: Command}),
 ), "Commands for chargers, delivered through the gateway")

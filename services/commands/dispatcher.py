@@ -199,10 +199,10 @@ class Dispatcher:
                 conn, command_id, number, owner=owner, error=outcome.error, http_status=outcome.http_status,
                 hold_seconds=BACKOFF_MAX_SECONDS * 1.5 + LEASE_MARGIN_SECONDS))
             raise GatewayUnavailable(outcome)
-        else:
+        else:  # refused by the gateway or by the charger (a CallError, its answer kept), or unknown: final
             await self._record(lambda conn: store.record_failed(
                 conn, command_id, number, owner=owner, result=outcome.result, error=outcome.error,
-                http_status=outcome.http_status))
+                http_status=outcome.http_status, response=outcome.response, gateway_command_id=outcome.gateway_command_id))
 
     async def _record(self, write: Callable[[asyncpg.Connection], Awaitable[object]]) -> None:
         """Write an outcome; while the database is away, keep trying within the lease margin, so an

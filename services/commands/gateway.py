@@ -1,5 +1,6 @@
-"""The gateway's command API as the reference gateway speaks it, and what each answer means
-for delivery: delivered, refused, worth another try, or unknown (the charger may have acted)."""
+"""The gateway's command API as the reference gateway and the CPMS's own gateway speak it, and
+what each answer means for delivery: delivered, refused (by the gateway, or by the charger with
+a CallError), worth another try, or unknown (the charger may have acted)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,7 +9,7 @@ from typing import Any, Literal
 import aiohttp
 import orjson
 
-Result = Literal["acked", "rejected", "unavailable", "timeout", "unknown"]
+Result = Literal["acked", "rejected", "call_error", "unavailable", "timeout", "unknown"]
 _RETRYABLE_STATUSES = frozenset({502, 503, 504})
 
 
@@ -45,14 +46,14 @@ class GatewayClient:
 
 
 def _outcome_of(status: int, text: str) -> Outcome:
+    answer = _json_object(text)
+    gateway_command_id = str(answer["commandId"]) if answer.get("commandId") is not None else None
     if 200 <= status < 300:
-        try:
-            answer = orjson.loads(text) if text else {}
-        except orjson.JSONDecodeError:
-            answer = {}
-        answer = answer if isinstance(answer, dict) else {}
-        command_id = answer.get("commandId")
-        return Outcome("acked", status, answer.get("response"), str(command_id) if command_id is not None else None)
+        return Outcome("acked", status, answer.get("response"), gateway_command_id)
+    if status == 422 and (call_error := _call_error(answer)) is not None:
+        described = f": {call_error['errorDescription'][:500]}" if call_error["errorDescription"] else ""
+        return Outcome("call_error", status, call_error, gateway_command_id,
+                       error=f"the charger answered CallError {call_error['errorCode'][:100]}{described}")
     detail = _error_text(text)
     if status in _RETRYABLE_STATUSES:
         return Outcome("unavailable", status, error=f"gateway answered {status}: {detail}")
@@ -60,6 +61,24 @@ def _outcome_of(status: int, text: str) -> Outcome:
         return Outcome("rejected", status, error=f"gateway refused the command ({status}): {detail}")
     # Any other answer: the gateway may have passed the command on before it failed.
     return Outcome("unknown", status, error=f"outcome unknown: gateway answered {status}: {detail}")
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    try:
+        body = orjson.loads(text) if text else {}
+    except orjson.JSONDecodeError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _call_error(answer: dict[str, Any]) -> dict[str, Any] | None:
+    """What the charger said in its CallError, from the gateway's 422 problem (`errorCode`,
+    `errorDescription`, `errorDetails`); None for a 422 without an error code."""
+    code, description, details = answer.get("errorCode"), answer.get("errorDescription"), answer.get("errorDetails")
+    if not isinstance(code, str) or not code:
+        return None
+    return {"errorCode": code, "errorDescription": description if isinstance(description, str) else "",
+            "errorDetails": details if isinstance(details, dict) else {}}
 
 
 def _error_text(text: str) -> str:

@@ -142,19 +142,21 @@ async def record_acked(
 
 async def record_failed(
     conn: asyncpg.Connection, command_id: UUID, attempt: int | None, *, owner: UUID, result: str | None,
-    error: str, http_status: int | None = None,
+    error: str, http_status: int | None = None, response: Any = None, gateway_command_id: str | None = None,
 ) -> asyncpg.Record | None:
-    """A final failure; `attempt` None when no request was made for this decision."""
+    """A final failure; `attempt` None when no request was made for this decision. `response` is
+    what the charger answered, when it answered (a CallError)."""
     async with conn.transaction():
         if attempt is not None:
             await _finish_attempt(conn, command_id, attempt, result, http_status, error)
         return await conn.fetchrow(
             f"""
-            UPDATE commands.commands SET status = $4, error = $3, lease_until = NULL, lease_owner = NULL, updated_at = now()
+            UPDATE commands.commands SET status = $4, error = $3, response = $6::jsonb,
+                gateway_command_id = COALESCE($7, gateway_command_id), lease_until = NULL, lease_owner = NULL, updated_at = now()
             WHERE command_id = $1 AND lease_owner = $2 AND status = ANY($5::text[])
             RETURNING {_COLUMNS}
             """,
-            command_id, owner, error, CommandStatus.FAILED, OPEN_STATUSES,
+            command_id, owner, error, CommandStatus.FAILED, OPEN_STATUSES, response, gateway_command_id,
         )
 
 

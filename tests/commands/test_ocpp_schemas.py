@@ -28,11 +28,15 @@ def test_each_problem_names_its_field():
         "chargingRateUnit": "W", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 7400.15}]}}
     locs = [problem["loc"] for problem in payload_problems("SetChargingProfile", bad)]
     assert locs == [["connectorId"], ["csChargingProfiles", "chargingSchedule", "chargingSchedulePeriod", 0, "limit"]]
+    assert payload_problems("SetChargingProfile", bad)[1]["msg"] == "7400.15 is not a multiple of 0.1"
 
 
 def test_missing_and_unknown_properties_and_enums_are_problems():
     problems = payload_problems("Reset", {"type": "Warm", "delay": 3})
-    assert {tuple(p["loc"]) for p in problems} == {(), ("type",)}
+    assert {tuple(p["loc"]): p["msg"] for p in problems} == {
+        ("delay",): "Extra inputs are not permitted", ("type",): "'Warm' is not one of ['Hard', 'Soft']"}
+    missing = payload_problems("ReserveNow", {"connectorId": 1, "idTag": "TAG"})
+    assert [(p["loc"], p["msg"]) for p in missing] == [(["expiryDate"], "Field required"), (["reservationId"], "Field required")]
     assert payload_problems("TriggerMessage", {}) != []
     assert payload_problems("TriggerMessage", {"requestedMessage": "Heartbeat"}) == []
 
