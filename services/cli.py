@@ -15,11 +15,12 @@ import sys
 from aiohttp import web
 
 from services.catalogue import SERVICES
+from services.gateway.app import create_gateway_app
 from services.simulator import cli as simulator
 from shared import db, dead_letters, workers
 from shared.app import ON_FATAL, create_app
 from shared.broker import Broker
-from shared.config import CommonSettings, Settings, parse_listen_addr
+from shared.config import CommonSettings, GatewaySettings, Settings, parse_listen_addr
 from shared.errors import Conflict
 from shared.logs import configure_logging
 from shared.service import Command
@@ -33,7 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"cpms {importlib.metadata.version('cpms-core')}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run every service in one process, or one service")
-    run.add_argument("service", choices=["all", *SERVICES], help="'all' or one service name")
+    run.add_argument("service", choices=["all", *SERVICES, "gateway"], help="'all' or one service name")
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("service", nargs="*", choices=[[], *SERVICES], help="default: every service")
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -66,6 +67,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def run(service: str) -> None:
+    if service == "gateway":
+        run_gateway()
+        return
     services = list(SERVICES.values()) if service == "all" else [SERVICES[service]]
     settings = (Settings if service == "all" else SERVICES[service].settings).from_env()
     configure_logging(settings.log_level)
@@ -73,12 +77,7 @@ def run(service: str) -> None:
         shared_bytes = sum(spec.shared_memory(settings) for spec in services if spec.shared_memory)
         sys.exit(workers.supervise(["run", service], settings.workers, settings.consumer_workers, shared_bytes=shared_bytes))
     host, port = parse_listen_addr(settings.listen_addr_of(service))
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # optional speed-up
-        pass
+    _install_uvloop()
     role = workers.role()
     log.info("starting", extra={"service": service, "listen": f"{host}:{port}" if role != "consumers" else None, "role": role})
     app = create_app(settings, services, public=list(SERVICES.values()), consumers=role != "http")
@@ -96,11 +95,74 @@ def run(service: str) -> None:
     app[ON_FATAL] = stop
     if role == "consumers":
         asyncio.run(_run_without_port(app))
-    else:
-        _warn_if_the_kernel_caps(settings.listen_backlog)
-        web.run_app(app, host=host, port=port, shutdown_timeout=30, access_log=None, print=None, reuse_port=workers.is_worker(),
-                    backlog=settings.listen_backlog, keepalive_timeout=settings.keepalive_timeout_seconds)
+        sys.exit(exit_code)
+    _warn_if_the_kernel_caps(settings.listen_backlog)
+    listeners = [(app, host, port, True)]
+    if service == "all":  # `make run` accepts chargers: the gateway on its own port, calling this process's API
+        gateway_host, gateway_port = parse_listen_addr(settings.gateway_listen_addr)
+        base_url = settings.base_url or f"http://127.0.0.1:{port}"
+        listeners.append((create_gateway_app(settings, base_url=base_url), gateway_host, gateway_port, False))
+    asyncio.run(_serve(listeners, settings, reuse_port=workers.is_worker()))
     sys.exit(exit_code)
+
+
+def run_gateway() -> None:
+    """`cpms run gateway`: the OCPP gateway alone, calling ingest at CPMS_BASE_URL with CPMS_API_KEY
+    (the reference gateway's own variables). One process; run more of them to scale out."""
+    settings = GatewaySettings.from_env()
+    configure_logging(settings.log_level)
+    host, port = parse_listen_addr(settings.gateway_listen_addr)
+    base_url = settings.base_url or "http://127.0.0.1:8081"
+    log.info("starting", extra={"service": "gateway", "listen": f"{host}:{port}", "ingest": base_url})
+    _install_uvloop()
+    _warn_if_the_kernel_caps(settings.listen_backlog)
+    asyncio.run(_serve([(create_gateway_app(settings, base_url=base_url), host, port, True)], settings, reuse_port=False))
+
+
+def _install_uvloop() -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # optional speed-up
+        pass
+
+
+async def _serve(listeners: list[tuple[web.Application, str, int, bool]], settings: CommonSettings, *, reuse_port: bool) -> None:
+    """Serve each app on its address until SIGTERM or SIGINT, then stop them: the gateway's
+    chargers first (their calls answered through the API, which still listens), then all.
+    An app that is not `required` (the gateway beside `cpms run all`) is left out when its port is
+    taken: a reference gateway may hold :8080 on this machine, and works as before."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    runners: list[web.AppRunner] = []
+    try:
+        for app, host, port, required in listeners:
+            runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=30,
+                                   keepalive_timeout=settings.keepalive_timeout_seconds)
+            runners.append(runner)
+            await runner.setup()
+            try:
+                await web.TCPSite(runner, host, port, reuse_port=reuse_port or None, backlog=settings.listen_backlog).start()
+            except OSError as exc:
+                if required:
+                    raise
+                log.error(f"the OCPP gateway is not served: {host}:{port} is taken ({exc.strerror}); "
+                          "set CPMS_GATEWAY_LISTEN_ADDR to a free address")
+                runners.remove(runner)
+                await runner.cleanup()
+        await stopping.wait()
+    finally:
+        # The gateway's chargers first (no new ones; the calls in flight answered through the API,
+        # which still listens; then 1001), then everything at once: the API stops listening as soon
+        # as no charger's call needs it.
+        for runner in runners[1:]:
+            for site in list(runner.sites):
+                await site.stop()
+            await runner.app.shutdown()
+        await asyncio.gather(*(runner.cleanup() for runner in reversed(runners)))
 
 
 def _warn_if_the_kernel_caps(backlog: int, somaxconn: str = "/proc/sys/net/core/somaxconn") -> None:

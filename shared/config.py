@@ -148,7 +148,32 @@ class CommandsSettings(CommonSettings):
     gateway_timeout_seconds: float = Field(15.0, alias="CPMS_GATEWAY_TIMEOUT_SECONDS", gt=0)
 
 
-class Settings(IngestSettings, SessionsSettings, BillingSettings, CommandsSettings):
+class GatewaySettings(CommonSettings):
+    """The OCPP 1.6J gateway (`cpms run gateway`; `cpms run all` runs it too, on its own port)."""
+
+    gateway_listen_addr: str = Field(":8080", alias="CPMS_GATEWAY_LISTEN_ADDR")
+    # Ingest's base URL (the reference gateway's own variable); None in `cpms run all`: this process's API.
+    base_url: str | None = Field(None, alias="CPMS_BASE_URL")
+    gateway_api_key: SecretStr | None = Field(None, alias="GATEWAY_API_KEY")  # required on /v1/gateway/commands when set
+    heartbeat_seconds: int = Field(300, alias="CPMS_GATEWAY_HEARTBEAT_SECONDS", ge=1, le=86_400)
+    # How long a charger's call may wait for ingest (retrying) before it is answered InternalError:
+    # below a charger's own call timeout (commonly 30 s or more), so the charger hears our answer.
+    call_deadline_seconds: float = Field(20.0, alias="CPMS_GATEWAY_CALL_DEADLINE_SECONDS", gt=0, le=300)
+    # How long the events of one call wait for those of other chargers to share their request to ingest.
+    batch_linger_seconds: float = Field(0.005, alias="CPMS_GATEWAY_BATCH_LINGER_SECONDS", ge=0, le=1)
+    # How long a command waits for the charger's answer: below the commands service's 15 s timeout.
+    command_timeout_seconds: float = Field(12.0, alias="CPMS_GATEWAY_COMMAND_TIMEOUT_SECONDS", gt=0, le=300)
+    # WebSocket pings, so a connection whose charger vanished is noticed (0: none).
+    ping_seconds: float = Field(60.0, alias="CPMS_GATEWAY_PING_SECONDS", ge=0)
+    # DataTransfer vendorIds answered Accepted (comma-separated); any other is UnknownVendorId.
+    data_transfer_vendors: str = Field("", alias="CPMS_GATEWAY_DATA_TRANSFER_VENDORS")
+
+    @property
+    def accepted_vendors(self) -> frozenset[str]:
+        return frozenset(v.strip() for v in self.data_transfer_vendors.split(",") if v.strip())
+
+
+class Settings(IngestSettings, SessionsSettings, BillingSettings, CommandsSettings, GatewaySettings):
     """Every service's settings: what `cpms run all` (one process for all of them) reads."""
 
 

@@ -139,10 +139,35 @@ class CommandAck(ChargerEvent):
     uniqueId: Text = None
 
 
+class FirmwareStatus(ChargerEvent):
+    """FirmwareStatusNotification, as the CPMS's own gateway reports it."""
+
+    status: Text = None
+
+
+class DiagnosticsStatus(ChargerEvent):
+    """DiagnosticsStatusNotification, as the CPMS's own gateway reports it."""
+
+    status: Text = None
+
+
+class ChargerConnected(ChargerEvent):
+    """The charger's WebSocket opened at the CPMS's own gateway."""
+
+    remoteAddr: Text = None
+
+
+class ChargerDisconnected(ChargerEvent):
+    """The charger's WebSocket closed (not when a newer connection of the charger replaced it)."""
+
+    reason: Text = None
+
+
 EVENT_TYPES: dict[str, type[ChargerEvent]] = {
     cls.__name__: cls
     for cls in (ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged, TransactionStarted,
-                MeterSample, TransactionEnded, CommandAck)
+                MeterSample, TransactionEnded, CommandAck, FirmwareStatus, DiagnosticsStatus,
+                ChargerConnected, ChargerDisconnected)
 }
 
 # Events whose ts is the gateway's clock, not the charger's (CONTRACT section 1, "Two clocks"): OCPP

@@ -49,6 +49,10 @@ class Queue:
 EVENTS = Exchange("events")  # charger.events (envelopes of events), charger.CommandAck: what the gateway reported
 DOMAIN = Exchange("domain")  # charger.*, site.created, session.*, settlement.status-changed, command.*, copy.applied: facts the services publish
 DEAD_LETTER = Exchange("dlx", aio_pika.ExchangeType.DIRECT)
+# Commands to chargers, routed by chargePointId to the gateway process holding the charger's socket.
+# Each gateway process binds a transient queue of its own (exclusive, auto-delete: it lives as long
+# as the process and its connections do; services/gateway/switchboard.py), not a quorum queue.
+GATEWAY = Exchange("gateway", aio_pika.ExchangeType.DIRECT)
 
 INGEST_ARCHIVE = Queue("ingest.archive", EVENTS, ("charger.#",))
 INGEST_RETENTION = Queue("ingest.retention", DOMAIN, ("retention.horizon",))
@@ -68,7 +72,7 @@ COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
 OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 
-EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER)
+EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER, GATEWAY)
 QUEUES = (
     INGEST_ARCHIVE,
     INGEST_RETENTION,

@@ -38,9 +38,11 @@ _REQUIRED = {
     "TransactionStarted": ("connectorId",),
     "MeterSample": ("samples",),
     "CommandAck": ("commandType", "uniqueId"),
+    "FirmwareStatus": ("status",),
+    "DiagnosticsStatus": ("status",),
 }
 _TEXT_FIELDS = ("vendor", "model", "firmwareVersion", "ocppVersion", "status", "errorCode", "idTag", "reason",
-                "commandType", "uniqueId")
+                "commandType", "uniqueId", "remoteAddr")
 
 
 @dataclass(slots=True)

@@ -46,7 +46,7 @@ async def list_chargers(request: web.Request) -> web.Response:
         connectors = await store.chargers.connectors_of(conn, [r["charge_point_id"] for r in rows[:query.limit]])
 
     def item(row) -> dict:
-        return FleetCharger.from_row(row, online=row["heard_at"] is not None and row["heard_at"] >= online_since,
+        return FleetCharger.from_row(row, online=store.chargers.is_online(row, online_since),
                                      connectors=[Connector.from_row(c) for c in connectors.get(row["charge_point_id"], [])])
 
     return json_response(page(rows, query.limit, item, lambda r: ("charger", r["charge_point_id"])))

@@ -18,8 +18,12 @@ from shared.events import (
     ENERGY_INTERVAL,
     ENERGY_REGISTER,
     ChargerBooted,
+    ChargerConnected,
+    ChargerDisconnected,
     ChargerHeartbeat,
     ConnectorStatusChanged,
+    DiagnosticsStatus,
+    FirmwareStatus,
     MeterSample,
     TransactionEnded,
     TransactionStarted,
@@ -31,14 +35,16 @@ from shared.events import (
 TransactionKey = tuple[str, int]  # (chargePointId, transactionId)
 Order = tuple[datetime, int, str]  # (effective ts, receive order, eventId)
 # CommandAck belongs to the commands service; unknown types change no state anywhere.
-_APPLIED = (ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged, TransactionStarted, MeterSample, TransactionEnded)
+_APPLIED = (ChargerBooted, ChargerHeartbeat, ConnectorStatusChanged, TransactionStarted, MeterSample, TransactionEnded,
+            ChargerConnected, ChargerDisconnected, FirmwareStatus, DiagnosticsStatus)
 _MEASURANDS = {ENERGY_REGISTER: "Register", ENERGY_INTERVAL: "Interval"}
 
 
 @dataclass
 class ChargerSeen:
-    last_seen: tuple[int, datetime]  # (receive order, ts) of the last event received, of either clock
-    last_received_at: datetime  # by our clock: whether the charger is online
+    last_seen: tuple[int, datetime] | None = None  # (receive order, ts) of the last event received, of either clock
+    last_received_at: datetime | None = None  # by our clock: whether the charger is online
+    disconnected_at: datetime | None = None  # by our clock: the newest ChargerDisconnected
     last_heartbeat_at: datetime | None = None
     boot: tuple[Order, ChargerBooted] | None = None
     last_boot_order: int | None = None  # the receive order of the last boot received: it closes what came before
@@ -92,6 +98,10 @@ def _min(a: Any, b: Any) -> Any:
     return b if a is None else a if b is None else min(a, b)
 
 
+def _max(a: Any, b: Any) -> Any:
+    return b if a is None else a if b is None else max(a, b)
+
+
 def energy_samples(event: MeterSample, event_id: str) -> list[EnergySample]:
     """The energy readings of a MeterSample in Wh; what is no total energy reading in a number is left out."""
     found = []
@@ -122,14 +132,18 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
         cp = event.chargePointId
         seen = batch.chargers.get(cp)
         if seen is None:
-            seen = batch.chargers[cp] = ChargerSeen(last_seen=(event.receiveOrder, ts), last_received_at=event.received_at)
-        seen.last_seen = max(seen.last_seen, (event.receiveOrder, ts))
-        seen.last_received_at = max(seen.last_received_at, event.received_at)
+            seen = batch.chargers[cp] = ChargerSeen()
+        if not repeat:
+            batch.applied[event.type] = batch.applied.get(event.type, 0) + 1
+        if isinstance(event, ChargerDisconnected):
+            # offline from then until the charger is heard again (the CPMS's own gateway: CONTRACT 11)
+            seen.disconnected_at = _max(seen.disconnected_at, event.received_at)
+            continue
+        seen.last_seen = _max(seen.last_seen, (event.receiveOrder, ts))
+        seen.last_received_at = _max(seen.last_received_at, event.received_at)
         skew = event.clock_skew_seconds
         if skew is not None and (seen.clock_skew is None or event.receiveOrder > seen.clock_skew[0]):
             seen.clock_skew = (event.receiveOrder, skew)
-        if not repeat:
-            batch.applied[event.type] = batch.applied.get(event.type, 0) + 1
 
         if isinstance(event, ChargerHeartbeat):
             seen.last_heartbeat_at = max(seen.last_heartbeat_at or ts, ts)
@@ -148,6 +162,8 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
                 batch.connectors[key] = status
         elif isinstance(event, MeterSample) and not event.transactionId:
             pass  # not a transaction's sample: it only tells us the charger is alive
+        elif isinstance(event, ChargerConnected | FirmwareStatus | DiagnosticsStatus):
+            pass  # the charger is alive: seen above
         elif repeat:
             tx = _transaction(batch, (cp, event.transactionId), ts)
             if isinstance(event, MeterSample):  # sent again: its readings are the charger's latest word

@@ -36,7 +36,8 @@ async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
         order, boot = seen.boot if seen.boot else ((None, None, None), None)
         skew_order, skew = seen.clock_skew if seen.clock_skew else (None, None)
         rows.append((
-            cp, seen.last_seen[1], seen.last_seen[0], seen.last_received_at, seen.last_heartbeat_at,
+            cp, seen.last_seen[1] if seen.last_seen else None, seen.last_seen[0] if seen.last_seen else None,
+            seen.last_received_at, seen.last_heartbeat_at, seen.disconnected_at,
             boot.vendor if boot else None, boot.model if boot else None,
             boot.firmwareVersion if boot else None, boot.ocppVersion if boot else None,
             order[0], order[1] or 0, order[2], seen.last_boot_order, skew, skew_order,
@@ -46,13 +47,15 @@ async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
     await conn.execute(
         f"""
         INSERT INTO sessions.chargers AS c (charge_point_id, last_seen_at, last_seen_order, last_received_at, last_heartbeat_at,
-                                            {", ".join(_BOOT_COLUMNS)}, last_boot_order, clock_skew_seconds, clock_skew_order)
-        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[],
-                             $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::bigint[], $12::text[], $13::bigint[],
-                             $14::float8[], $15::bigint[])
+                                            disconnected_at, {", ".join(_BOOT_COLUMNS)}, last_boot_order, clock_skew_seconds,
+                                            clock_skew_order)
+        SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::timestamptz[], $5::timestamptz[],
+                             $6::timestamptz[], $7::text[], $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::bigint[],
+                             $13::text[], $14::bigint[], $15::float8[], $16::bigint[])
         ON CONFLICT (charge_point_id) DO UPDATE SET
             {replace_when(_SEEN_LATER, ("last_seen_at", "last_seen_order"), "c")},
             last_received_at = GREATEST(c.last_received_at, EXCLUDED.last_received_at),
+            disconnected_at = GREATEST(c.disconnected_at, EXCLUDED.disconnected_at),
             last_heartbeat_at = GREATEST(c.last_heartbeat_at, EXCLUDED.last_heartbeat_at),
             last_boot_order = GREATEST(c.last_boot_order, EXCLUDED.last_boot_order),
             {replace_when(_BOOT_NEWER, _BOOT_COLUMNS, "c")},
@@ -168,6 +171,9 @@ async def connectors(conn: asyncpg.Connection, charge_point_id: str, *, after: i
 
 
 _HEARD_AT = "greatest(last_received_at, last_handshake_at)"  # an event or a handshake, by our clock
+# Online: heard within the offline window, and not disconnected since (the CPMS's own gateway
+# reports ChargerDisconnected; behind the reference gateway, disconnected_at stays NULL).
+_ONLINE = f"({_HEARD_AT} >= {{}} AND (disconnected_at IS NULL OR disconnected_at < {_HEARD_AT}))"
 
 
 async def chargers_page(
@@ -178,14 +184,20 @@ async def chargers_page(
     filters = Filters()
     filters.add_given("site_id = {}", site_id)
     if online is True:
-        filters.add(_HEARD_AT + " >= {}", online_since)
+        filters.add(_ONLINE, online_since)
     elif online is False:
-        filters.add(f"({_HEARD_AT} IS NULL OR {_HEARD_AT} < {{}})", online_since)
+        filters.add(f"NOT coalesce({_ONLINE}, false)", online_since)
     filters.add_given("registered = {}", registered)
     filters.add_given("charge_point_id ILIKE {}", substring_pattern(search) if search is not None else None)
     filters.add_given("charge_point_id > {}", after)
     return await conn.fetch(f"SELECT *, {_HEARD_AT} AS heard_at FROM sessions.chargers WHERE {filters.where} "
                             f"ORDER BY charge_point_id LIMIT {filters.arg(limit + 1)}", *filters.args)
+
+
+def is_online(row: asyncpg.Record, online_since: datetime) -> bool:
+    """The charger row's `online`, by the same rule as the `online` filter of `chargers_page`."""
+    heard = row["heard_at"]
+    return heard is not None and heard >= online_since and (row["disconnected_at"] is None or row["disconnected_at"] < heard)
 
 
 async def connectors_of(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, list[asyncpg.Record]]:

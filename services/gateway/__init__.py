@@ -1,0 +1,2 @@
+"""The CPMS's own OCPP 1.6J gateway (CONTRACT section 11): chargers' WebSockets in, ingest's
+events and authorizations out, commands from the commands service to the chargers."""

@@ -1,0 +1,322 @@
+"""One connected charger: the `ocpp` library's ChargePoint with one handler per OCPP 1.6 action a
+charger sends (the specification's table, in its order). Each handler asks the CPMS what it
+needs through the narrow client (services/gateway/cpms.py) and answers only once ingest has
+taken the call's events.
+
+Strict where OCPP is: BootNotification, Heartbeat, DataTransfer and the firmware and diagnostics
+notifications are checked by the library's schemas. Lenient where CONTRACT section 1 says so: in
+StatusNotification, Authorize, StartTransaction, StopTransaction and MeterValues what a charger
+got wrong but can be attributed is taken (ingest flags it), since a CallError there makes the
+charger send the same message for ever; only a field that cannot be read is refused."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from aiohttp import WSMsgType, web
+from ocpp.exceptions import (
+    FormationViolationError,
+    InternalError,
+    NotImplementedError as OcppNotImplemented,
+    NotSupportedError,
+    OCPPError,
+    TypeConstraintViolationError,
+)
+import ocpp.messages
+from ocpp.messages import Call, CallError, MessageType, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call_result
+from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
+
+from services.gateway import events, metrics
+from services.gateway.cpms import CpmsClient, EventsRefused, IngestUnavailable
+
+log = logging.getLogger(__name__)
+frames = logging.getLogger("cpms.gateway.frames")  # the library logs every frame at INFO here
+_UNIQUE_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,64})"')  # a call's: only a call is answered
+# OCPP-J allows one call in flight per charger; a charger that floods waits its turn up to here,
+# beyond it hears InternalError (and sends again later) rather than holding the process's memory.
+MAX_QUEUED_CALLS = 100
+# OCPP 2.0's names that the library uses for 1.6 too; OCPP-J 1.6 spells them so.
+_OCPP16_CODES = {"FormatViolation": "FormationViolation", "OccurrenceConstraintViolation": "OccurenceConstraintViolation"}
+_OCPP16_ACTIONS = frozenset(action.value for action in Action)
+
+
+class _ExpectedRefusals(logging.Filter):
+    """The library logs every CallError a handler raises with its stack; ours are answers, counted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], OCPPError))
+
+
+frames.addFilter(_ExpectedRefusals())
+# The library validates in a thread of the default executor by default: for a schema check of a
+# few fields the hop costs more than the check (which holds the GIL anyway). Checked in the loop.
+ocpp.messages.ASYNC_VALIDATION = False
+
+
+class CommandRefused(Exception):
+    """The charger answered a command with a CallError."""
+
+    def __init__(self, error_code: str, description: str) -> None:
+        super().__init__(f"{error_code}: {description}")
+        self.error_code, self.description = error_code, description
+
+
+class _Socket:
+    """What the library's ChargePoint sends through: an aiohttp WebSocket."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+
+    async def send(self, text: str) -> None:
+        await self.ws.send_str(text)
+
+
+class ChargerConnection(ChargePoint):
+    """Reads frames as they come: answers to our commands go straight to the waiting command,
+    the charger's calls are answered one at a time in the order they came (their events reach
+    ingest in the charger's order)."""
+
+    def __init__(self, charge_point_id: str, ws: web.WebSocketResponse, *, cpms: CpmsClient, heartbeat_seconds: int,
+                 call_deadline: float, command_timeout: float, accepted_vendors: frozenset[str], remote_addr: str | None) -> None:
+        super().__init__(charge_point_id, _Socket(ws), response_timeout=command_timeout, logger=frames)
+        self.ws, self.cpms = ws, cpms
+        self.heartbeat_seconds, self.call_deadline = heartbeat_seconds, call_deadline
+        self.accepted_vendors, self.remote_addr = accepted_vendors, remote_addr
+        self.current: Call | None = None  # the call being answered (its payload as the charger sent it)
+        self._deadline = 0.0
+        self._received_at = events.now_ms()
+        self._calls: asyncio.Queue[Call] = asyncio.Queue()
+        self._answered: str | None = None
+        self.close_reason: str | None = None  # set when we close it (replaced, shutting down)
+        self.ended = asyncio.Event()
+
+    # --- the socket ----------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Read frames until the socket closes."""
+        answering = asyncio.create_task(self._answer_calls(), name=f"ocpp:{self.id}")
+        try:
+            async for frame in self.ws:
+                if frame.type == WSMsgType.TEXT:
+                    await self._receive(frame.data)
+                elif frame.type == WSMsgType.BINARY:
+                    await self._receive(frame.data.decode("utf-8", "replace"))
+                elif frame.type == WSMsgType.ERROR:
+                    break
+        finally:
+            answering.cancel()
+
+    async def finish_calls(self, timeout: float) -> None:
+        """Wait until the calls received so far are answered (graceful shutdown)."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._calls.join()
+        except TimeoutError:
+            log.warning("calls still unanswered at shutdown", extra={"charge_point_id": self.id})
+
+    async def close(self, code: int, reason: str) -> None:
+        self.close_reason = reason
+        await self.ws.close(code=code, message=reason.encode())
+
+    async def _receive(self, raw: str) -> None:
+        try:
+            message = unpack(raw)
+            if message.message_type_id == MessageType.Call and not (
+                    isinstance(message.unique_id, str) and isinstance(message.action, str) and isinstance(message.payload, dict)):
+                raise FormationViolationError(details={"cause": "a call is [2, uniqueId, action, {payload}]"})
+        except OCPPError as error:
+            metrics.CALLS.labels("unparseable", "refused").inc()
+            found = _UNIQUE_ID.match(raw)
+            if found:  # where no unique id can be read, OCPP-J has nowhere to send an answer
+                code = "FormationViolation" if error.code in ("FormatViolation", "ProtocolError") else _code(error)
+                await self._send(CallError(found.group(1), code, error.description or "unparseable frame", {}).to_json())
+            return
+        if message.message_type_id == MessageType.Call:
+            if self._calls.qsize() >= MAX_QUEUED_CALLS:
+                metrics.CALLS.labels(_action_label(message.action), "unavailable").inc()
+                await self._send(CallError(message.unique_id, "InternalError", "too many calls at once: send one at a time", {}).to_json())
+                return
+            self._calls.put_nowait(message)
+        else:
+            self._response_queue.put_nowait(message)
+
+    async def _answer_calls(self) -> None:
+        while True:
+            message = await self._calls.get()
+            try:
+                await self._answer(message)
+            except (ConnectionError, RuntimeError) as exc:  # the socket closed while answering
+                log.info("answer not sent: socket closed", extra={"charge_point_id": self.id, "error": repr(exc)})
+            finally:
+                self._calls.task_done()
+
+    async def _answer(self, message: Call) -> None:
+        action = message.action
+        self._answered = None
+        self._deadline = time.monotonic() + self.call_deadline
+        self._received_at = events.now_ms()
+        if action not in self.route_map:
+            # OCPP-J 1.6: NotImplemented for an action the receiver does not know, NotSupported for
+            # one it knows (a central system's own action, sent by a charger) and does not support.
+            error = NotSupportedError() if action in _OCPP16_ACTIONS else OcppNotImplemented()
+            await self._send(message.create_call_error(error).to_json())
+            metrics.CALLS.labels(_action_label(action), _outcome(error.code)).inc()
+            return
+        self.current = message
+        try:
+            await self._handle_call(message)
+        except OCPPError as error:  # the schema said no before any handler ran
+            await self._send(CallError(message.unique_id, _code(error), error.description, _cause(error)).to_json())
+        metrics.CALLS.labels(action, self._answered or "refused").inc()
+
+    async def _send(self, message: str) -> None:
+        if message.startswith("[3,"):
+            self._answered = "answered"
+        elif message.startswith("[4,"):
+            code = json.loads(message)[2]
+            self._answered = _outcome(code)
+            if code in _OCPP16_CODES:
+                parsed = json.loads(message)
+                parsed[2] = _OCPP16_CODES[code]
+                message = json.dumps(parsed, separators=(",", ":"))
+        await super()._send(message)
+
+    # --- what the handlers share ---------------------------------------------------------------
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        assert self.current is not None
+        return self.current.payload
+
+    def _events(self, build: Callable[[datetime], list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        """The call's events, or the CallError for a field that cannot be read."""
+        try:
+            return build(self._received_at)
+        except events.Unreadable as exc:
+            raise TypeConstraintViolationError(description=str(exc), details={"field": exc.field}) from None
+
+    async def _report(self, action: str, made: list[dict[str, Any]], *, stamped: bool = True) -> None:
+        """Hand the call's events to ingest, or raise the CallError the charger must hear.
+        `stamped=False`: the message carries no timestamp of the charger's, so its identity
+        includes the receipt time (two boots an hour apart are two events)."""
+        key = events.call_key(self.id, action, self.payload, None if stamped else self._received_at)
+        try:
+            await self.cpms.deliver(events.identified(key, made), deadline=self._deadline)
+        except IngestUnavailable:
+            raise InternalError(description="the central system could not store this message in time; send it again") from None
+        except EventsRefused as refused:
+            raise TypeConstraintViolationError(description=str(refused)[:500]) from None
+
+    async def _authorize(self, id_tag: Any, connector_id: Any) -> dict[str, Any]:
+        if not isinstance(id_tag, str):
+            return {"status": "Invalid"}
+        connector = connector_id if isinstance(connector_id, int) and not isinstance(connector_id, bool) else None
+        try:
+            return await self.cpms.authorize(self.id, id_tag, connector, deadline=self._deadline)
+        except IngestUnavailable:
+            raise InternalError(description="the central system could not authorize the idTag in time; send it again") from None
+
+    # --- the calls a charger makes (OCPP 1.6, section 4) ---------------------------------------
+
+    @on(Action.authorize, skip_schema_validation=True)
+    async def on_authorize(self, **_: Any) -> call_result.Authorize:
+        if not isinstance(self.payload.get("idTag"), str):
+            raise TypeConstraintViolationError(description="idTag must be a string")
+        return call_result.Authorize(id_tag_info=await self._authorize(self.payload["idTag"], None))
+
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
+        await self._report("BootNotification", self._events(lambda at: events.booted(self.id, self.payload, at)), stamped=False)
+        return call_result.BootNotification(current_time=events.stamp(events.now_ms()), interval=self.heartbeat_seconds,
+                                            status=RegistrationStatus.accepted)
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, **_: Any) -> call_result.DataTransfer:
+        await self._report("DataTransfer", self._events(lambda at: events.data_transfer(self.id, self.payload, at)), stamped=False)
+        known = self.payload.get("vendorId") in self.accepted_vendors
+        return call_result.DataTransfer(status=DataTransferStatus.accepted if known else DataTransferStatus.unknown_vendor_id)
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(self, **_: Any) -> call_result.DiagnosticsStatusNotification:
+        made = self._events(lambda at: events.diagnostics_status(self.id, self.payload, at))
+        await self._report("DiagnosticsStatusNotification", made, stamped=False)
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(self, **_: Any) -> call_result.FirmwareStatusNotification:
+        made = self._events(lambda at: events.firmware_status(self.id, self.payload, at))
+        await self._report("FirmwareStatusNotification", made, stamped=False)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.heartbeat)
+    async def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
+        await self._report("Heartbeat", self._events(lambda at: events.heartbeat(self.id, at)), stamped=False)
+        return call_result.Heartbeat(current_time=events.stamp(events.now_ms()))
+
+    @on(Action.meter_values, skip_schema_validation=True)
+    async def on_meter_values(self, **_: Any) -> call_result.MeterValues:
+        await self._report("MeterValues", self._events(lambda at: events.meter_samples(self.id, self.payload, at)))
+        return call_result.MeterValues()
+
+    @on(Action.start_transaction, skip_schema_validation=True)
+    async def on_start_transaction(self, **_: Any) -> call_result.StartTransaction:
+        tx = events.transaction_id(self.id, self.payload)
+        made = self._events(lambda at: events.transaction_started(self.id, self.payload, tx, at))
+        # The transaction is reported whatever the answer (the charger may have started already);
+        # an Invalid or Blocked tag is refused at the charger, which stops before energy flows.
+        info = await self._authorize(self.payload.get("idTag"), self.payload.get("connectorId"))
+        await self._report("StartTransaction", made)
+        return call_result.StartTransaction(transaction_id=tx, id_tag_info=info)
+
+    @on(Action.status_notification, skip_schema_validation=True)
+    async def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
+        stamped = isinstance(self.payload.get("timestamp"), str)
+        made = self._events(lambda at: events.status_changed(self.id, self.payload, at))
+        await self._report("StatusNotification", made, stamped=stamped)
+        return call_result.StatusNotification()
+
+    @on(Action.stop_transaction, skip_schema_validation=True)
+    async def on_stop_transaction(self, **_: Any) -> call_result.StopTransaction:
+        await self._report("StopTransaction", self._events(lambda at: events.transaction_ended(self.id, self.payload, at)))
+        return call_result.StopTransaction()
+
+    # --- commands to the charger ---------------------------------------------------------------
+
+    async def send_command(self, action: str, payload: dict[str, Any]) -> tuple[str, Any]:
+        """Send one central system call and wait for the charger's answer: (unique id, its
+        CallResult payload). Raises CommandRefused for a CallError, TimeoutError without answer."""
+        call = Call(unique_id=str(uuid.uuid4()), action=action, payload=payload)
+        async with self._call_lock:
+            await super()._send(call.to_json())
+            response = await self._get_specific_response(call.unique_id, self._response_timeout)
+        if response.message_type_id == MessageType.CallError:
+            raise CommandRefused(str(response.error_code), str(response.error_description))
+        return call.unique_id, response.payload
+
+
+def _code(error: OCPPError) -> str:
+    return _OCPP16_CODES.get(error.code, error.code)
+
+
+def _cause(error: OCPPError) -> dict[str, Any]:
+    cause = error.details.get("cause") if isinstance(error.details, dict) else None
+    return {"cause": str(cause)[:500]} if cause else {}
+
+
+def _action_label(action: str) -> str:
+    """A charger's action as a metric label: one of OCPP 1.6's, or `unknown` (labels stay bounded)."""
+    return action if action in _OCPP16_ACTIONS else "unknown"
+
+
+def _outcome(code: str) -> str:
+    return "unavailable" if code == "InternalError" else "refused"
+
