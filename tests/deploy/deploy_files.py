@@ -34,10 +34,8 @@ OPERATIONAL_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics", "/op
 
 # The gateway (`cpms run gateway`, CONTRACT section 11) is an edge adapter beside the services
 # behind the API: it holds chargers' WebSockets, owns no schema, and is deployed and checked on
-# its own. Its settings, port and metrics are fixed by issue 23 for every part of the project;
-# until the gateway service is part of this tree (services/catalogue.py), the deployment files are
-# checked against these names, and from then on against what it really reads and exports
-# (test_deploy_files.py checks that the two agree).
+# its own. The deployment files are checked against these names, and test_deploy_files.py checks
+# that they are what the gateway really reads and exports.
 GATEWAY = "gateway"
 GATEWAY_PORT = 8080
 GATEWAY_HEARTBEAT_SECONDS = 300  # CPMS_GATEWAY_HEARTBEAT_SECONDS' default: BootNotification's interval
@@ -61,15 +59,11 @@ GATEWAY_CALLS = {
 API_SERVICES = [name for name in SERVICES if name != GATEWAY]
 
 
-def gateway_built_in() -> bool:
-    return GATEWAY in SERVICES
-
-
 def settings_aliases() -> set[str]:
     """The environment variables some CPMS process reads."""
     models = [Settings, *(spec.settings for spec in SERVICES.values())]
     aliases = {field.alias for model in models for field in model.model_fields.values() if field.alias}
-    return aliases if gateway_built_in() else aliases | GATEWAY_SETTINGS
+    return aliases
 
 
 # --- docker compose ---------------------------------------------------------------------------
@@ -294,10 +288,9 @@ def exposition_families(text: str) -> dict[str, str]:
 
 
 def readable_families(exposition: str) -> dict[str, str]:
-    """The metric families a dashboard panel or an alert may read: what the CPMS exports, and the
-    gateway's as issue 23 names them while the gateway is not built in."""
-    families = exposition_families(exposition)
-    return families if gateway_built_in() else {**GATEWAY_METRICS, **families}
+    """The metric families a dashboard panel or an alert may read: what the CPMS exports (every
+    process registers every family, the gateway's too)."""
+    return exposition_families(exposition)
 
 
 def is_exported(name: str, families: dict[str, str]) -> bool:

@@ -19,7 +19,7 @@ import yaml
 
 from services.cli import _parser
 from services.catalogue import SERVICES
-from shared.config import Settings, parse_listen_addr
+from shared.config import GatewaySettings, Settings, parse_listen_addr
 from tests.deploy import deploy_files as files
 
 INFRASTRUCTURE = {"postgres", "rabbitmq", "migrate", "edge", "prometheus", "grafana"}
@@ -50,15 +50,11 @@ def image_entrypoint() -> list[str]:
 
 def service_port(service: dict, name: str) -> int:
     """The port `cpms run <name>` listens on inside its container, as Settings reads it."""
-    if name == files.GATEWAY and not files.gateway_built_in():
-        return parse_listen_addr(service["environment"]["CPMS_GATEWAY_LISTEN_ADDR"])[1]
     return parse_listen_addr(Settings.from_env(service["environment"]).listen_addr_of(name))[1]
 
 
 def parse_cpms(argv: list[str]) -> argparse.Namespace:
-    """`cpms ...` as the CLI reads it; `cpms run gateway` as issue 23 fixes it until the gateway is built in."""
-    if argv == ["cpms", "run", files.GATEWAY] and not files.gateway_built_in():
-        return argparse.Namespace(command="run", service=files.GATEWAY)
+    """`cpms ...` as the CLI reads it."""
     try:
         return _parser().parse_args(argv[1:])
     except SystemExit:
@@ -195,12 +191,11 @@ def test_the_tls_snippet_offers_what_ocpp_security_profile_2_asks():
     assert required <= set(files.directive(tls, "ssl_ciphers").split(":"))
 
 
-@pytest.mark.skipif(not files.gateway_built_in(), reason="the gateway service is not in services/catalogue.py yet")
 async def test_the_gateway_reads_and_exports_what_its_deployment_assumes(api):
-    spec = SERVICES[files.GATEWAY]
-    reads = {field.alias for field in spec.settings.model_fields.values() if field.alias}
+    fields = GatewaySettings.model_fields.values()
+    reads = {field.alias for field in fields if field.alias}
     assert files.GATEWAY_SETTINGS <= reads, files.GATEWAY_SETTINGS - reads
-    defaults = {field.alias: field.default for field in spec.settings.model_fields.values()}
+    defaults = {field.alias: field.default for field in fields}
     assert parse_listen_addr(defaults["CPMS_GATEWAY_LISTEN_ADDR"])[1] == files.GATEWAY_PORT
     assert float(defaults["CPMS_GATEWAY_HEARTBEAT_SECONDS"]) == files.GATEWAY_HEARTBEAT_SECONDS
     # the image's probe finds it (it tries every listen address of Settings)
