@@ -2,7 +2,7 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-BENCH_ARGS ?= --storm 10000 --growth 0,1000000 --fleet 90000
+BENCH_ARGS ?= --storm 10000 --growth 0,1000000 --fleet 90000 --modes single,paced,batch,gateway-storm,gateway-connected,gateway-chain
 
 .PHONY: install run test test-faults bench bench-csv bench-prune bench-pricing migrate clean
 

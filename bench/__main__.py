@@ -13,172 +13,49 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 
 import aio_pika
 import aiohttp
 import asyncpg
 
-from bench import baseline, fill, fleet, storm
-from bench.load import Charger, SendResult, Sender, events_of, make_chargers, percentiles, send_batches, send_paced, send_single
-from bench.system import System, listen_overflows, machine_cpu_between, machine_cpu_seconds
+from bench import baseline, fill, fleet, ocpp_gateway, storm
+from bench.chain import ADMIN, API_KEY, Admin, measure_chain
+from bench.load import SendResult, Sender, events_of, make_chargers, send_batches, send_paced, send_single
+from bench.system import System, free_port
+from shared.db import drop_database, ensure_database
 from shared.topology import delete_topology
 
-API_KEY, ADMIN = "bench-gateway-key", "bench-admin-token"
 PG = os.environ.get("CPMS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 AMQP = os.environ.get("CPMS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
-
-
-class Admin:
-    def __init__(self, http: aiohttp.ClientSession, system: System) -> None:
-        self.http, self.system = http, system
-        self.headers = {"Authorization": f"Bearer {ADMIN}"}
-
-    async def call(self, method: str, service: str, path: str, json_body=None):
-        async with self.http.request(method, self.system.base_url(service) + path, json=json_body, headers=self.headers) as r:
-            body = await r.json(content_type=None)
-            if r.status >= 400:
-                raise RuntimeError(f"{method} {path}: {r.status} {body}")
-            return body
-
-
-async def prepare_site(admin: Admin, chargers: list[Charger], concurrency: int = 16) -> str:
-    site = await admin.call("POST", "billing", "/v1/sites", {"name": "Bench site"})
-    await admin.call("POST", "billing", f"/v1/sites/{site['siteId']}/tariffs", {"pricePerKwh": "0.30", "currency": "USD"})
-    await admin.call("POST", "billing", f"/v1/sites/{site['siteId']}/wallet", {"wallet": "rBenchWallet1111111111111111111"})
-    queue = list(chargers)
-
-    async def assign() -> None:
-        while queue:
-            charger = queue.pop()
-            await admin.call("PUT", "billing", f"/v1/chargers/{charger.charge_point_id}/site", {"siteId": site["siteId"]})
-
-    await asyncio.gather(*(assign() for _ in range(concurrency)))
-    await asyncio.sleep(1.0)  # the assignments reach sessions/billing consumers
-    return site["siteId"]
-
-
-async def wait_for_settlements(database_url: str, since: datetime, expected: int, timeout: float) -> float:
-    """The end-to-end clock stops when the last settlement exists (read straight from the table).
-    Only this run's settlements are counted, by the created-at index: a count of the whole table
-    20 times a second would itself load Postgres more as the tables grow."""
-    conn = await asyncpg.connect(database_url)
-    try:
-        deadline = time.perf_counter() + timeout
-        while time.perf_counter() < deadline:
-            if await conn.fetchval("SELECT count(*) FROM billing.settlements WHERE created_at >= $1", since) >= expected:
-                return time.perf_counter()
-            await asyncio.sleep(0.05)
-        raise TimeoutError(f"fewer than {expected} settlements after {timeout}s")
-    finally:
-        await conn.close()
-
-
-async def verify(admin: Admin, chargers: list[Charger], sent: SendResult, concurrency: int = 16) -> dict:
-    """Every session through the API: finalized, right energy, right amount. Any difference fails the run."""
-    errors: list[str] = []
-    lags: list[float] = []
-    queue = list(chargers)
-
-    async def fetch(charger: Charger) -> list[dict]:
-        # the settlement exists before sessions has applied `session.priced`: give it a moment
-        for _ in range(100):
-            body = await admin.call("GET", "sessions", f"/v1/chargers/{charger.charge_point_id}/sessions?limit=5")
-            sessions = [s for s in body["items"] if s["transactionId"] == charger.transaction_id]
-            if sessions and all(s["status"] == "Finalized" and s.get("costAmount") is not None for s in sessions):
-                break
-            await asyncio.sleep(0.2)
-        return sessions
-
-    async def check() -> None:
-        while queue:
-            charger = queue.pop()
-            sessions = await fetch(charger)
-            if len(sessions) != 1:
-                errors.append(f"{charger.charge_point_id}: {len(sessions)} sessions")
-                continue
-            s = sessions[0]
-            if s["status"] != "Finalized" or s["energyWh"] != charger.energy_wh or s["energySource"] != "StopTransaction":
-                errors.append(f"{charger.charge_point_id}: {s['status']} {s['energyWh']} {s['energySource']} != {charger.energy_wh}")
-            if s.get("costAmount") is None or Decimal(s["costAmount"]) != charger.expected_cost:
-                errors.append(f"{charger.charge_point_id}: cost {s.get('costAmount')} != {charger.expected_cost}")
-            accepted = sent.ended_accepted_at.get(charger.charge_point_id)
-            if accepted and s.get("finalizedAt"):
-                lags.append((datetime.fromisoformat(s["finalizedAt"]) - accepted).total_seconds())
-
-    await asyncio.gather(*(check() for _ in range(concurrency)))
-    return {"errors": errors[:20], "errorCount": len(errors), "lag": percentiles([max(lag, 0.0) for lag in lags])}
 
 
 async def run_load(system: System, database_url: str, *, run: str, chargers: int, samples: int, mode: str,
                    concurrency: int, batch: int, offset: int = 0, rate: float = 0, check: bool = True,
                    profile: str | None = None, label: str = "") -> dict:
-    plans_for = make_chargers(run, chargers, offset)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(concurrency, 64))) as http:
-        admin = Admin(http, system)
-        await prepare_site(admin, plans_for)
-        # sessions start after the tariff was created, so it applies to them
-        plans = [events_of(c, samples, datetime.now(UTC)) for c in plans_for]
-        conn = await asyncpg.connect(database_url)
-        if await conn.fetchval("SHOW autovacuum") == "off":
-            # What autovacuum would have done by now in a normal deployment: without it the
-            # tables that take updates and deletes (sessions, chargers, outboxes) bloat run after
-            # run, and each run would measure the dead rows of the ones before.
-            await conn.execute("VACUUM (ANALYZE)")
-        since = await conn.fetchval("SELECT now()")
-        work_before = await database_work(conn)
-        await conn.close()
+    """Sessions of `samples` meter samples each, posted to ingest one event per request (`single`),
+    open loop at `rate` events/s (`paced`), in batches (`batch`), or as the reference gateway posts
+    (AS_THE_GATEWAY)."""
+    as_the_gateway = mode in AS_THE_GATEWAY
+
+    async def send(plans: list[list[dict]], sent: SendResult) -> None:
         # paced mode posts open loop, so its requests queue for a connection beyond this many
         sender = Sender(system.base_url("ingest"), API_KEY, 256 if mode == "paced" else max(concurrency, 64),
                         new_connection_per_request=mode == "churn")
-        profiles = system.profile(profile, label or mode)
-        cpu_before, machine_before = system.cpu_seconds(), machine_cpu_seconds()
-        overflows_before = listen_overflows()
-        sent = SendResult()
         try:
             if mode in ("single", *AS_THE_GATEWAY):
-                await send_single(sender, plans, concurrency, sent, as_the_gateway=mode in AS_THE_GATEWAY)
+                await send_single(sender, plans, concurrency, sent, as_the_gateway=as_the_gateway)
             elif mode == "paced":
                 await send_paced(sender, plans, rate, sent)
             else:
                 await send_batches(sender, plans, batch, concurrency, sent)
         finally:
             await sender.close()
-        overflows = listen_overflows() - overflows_before
-        # Played as the gateway, a session whose end was lost is never settled: wait for the others.
-        settled = len(sent.ended_accepted_at) if mode in AS_THE_GATEWAY else chargers
-        # A bound, not a target: the slowest end-to-end rate a run may have (500 events/s), and 2 min at least.
-        done = await wait_for_settlements(database_url, since, settled, timeout=max(120.0, sum(len(p) for p in plans) / 500))
-        cpu_after, machine_after = system.cpu_seconds(), machine_cpu_seconds()
-        profiles.stop()
-        conn = await asyncpg.connect(database_url)
-        work_after = await database_work(conn)
-        await conn.close()
-        checked = await verify(admin, plans_for, sent) if check else {"errors": [], "errorCount": 0, "lag": {}}
-    total_events = sum(len(p) for p in plans)
-    cpu = sum(cpu_after.values()) - sum(cpu_before.values())
-    other = machine_cpu_between(machine_before, machine_after)
-    return {
-        "mode": mode, "chargers": chargers, "events": total_events, "concurrency": concurrency,
-        **({"batchSize": batch} if mode == "batch" else {}), **({"offeredRate": rate} if mode == "paced" else {}),
-        "acceptedEventsPerSecond": round(sent.events / sent.seconds),
-        "endToEndEventsPerSecond": round(total_events / (done - sent.started)),
-        "ingestLatency": percentiles(sent.latencies),
-        "endToEndLag": checked["lag"],
-        "cpuSecondsPer1000Events": round(cpu / total_events * 1000, 3),
-        "cpuSecondsByProcess": {k: round(cpu_after[k] - cpu_before[k], 2) for k in cpu_after},
-        "otherCpuSecondsPer1000Events": {k: round(v / total_events * 1000, 3) for k, v in other.items()},
-        # the CPMS, Postgres, RabbitMQ and the generator together: 2 cores give 2 s a second
-        "machineCpuSecondsPer1000Events": round((cpu + sum(other.values())) / total_events * 1000, 3),
-        "cpmsAndPostgresCpuSecondsPer1000Events": round((cpu + other["postgres"]) / total_events * 1000, 3),
-        # Postgres's work in pages and rows: unlike CPU seconds, the same whatever the machine's speed
-        "postgresWorkPer1000Events": {k: round((work_after[k] - work_before[k]) / total_events * 1000) for k in work_after},
-        "retried503": sent.failures,
-        **({"eventsLost": sent.lost, "connectionErrors": sent.connection_errors, "timeouts": sent.timeouts,
-            "listenOverflows": overflows} if mode in AS_THE_GATEWAY else {}),
-        "correct": checked["errorCount"] == 0 and sent.lost == 0,
-        "errors": checked["errors"],
-    }
+
+    result = await measure_chain(system, database_url, make_chargers(run, chargers, offset),
+                                 lambda made: [events_of(c, samples, datetime.now(UTC)) for c in made], send,
+                                 check=check, profile=profile, label=label or mode, lossy=as_the_gateway)
+    return {"mode": mode, "concurrency": concurrency, **({"batchSize": batch} if mode == "batch" else {}),
+            **({"offeredRate": rate} if mode == "paced" else {}), **result}
 
 
 # Modes that post as the reference gateway does (`Sender.post_once`: one try, 8 s, no 2xx = lost):
@@ -208,14 +85,6 @@ def churn_against_keepalive(runs: list[dict]) -> list[dict]:
             "cpuPerEventRatio": round(churn["cpuSecondsPer1000Events"] / kept["cpuSecondsPer1000Events"], 2),
         })
     return compared
-
-
-async def database_work(conn: asyncpg.Connection) -> dict[str, int]:
-    """This database's pages read (from cache or disk) and rows read so far (pg_stat_database)."""
-    await conn.execute("SELECT pg_stat_clear_snapshot()")
-    row = await conn.fetchrow("SELECT blks_hit + blks_read AS pages, tup_returned + tup_fetched AS rows "
-                              "FROM pg_stat_database WHERE datname = current_database()")
-    return {"pages": row["pages"], "rows": row["rows"]}
 
 
 async def postgres_setting(database_url: str, name: str) -> str:
@@ -310,13 +179,13 @@ class Layout:
     def start(self, env: dict[str, str]) -> System:
         system = System({**env, "CPMS_WORKERS": str(self.workers)})
         if self.replicas == 0:
-            system.start("all", 18081)
+            system.start("all")
         else:
-            system.start("ingest", 18091)
-            system.start("commands", 18094)
+            system.start("ingest")
+            system.start("commands")
             for r in range(self.replicas):
-                system.start("sessions", 18092 + 10 * r, r)
-                system.start("billing", 18093 + 10 * r, r)
+                system.start("sessions", r)
+                system.start("billing", r)
         return system
 
 
@@ -371,12 +240,44 @@ def targets(report: dict, layout: str) -> dict:
             churn = compared["churn"]
             figure("churnEventsLost", churn["eventsLost"], 0, "0", churn["eventsLost"] == 0, chargersInFlight=compared["chargersInFlight"],
                    connectionErrors=churn["connectionErrors"], listenOverflows=churn["listenOverflows"], p99Ratio=compared["p99Ratio"])
+    if "gatewayStorm" in report:
+        gw = report["gatewayStorm"]
+        figure("gatewayStormAnsweredSeconds", gw["answeredSeconds"], 30, "<= 30 s", gw["answeredSeconds"] <= 30,
+               chargers=gw["chargers"], appliedSeconds=gw["appliedSeconds"])
+        p99 = gw["handshakeAndBoot"]["p99Ms"]
+        figure("gatewayStormHandshakeAndBootP99Ms", p99, 1000, "<= 1 s", p99 <= 1000, handshakeP99Ms=gw["handshake"]["p99Ms"])
+    if "gatewayMemory" in report:
+        kib = report["gatewayMemory"]["gateway"]["rssKiBPerIdleConnection"]
+        figure("gatewayRssKiBPerIdleConnection", kib, 30, "<= 30 KiB", kib <= 30,
+               httpPathKiBPerIdleConnection=report["gatewayMemory"]["ingest"]["rssKiBPerIdleConnection"])
+    if "gateway-connected" in run and "gateway-connected-http" in run:
+        ocpp, http = run["gateway-connected"], run["gateway-connected-http"]
+        figure("gatewayConnectedCallP99Ms", ocpp["callLatency"]["p99Ms"], 100, "<= 100 ms", ocpp["callLatency"]["p99Ms"] <= 100,
+               httpPathP99Ms=http["ingestLatency"]["p99Ms"], gatewayCpuMsPerCall=ocpp["gatewayCpuMsPerCall"],
+               allButGeneratorCpuMsPerEvent=ocpp["allButGeneratorCpuSecondsPer1000Events"],
+               httpPathAllButGeneratorCpuMsPerEvent=http["allButGeneratorCpuSecondsPer1000Events"])
+    if "gateway-chain" in run and "gateway-chain-http" in run:
+        ocpp = run["gateway-chain"]["allButGeneratorCpuSecondsPer1000Events"]
+        http = run["gateway-chain-http"]["allButGeneratorCpuSecondsPer1000Events"]
+        figure("gatewayChainCpuPerEventVsHttp", ocpp, http, "<= 0.6", ocpp <= 0.6 * http,
+               gatewayCpuMsPerCall=run["gateway-chain"]["gatewayCpuMsPerCall"])
     if "fleet" in report:
         before, after = report["fleet"]["peakRssBytesBefore"], report["fleet"]["peakRssBytesAfter"]
         grown = max(after[k] / before[k] for k in after if before.get(k))
         figure("fleetPeakRssGrowth", round(grown, 3), 1.0, "no growth with 10x the chargers", grown <= 1.05,
                chargersInTables=report["fleet"]["chargersInTables"])
     return found
+
+
+async def drop_run(run: str) -> None:
+    """This run's database and broker topology, however the run ended; a failure here is told,
+    never raised over the run's own."""
+    try:
+        await drop_database(f"{PG}/cpms_bench_{run}")
+        async with await aio_pika.connect(AMQP) as amqp:
+            await delete_topology(await amqp.channel(), f"bench-{run}")
+    except Exception as exc:
+        print(f"could not remove run {run}'s database cpms_bench_{run} or broker prefix bench-{run}: {exc!r}", file=sys.stderr)
 
 
 async def main() -> None:
@@ -391,85 +292,102 @@ async def main() -> None:
     parser.add_argument("--storm-connected-rate", type=float, default=200, help="events/s of the chargers that stay connected")
     parser.add_argument("--modes", default="single,paced,batch",
                         help="which of the loads each layout runs: single, paced, batch, and churn (as the reference gateway "
-                             "posts: a new connection for every event, beside the same load over kept-alive connections)")
+                             "posts: a new connection for every event, beside the same load over kept-alive connections); "
+                             "and which of " + ",".join(ocpp_gateway.MODES) + " the main layout runs")
     parser.add_argument("--in-flight", type=int, default=500, help="chargers in flight at once in the churn mode")
+    parser.add_argument("--gateway-chargers", type=int, default=10_000, help="chargers connected to the OCPP gateway in its modes")
+    parser.add_argument("--gateway-minutes", type=int, default=3, help="length of the gateway-connected load (at least 2)")
     parser.add_argument("--fleet", type=int, default=0, help="chargers added by boots in batches, for memory against fleet size")
     parser.add_argument("--workers", type=int, default=2, help="CPMS_WORKERS of the all-in-one layout the storm and growth run on")
     parser.add_argument("--skip-replicas", action="store_true")
     parser.add_argument("--profile", metavar="DIR", help="record each run's CPMS processes with py-spy into DIR")
     args = parser.parse_args()
+    gateway_modes = [m for m in args.modes.split(",") if m in ocpp_gateway.MODES]
+    if gateway_modes and args.gateway_minutes < 2:
+        parser.error("--gateway-minutes must be at least 2")
+    # before any process starts: they inherit it
+    open_files = ocpp_gateway.open_files_limits(args.gateway_chargers) if gateway_modes else None
 
     run = uuid.uuid4().hex[:8]
     database_url = f"{PG}/cpms_bench_{run}"
     env = {**os.environ, "CPMS_DATABASE_URL": database_url, "CPMS_AMQP_URL": AMQP, "CPMS_AMQP_PREFIX": f"bench-{run}",
-           "CPMS_API_KEY": API_KEY, "CPMS_ADMIN_TOKEN": ADMIN, "CPMS_LOG_LEVEL": "WARNING"}
-    from shared.db import drop_database, ensure_database
-
+           "CPMS_API_KEY": API_KEY, "CPMS_ADMIN_TOKEN": ADMIN, "CPMS_LOG_LEVEL": "WARNING",
+           "CPMS_GATEWAY_LISTEN_ADDR": f"127.0.0.1:{free_port()}"}  # `cpms run all`'s own gateway, off the default port
     await ensure_database(database_url)
-    meter_sample = events_of(make_chargers(run, 1)[0], 1, datetime.now(UTC))[3]  # after boot, status and start
-    report: dict = {
-        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
-                    "memoryGiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
-        "postgresAutovacuum": await postgres_setting(database_url, "autovacuum"),
-        "limits": await baseline.measure(database_url, AMQP, meter_sample),
-        "runs": [],
-    }
-    print(json.dumps({"limits": report["limits"]}), file=sys.stderr)
-    offset = 0
-    for layout in layouts_of(args):
-        system = layout.start(env)
-        try:
-            await system.wait_ready()
-            modes = args.modes.split(",")
-            if "churn" in modes:
-                modes.append("keepalive")
-            full = [(mode, concurrency) for mode, concurrency in (("single", args.concurrency), ("paced", 0), ("batch", 8),
-                                                                   ("keepalive", args.in_flight), ("churn", args.in_flight))
-                    if mode in modes]
-            phases = full if layout.replicas < 2 else full[:1]
-            for mode, concurrency in phases:
-                result = await run_load(system, database_url, run=run, chargers=args.chargers if mode != "paced" else args.chargers // 2,
-                                        samples=args.samples, mode=mode, concurrency=concurrency, batch=args.batch,
-                                        offset=offset, rate=args.paced_rate, profile=args.profile,
-                                        label=f"{mode}-{layout.replicas}-{layout.workers}")
-                offset += args.chargers
-                result["layout"] = layout.label
-                result["peakRssBytes"] = system.peak_rss()
-                report["runs"].append(result)
-                print(json.dumps({k: result[k] for k in ("layout", "mode", "acceptedEventsPerSecond", "endToEndEventsPerSecond", "ingestLatency",
-                                                         "eventsLost", "connectionErrors", "correct") if k in result}), file=sys.stderr)
-            if layout.main and args.storm:
-                report["storm"] = await storm.measure(system.base_url("ingest"), API_KEY, database_url, run,
-                                                      chargers=args.storm, rate=args.storm_connected_rate)
-                report["storm"]["layout"] = layout.label
-                report["storm"]["peakRssBytes"] = system.peak_rss()
-                print(json.dumps({"storm": report["storm"]}), file=sys.stderr)
-            if layout.main:
-                offset = await measure_growth(system, database_url, run, args, offset, report, layout.label)
-            if layout.main and args.fleet:
-                before = system.peak_rss()
-                report["fleet"] = await fleet.grow_fleet(system.base_url("ingest"), API_KEY, database_url, run, args.fleet)
-                report["fleet"].update(peakRssBytesBefore=before, peakRssBytesAfter=system.peak_rss())
-                print(json.dumps({"fleet": report["fleet"]}), file=sys.stderr)
-        finally:
-            system.stop()
-    limits = report["limits"]
-    for result in report["runs"]:
-        result["fractionOfLimits"] = {
-            "endToEndVsConfirmedPublishes": round(result["endToEndEventsPerSecond"] / limits["confirmedPublishesPerSecond"], 3),
-            "acceptedVsConfirmedPublishes": round(result["acceptedEventsPerSecond"] / limits["confirmedPublishesPerSecond"], 3),
-            "endToEndVsSingleRowCommits": round(result["endToEndEventsPerSecond"] / limits["postgresSingleRowCommitsPerSecond"], 3),
-            "requestsVsBareHttp": round(result["acceptedEventsPerSecond"] / result.get("batchSize", 1) / limits["bareHttpRequestsPerSecond"], 3),
+    try:
+        meter_sample = events_of(make_chargers(run, 1)[0], 1, datetime.now(UTC))[3]  # after boot, status and start
+        report: dict = {
+            "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "platform": platform.platform(),
+                        "memoryGiB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+                        "loadAverageAtStart": os.getloadavg(), **({"limits": open_files} if open_files else {})},
+            "postgresAutovacuum": await postgres_setting(database_url, "autovacuum"),
+            "limits": await baseline.measure(database_url, AMQP, meter_sample),
+            "runs": [],
         }
-    if churn := churn_against_keepalive(report["runs"]):
-        report["churn"] = churn
-    report["correct"] = all(r["correct"] for r in report["runs"]) and report.get("storm", {}).get("correct", True)
-    report["targets"] = targets(report, next((x.label for x in layouts_of(args) if x.main), ""))
-    print(json.dumps(report, indent=2))
-    print(json.dumps({"targets": report["targets"]}, indent=2), file=sys.stderr)
-    await drop_database(database_url)
-    async with await aio_pika.connect(AMQP) as amqp:
-        await delete_topology(await amqp.channel(), f"bench-{run}")
+        print(json.dumps({"limits": report["limits"]}), file=sys.stderr)
+        offset = 0
+        for layout in layouts_of(args):
+            system = layout.start(env)
+            try:
+                await system.wait_ready()
+                modes = args.modes.split(",")
+                if "churn" in modes:
+                    modes.append("keepalive")
+                full = [(mode, concurrency) for mode, concurrency in (("single", args.concurrency), ("paced", 0), ("batch", 8),
+                                                                       ("keepalive", args.in_flight), ("churn", args.in_flight))
+                        if mode in modes]
+                phases = full if layout.replicas < 2 else full[:1]
+                for mode, concurrency in phases:
+                    result = await run_load(system, database_url, run=run, chargers=args.chargers if mode != "paced" else args.chargers // 2,
+                                            samples=args.samples, mode=mode, concurrency=concurrency, batch=args.batch,
+                                            offset=offset, rate=args.paced_rate, profile=args.profile,
+                                            label=f"{mode}-{layout.replicas}-{layout.workers}")
+                    offset += args.chargers
+                    result["layout"] = layout.label
+                    result["peakRssBytes"] = system.peak_rss()
+                    report["runs"].append(result)
+                    print(json.dumps({k: result[k] for k in ("layout", "mode", "acceptedEventsPerSecond", "endToEndEventsPerSecond", "ingestLatency",
+                                                             "eventsLost", "connectionErrors", "correct") if k in result}), file=sys.stderr)
+                if layout.main and args.storm:
+                    report["storm"] = await storm.measure(system.base_url("ingest"), API_KEY, database_url, run,
+                                                          chargers=args.storm, rate=args.storm_connected_rate)
+                    report["storm"]["layout"] = layout.label
+                    report["storm"]["peakRssBytes"] = system.peak_rss()
+                    print(json.dumps({"storm": report["storm"]}), file=sys.stderr)
+                if layout.main:
+                    offset = await measure_growth(system, database_url, run, args, offset, report, layout.label)
+                if layout.main and args.fleet:
+                    before = system.peak_rss()
+                    report["fleet"] = await fleet.grow_fleet(system.base_url("ingest"), API_KEY, database_url, run, args.fleet)
+                    report["fleet"].update(peakRssBytesBefore=before, peakRssBytesAfter=system.peak_rss())
+                    print(json.dumps({"fleet": report["fleet"]}), file=sys.stderr)
+                if layout.main and gateway_modes:
+                    warm = min(args.storm, args.gateway_chargers)  # the HTTP storm's chargers, their secrets verified
+                    offset = await ocpp_gateway.measure(system, database_url, run, chargers=args.gateway_chargers, warm=warm,
+                                                   minutes=args.gateway_minutes, samples=args.samples, concurrency=args.concurrency,
+                                                   modes=gateway_modes, offset=offset, report=report, layout=layout.label,
+                                                   profile=args.profile)
+                    print(json.dumps({k: report[k] for k in ("gatewayStorm", "gatewayMemory") if k in report}), file=sys.stderr)
+            finally:
+                system.stop()
+        limits = report["limits"]
+        for result in report["runs"]:
+            result["fractionOfLimits"] = {
+                "endToEndVsConfirmedPublishes": round(result["endToEndEventsPerSecond"] / limits["confirmedPublishesPerSecond"], 3),
+                "acceptedVsConfirmedPublishes": round(result["acceptedEventsPerSecond"] / limits["confirmedPublishesPerSecond"], 3),
+                "endToEndVsSingleRowCommits": round(result["endToEndEventsPerSecond"] / limits["postgresSingleRowCommitsPerSecond"], 3),
+                "requestsVsBareHttp": round(result["acceptedEventsPerSecond"] / result.get("batchSize", 1) / limits["bareHttpRequestsPerSecond"], 3),
+            }
+        if churn := churn_against_keepalive(report["runs"]):
+            report["churn"] = churn
+        report["correct"] = (all(r["correct"] for r in report["runs"]) and report.get("storm", {}).get("correct", True)
+                             and all(report.get(k, {}).get("refused", 0) == 0 for k in ("gatewayStorm", "gatewayFirstConnection")))
+        report["machine"]["loadAverageAtEnd"] = os.getloadavg()
+        report["targets"] = targets(report, next((x.label for x in layouts_of(args) if x.main), ""))
+        print(json.dumps(report, indent=2))
+        print(json.dumps({"targets": report["targets"]}, indent=2), file=sys.stderr)
+    finally:
+        await drop_run(run)
     if not report["correct"]:
         sys.exit(1)
 

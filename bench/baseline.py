@@ -14,7 +14,7 @@ import asyncpg
 import orjson
 
 from bench.http_client import KeepAliveClient
-from bench.system import process_cpu_seconds
+from bench.system import free_port, process_cpu_seconds
 
 DURATION = 3.0
 
@@ -156,10 +156,11 @@ async def publish_consume_round_trips(amqp_url: str, concurrency: int = 32) -> f
     return rate
 
 
-async def bare_http(event: dict, port: int = 18199, concurrency: int = 32) -> tuple[float, float]:
+async def bare_http(event: dict, concurrency: int = 32) -> tuple[float, float]:
     """Requests/s and server CPU ms per request of the HTTP framework alone (`bench.bare_http`),
     sent single events by the load generator's own client, as many in flight as the single-event
     run: the floor of ingest's cost per request."""
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "bench.bare_http", str(port)], stderr=subprocess.DEVNULL)
     client = KeepAliveClient(f"http://127.0.0.1:{port}", concurrency)
     body, headers = orjson.dumps(event), {"Content-Type": "application/json"}

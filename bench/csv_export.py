@@ -24,7 +24,6 @@ from services.catalogue import SERVICES
 PG = os.environ.get("CPMS_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 AMQP = os.environ.get("CPMS_BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 ADMIN = "bench-admin-token"
-PORT = 18092
 
 
 async def fill(database_url: str, rows: int) -> None:
@@ -51,10 +50,10 @@ async def fill(database_url: str, rows: int) -> None:
         await pool.close()
 
 
-async def export(http: aiohttp.ClientSession, pid: int, query: str) -> dict:
+async def export(http: aiohttp.ClientSession, sessions_url: str, pid: int, query: str) -> dict:
     started = time.perf_counter()
     lines = 0
-    async with http.get(f"http://127.0.0.1:{PORT}/v1/sessions{query}",
+    async with http.get(f"{sessions_url}/v1/sessions{query}",
                         headers={"Authorization": f"Bearer {ADMIN}", "Accept": "text/csv"}) as response:
         assert response.status == 200, await response.text()
         async for _ in response.content:
@@ -72,13 +71,13 @@ async def main(rows: int) -> dict:
                      "CPMS_AMQP_PREFIX": f"bench-csv-{run}", "CPMS_ADMIN_TOKEN": ADMIN, "CPMS_LOG_LEVEL": "WARNING"})
     try:
         await fill(database_url, rows)
-        system.start("sessions", PORT)
+        system.start("sessions")
         await system.wait_ready()
         pid = system.processes[0].popen.pid
         ready = round(rss_bytes(pid, "VmHWM") / 2**20, 1)
         async with aiohttp.ClientSession() as http:
-            tenth = await export(http, pid, "?chargePointId=CSV-A")
-            whole = await export(http, pid, "")
+            tenth = await export(http, system.base_url("sessions"), pid, "?chargePointId=CSV-A")
+            whole = await export(http, system.base_url("sessions"), pid, "")
         assert tenth["rows"] == rows // 10 and whole["rows"] == rows, (tenth, whole)
         return {"rows": rows, "peakRssMiBWhenReady": ready, "tenth": tenth, "all": whole,
                 "peakRssGrowthMiBFromTenthToAll": round(whole["peakRssMiB"] - tenth["peakRssMiB"], 1)}

@@ -174,6 +174,20 @@ class KeepAliveClient:
         finally:
             self._release(conn)
 
+    async def hold(self, count: int, path: str, *, at_once: int = 100) -> None:
+        """Open `count` more connections, each answering one GET of `path`, and keep them idle:
+        what a server pays per idle keep-alive connection. `at_once` bounds the connections
+        opening together (the server's listen backlog)."""
+        if self._count + count > self._max:
+            raise ValueError(f"{self._count} + {count} connections exceed this client's {self._max}")
+        head = self._head("GET", path, ()) + b"0\r\n\r\n"
+        for start in range(0, count, at_once):
+            opened = await asyncio.gather(*(self._open() for _ in range(min(at_once, count - start))))
+            for status, _ in await asyncio.gather(*(conn.send(head, True) for conn in opened)):
+                if status != 200:
+                    raise ConnectionError(f"GET {path} answered {status}")
+            self._idle.extend(opened)
+
     def _head(self, method: str, path: str, headers: tuple[tuple[str, str], ...]) -> bytes:
         lines = [f"{method} {path} HTTP/1.1", f"Host: {self._netloc}"]
         lines += [f"{name}: {value}" for name, value in headers if name.lower() not in ("host", "content-length")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -29,9 +30,9 @@ class Charger:
         return (Decimal(self.energy_wh) / 1000 * PRICE_PER_KWH).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def make_chargers(run: str, n: int, offset: int = 0) -> list[Charger]:
+def make_chargers(run: str, n: int, offset: int = 0, *, prefix: str = "BENCH") -> list[Charger]:
     return [
-        Charger(f"BENCH-{run}-{i:06d}", 1 + i % 97, (i * 7919) % 500_000, 1_000 + (i * 104_729) % 60_000)
+        Charger(f"{prefix}-{run}-{i:06d}", 1 + i % 97, (i * 7919) % 500_000, 1_000 + (i * 104_729) % 60_000)
         for i in range(offset, offset + n)
     ]
 
@@ -139,22 +140,48 @@ class Sender:
         await self.client.close()
 
 
+# How one event of charger number i reaches the CPMS: a POST to ingest, or a call over its WebSocket.
+Send = Callable[[int, dict], Awaitable[object]]
+
+
 async def send_single(sender: Sender, plans: list[list[dict]], concurrency: int, result: SendResult, *,
                       as_the_gateway: bool = False) -> None:
     """Each worker plays one charger at a time, one request per event, in order (as the gateway does).
     `as_the_gateway`: each event is posted once, and one that gets no 2xx is lost (`Sender.post_once`)."""
-    queue: asyncio.Queue[list[dict]] = asyncio.Queue()
-    for plan in plans:
-        queue.put_nowait(plan)
     post = sender.post_once if as_the_gateway else sender.post
+    await play_in_turn(lambda _, event: post(event, result), plans, concurrency, result)
+
+
+async def play_in_turn(send: Send, plans: list[list[dict]], concurrency: int, result: SendResult) -> None:
+    """`concurrency` workers, each playing one charger's events at a time, in order, each sent
+    once the one before it was answered."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(len(plans)):
+        queue.put_nowait(i)
 
     async def worker() -> None:
         while not queue.empty():
-            for event in queue.get_nowait():
-                await post(event, result)
+            i = queue.get_nowait()
+            for event in plans[i]:
+                await send(i, event)
 
     result.started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.finished = time.perf_counter()
+
+
+async def play_on_time(send: Send, schedules: list[list[tuple[float, dict]]], result: SendResult) -> None:
+    """Every charger at once, each sending its events at their times (seconds after the start),
+    and never before the one before it was answered: chargers on their own clocks, as in the field."""
+    async def charger(i: int) -> None:
+        for at, event in schedules[i]:
+            delay = result.started + at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await send(i, event)
+
+    result.started = time.perf_counter()
+    await asyncio.gather(*(charger(i) for i in range(len(schedules))))
     result.finished = time.perf_counter()
 
 

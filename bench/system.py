@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,6 +55,13 @@ def listen_overflows() -> int:
     return int(values[names.index("ListenOverflows")])
 
 
+def free_port() -> int:
+    """A port nobody listens on now: runs of the benchmark side by side never meet."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def children_of(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -72,6 +80,18 @@ def rss_bytes(pid: int, field: str = "VmHWM") -> int:
     except OSError:
         pass
     return 0
+
+
+def worker_role(pid: int) -> str:
+    """What a worker of `cpms run` does (shared/workers.py): "http" or "consumers"."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            for variable in f.read().split(b"\0"):
+                if variable.startswith(b"CPMS_WORKER_ROLE="):
+                    return variable.split(b"=", 1)[1].decode()
+    except OSError:
+        pass
+    return "worker"
 
 
 @dataclass
@@ -94,6 +114,25 @@ class Process:
                 pass
         return total
 
+    def cpu_seconds_by_worker(self) -> dict[str, float]:
+        """The CPU seconds of each worker apart, named by its role (`all/http`, `all/consumers`),
+        or of the process alone when it has none."""
+        workers = children_of(self.popen.pid)
+        if not workers:
+            return {self.name: self.cpu_seconds()}
+        found: dict[str, float] = {}
+        for i, pid in enumerate(workers, 1):
+            name = f"{self.name}/{worker_role(pid)}"
+            try:
+                found[name if name not in found else f"{name}{i}"] = process_cpu_seconds(pid)
+            except OSError:  # a worker gone meanwhile
+                pass
+        return found
+
+    def rss_bytes(self) -> int:
+        """The resident memory now (VmRSS) of the process and its workers together."""
+        return sum(rss_bytes(pid, "VmRSS") for pid in self.pids())
+
     def peak_rss_bytes(self) -> dict[str, int]:
         workers = children_of(self.popen.pid)
         return {self.name: rss_bytes(self.popen.pid),
@@ -108,19 +147,26 @@ class System:
     processes: list[Process] = field(default_factory=list)
 
     def base_url(self, service: str) -> str:
-        for p in self.processes:
-            if p.name in (service, "all"):
-                return f"http://127.0.0.1:{p.port}"
+        """The service's own process, else the all-in-one one that serves it."""
+        for name in (service, "all"):
+            for p in self.processes:
+                if p.name == name:
+                    return f"http://127.0.0.1:{p.port}"
         raise KeyError(service)
 
-    def start(self, service: str, port: int, replica: int = 0) -> None:
-        env = dict(self.env)
+    def process(self, name: str) -> Process:
+        return next(p for p in self.processes if p.name == name)
+
+    def start(self, service: str, replica: int = 0, *, env: dict[str, str] | None = None) -> None:
+        """`cpms run SERVICE` on a free port; `env`: settings of this process alone, over the system's.
+        Its log: /tmp/cpms-PREFIX-SERVICE-REPLICA.log (PREFIX: the run's broker prefix)."""
+        env = {**self.env, **(env or {})}
+        port = free_port()
         key = "CPMS_LISTEN_ADDR" if service == "all" else f"CPMS_{service.upper()}_LISTEN_ADDR"
         env[key] = f"127.0.0.1:{port}"
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", "run", service], env=env,
-            stdout=subprocess.DEVNULL, stderr=open(f"/tmp/cpms-bench-{service}-{replica}.log", "w"),
-        )
+        log = f"/tmp/cpms-{env.get('CPMS_AMQP_PREFIX', 'bench')}-{service}-{replica}.log"
+        popen = subprocess.Popen([sys.executable, "-m", "services.cli", "run", service], env=env,
+                                 stdout=subprocess.DEVNULL, stderr=open(log, "w"))
         self.processes.append(Process(service if replica == 0 else f"{service}#{replica}", port, popen))
 
     async def wait_ready(self, timeout: float = 60) -> None:
@@ -143,6 +189,9 @@ class System:
     def cpu_seconds(self) -> dict[str, float]:
         return {p.name: p.cpu_seconds() for p in self.processes}
 
+    def cpu_seconds_by_worker(self) -> dict[str, float]:
+        return {name: seconds for p in self.processes for name, seconds in p.cpu_seconds_by_worker().items()}
+
     def peak_rss(self) -> dict[str, int]:
         return {name: rss for p in self.processes for name, rss in p.peak_rss_bytes().items()}
 
@@ -150,16 +199,18 @@ class System:
         """py-spy sampling every CPMS process until `Profiles.stop` (nothing when `directory` is None)."""
         return Profiles.start(directory, label, self.processes)
 
-    def stop(self) -> None:
-        for p in self.processes:
+    def stop(self, name: str | None = None) -> None:
+        """SIGTERM to every process (or to the one named), and wait for their graceful shutdown."""
+        stopping = [p for p in self.processes if name in (None, p.name)]
+        for p in stopping:
             if p.popen.poll() is None:
                 p.popen.send_signal(signal.SIGTERM)
-        for p in self.processes:
+        for p in stopping:
             try:
                 p.popen.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.popen.kill()
-        self.processes.clear()
+            self.processes.remove(p)
 
 
 @dataclass
