@@ -171,9 +171,11 @@ EVENT_TYPES: dict[str, type[ChargerEvent]] = {
 }
 
 # Events whose ts is the gateway's clock, not the charger's (CONTRACT section 1, "Two clocks"): OCPP
-# 1.6 gives BootNotification and Heartbeat no timestamp, and a connection is the gateway's own news.
-# A rule that compares one of them with a charger's event compares receive order, never ts.
-GATEWAY_STAMPED = frozenset({"ChargerBooted", "ChargerHeartbeat", "ChargerConnected", "ChargerDisconnected"})
+# 1.6 gives BootNotification, Heartbeat, DataTransfer and the firmware and diagnostics status
+# notifications no timestamp, and a connection is the gateway's own news. A rule that compares one
+# of them with a charger's event compares receive order, never ts.
+GATEWAY_STAMPED = frozenset({"ChargerBooted", "ChargerHeartbeat", "ChargerConnected", "ChargerDisconnected",
+                             "DataTransfer", "FirmwareStatus", "DiagnosticsStatus"})
 
 # Anomalies that mean the event's ts was not used.
 TS_ANOMALIES = frozenset({"unreadable_ts", "implausible_ts"})

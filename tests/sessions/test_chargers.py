@@ -56,11 +56,14 @@ async def test_the_newest_boot_wins_and_the_heartbeat_time_never_goes_back(api):
 async def test_last_seen_is_the_last_event_received_whichever_clock_stamped_it(api, pg):
     """CONTRACT section 1, "Two clocks": a charger ten minutes ahead of the gateway. Its status says
     10:10, the gateway's heartbeat received after it says 10:00:30: the heartbeat was seen last. The
-    skew is the charger's own clock's; the heartbeat shows the gateway's and changes nothing."""
+    skew is the charger's own clock's; the heartbeat and a firmware status (OCPP gives neither a
+    timestamp) show the gateway's and change nothing."""
     cp = unique_id()
     now = datetime.now(UTC).replace(microsecond=0)
     ahead, gateway = now + timedelta(minutes=10), now + timedelta(seconds=30)
-    await applied(pg, await send(api, ev.status(cp, 1, "Available", ts=format_ts(ahead)), ev.heartbeat(cp, ts=format_ts(gateway))))
+    firmware = {"type": "FirmwareStatus", "chargePointId": cp, "status": "Installed", "ts": format_ts(now)}
+    await applied(pg, await send(api, ev.status(cp, 1, "Available", ts=format_ts(ahead)), firmware,
+                                 ev.heartbeat(cp, ts=format_ts(gateway))))
     charger = await charger_when(api, cp, lambda c: c["lastHeartbeatAt"] is not None)
     assert charger["lastSeenAt"] == charger["lastHeartbeatAt"] == format_ts(gateway)
     assert 590 < charger["clockSkewSeconds"] <= 600  # its ts, ten minutes ahead, against our receipt a moment later
