@@ -15,8 +15,8 @@ import sys
 from aiohttp import web
 
 from services.catalogue import SERVICES
-from services.gateway.app import create_gateway_app
-from services.simulator import cli as simulator
+from services.gateway import create_gateway_app
+from services.simulator import command_line as simulator
 from shared import db, dead_letters, workers
 from shared.app import ON_FATAL, create_app
 from shared.broker import Broker

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.gateway import events, metrics
+from services.gateway import call_events, metrics
 from services.gateway.charge_point import ChargerConnection, CommandRefused, frames
 from services.gateway.cpms import CpmsClient, IngestUnavailable
 from services.gateway.switchboard import Switchboard, not_connected
@@ -93,7 +93,7 @@ async def charger_socket(request: web.Request) -> web.StreamResponse:
 async def _serve(app: web.Application, connection: ChargerConnection) -> None:
     await app[SWITCHBOARD].hold(connection)
     metrics.CONNECTED.inc()
-    await _announce(app[CPMS], events.connected(connection.id, connection.remote_addr), app[SETTINGS])
+    await _announce(app[CPMS], call_events.connected(connection.id, connection.remote_addr), app[SETTINGS])
     try:
         await connection.serve()
     finally:
@@ -106,7 +106,7 @@ async def _leave(app: web.Application, connection: ChargerConnection) -> None:
     try:
         if await app[SWITCHBOARD].release(connection):  # a replaced one's charger is still connected, through the newer one
             reason = connection.close_reason or _close_reason(connection.ws.close_code)
-            await _announce(app[CPMS], events.disconnected(connection.id, reason), app[SETTINGS])
+            await _announce(app[CPMS], call_events.disconnected(connection.id, reason), app[SETTINGS])
     finally:
         connection.ended.set()
 

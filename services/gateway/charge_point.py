@@ -35,7 +35,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
-from services.gateway import events, metrics
+from services.gateway import call_events, metrics
 from services.gateway.cpms import CpmsClient, EventsRefused, IngestUnavailable
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class ChargerConnection(ChargePoint):
         self.accepted_vendors, self.remote_addr = accepted_vendors, remote_addr
         self.current: Call | None = None  # the call being answered (its payload as the charger sent it)
         self._deadline = 0.0
-        self._received_at = events.now_ms()
+        self._received_at = call_events.now_ms()
         self._calls: asyncio.Queue[Call] = asyncio.Queue()
         self._answered: str | None = None
         self.close_reason: str | None = None  # set when we close it (replaced, shutting down)
@@ -163,7 +163,7 @@ class ChargerConnection(ChargePoint):
         action = message.action
         self._answered = None
         self._deadline = time.monotonic() + self.call_deadline
-        self._received_at = events.now_ms()
+        self._received_at = call_events.now_ms()
         if action not in self.route_map:
             # OCPP-J 1.6: NotImplemented for an action the receiver does not know, NotSupported for
             # one it knows (a central system's own action, sent by a charger) and does not support.
@@ -201,16 +201,16 @@ class ChargerConnection(ChargePoint):
         """The call's events, or the CallError for a field that cannot be read."""
         try:
             return build(self._received_at)
-        except events.Unreadable as exc:
+        except call_events.Unreadable as exc:
             raise TypeConstraintViolationError(description=str(exc), details={"field": exc.field}) from None
 
     async def _report(self, action: str, made: list[dict[str, Any]], *, stamped: bool = True) -> None:
         """Hand the call's events to ingest, or raise the CallError the charger must hear.
         `stamped=False`: the message carries no timestamp of the charger's, so its identity
         includes the receipt time (two boots an hour apart are two events)."""
-        key = events.call_key(self.id, action, self.payload, None if stamped else self._received_at)
+        key = call_events.call_key(self.id, action, self.payload, None if stamped else self._received_at)
         try:
-            await self.cpms.deliver(events.identified(key, made), deadline=self._deadline)
+            await self.cpms.deliver(call_events.identified(key, made), deadline=self._deadline)
         except IngestUnavailable:
             raise InternalError(description="the central system could not store this message in time; send it again") from None
         except EventsRefused as refused:
@@ -235,42 +235,42 @@ class ChargerConnection(ChargePoint):
 
     @on(Action.boot_notification)
     async def on_boot_notification(self, **_: Any) -> call_result.BootNotification:
-        await self._report("BootNotification", self._events(lambda at: events.booted(self.id, self.payload, at)), stamped=False)
-        return call_result.BootNotification(current_time=events.stamp(events.now_ms()), interval=self.heartbeat_seconds,
+        await self._report("BootNotification", self._events(lambda at: call_events.booted(self.id, self.payload, at)), stamped=False)
+        return call_result.BootNotification(current_time=call_events.stamp(call_events.now_ms()), interval=self.heartbeat_seconds,
                                             status=RegistrationStatus.accepted)
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, **_: Any) -> call_result.DataTransfer:
-        await self._report("DataTransfer", self._events(lambda at: events.data_transfer(self.id, self.payload, at)), stamped=False)
+        await self._report("DataTransfer", self._events(lambda at: call_events.data_transfer(self.id, self.payload, at)), stamped=False)
         known = self.payload.get("vendorId") in self.accepted_vendors
         return call_result.DataTransfer(status=DataTransferStatus.accepted if known else DataTransferStatus.unknown_vendor_id)
 
     @on(Action.diagnostics_status_notification)
     async def on_diagnostics_status_notification(self, **_: Any) -> call_result.DiagnosticsStatusNotification:
-        made = self._events(lambda at: events.diagnostics_status(self.id, self.payload, at))
+        made = self._events(lambda at: call_events.diagnostics_status(self.id, self.payload, at))
         await self._report("DiagnosticsStatusNotification", made, stamped=False)
         return call_result.DiagnosticsStatusNotification()
 
     @on(Action.firmware_status_notification)
     async def on_firmware_status_notification(self, **_: Any) -> call_result.FirmwareStatusNotification:
-        made = self._events(lambda at: events.firmware_status(self.id, self.payload, at))
+        made = self._events(lambda at: call_events.firmware_status(self.id, self.payload, at))
         await self._report("FirmwareStatusNotification", made, stamped=False)
         return call_result.FirmwareStatusNotification()
 
     @on(Action.heartbeat)
     async def on_heartbeat(self, **_: Any) -> call_result.Heartbeat:
-        await self._report("Heartbeat", self._events(lambda at: events.heartbeat(self.id, at)), stamped=False)
-        return call_result.Heartbeat(current_time=events.stamp(events.now_ms()))
+        await self._report("Heartbeat", self._events(lambda at: call_events.heartbeat(self.id, at)), stamped=False)
+        return call_result.Heartbeat(current_time=call_events.stamp(call_events.now_ms()))
 
     @on(Action.meter_values, skip_schema_validation=True)
     async def on_meter_values(self, **_: Any) -> call_result.MeterValues:
-        await self._report("MeterValues", self._events(lambda at: events.meter_samples(self.id, self.payload, at)))
+        await self._report("MeterValues", self._events(lambda at: call_events.meter_samples(self.id, self.payload, at)))
         return call_result.MeterValues()
 
     @on(Action.start_transaction, skip_schema_validation=True)
     async def on_start_transaction(self, **_: Any) -> call_result.StartTransaction:
-        tx = events.transaction_id(self.id, self.payload)
-        made = self._events(lambda at: events.transaction_started(self.id, self.payload, tx, at))
+        tx = call_events.transaction_id(self.id, self.payload)
+        made = self._events(lambda at: call_events.transaction_started(self.id, self.payload, tx, at))
         # The transaction is reported whatever the answer (the charger may have started already);
         # an Invalid or Blocked tag is refused at the charger, which stops before energy flows.
         info = await self._authorize(self.payload.get("idTag"), self.payload.get("connectorId"))
@@ -280,13 +280,13 @@ class ChargerConnection(ChargePoint):
     @on(Action.status_notification, skip_schema_validation=True)
     async def on_status_notification(self, **_: Any) -> call_result.StatusNotification:
         stamped = isinstance(self.payload.get("timestamp"), str)
-        made = self._events(lambda at: events.status_changed(self.id, self.payload, at))
+        made = self._events(lambda at: call_events.status_changed(self.id, self.payload, at))
         await self._report("StatusNotification", made, stamped=stamped)
         return call_result.StatusNotification()
 
     @on(Action.stop_transaction, skip_schema_validation=True)
     async def on_stop_transaction(self, **_: Any) -> call_result.StopTransaction:
-        await self._report("StopTransaction", self._events(lambda at: events.transaction_ended(self.id, self.payload, at)))
+        await self._report("StopTransaction", self._events(lambda at: call_events.transaction_ended(self.id, self.payload, at)))
         return call_result.StopTransaction()
 
     # --- commands to the charger ---------------------------------------------------------------

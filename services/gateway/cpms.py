@@ -22,6 +22,7 @@ import aiohttp
 import orjson
 
 from services.gateway import metrics
+from shared.futures import settle
 
 log = logging.getLogger(__name__)
 MAX_BATCH = 1000
@@ -157,7 +158,7 @@ class CpmsClient:
                 reason = f"ingest answered {status}"
             if status == 202:
                 for entry in group:
-                    _settle(entry.future)
+                    settle(entry.future)
                 return
             if status == 400:
                 if len(group) > 1:  # find the call refused: each on its own
@@ -165,7 +166,7 @@ class CpmsClient:
                         self._spawn([entry])
                 else:
                     errors = answer.get("errors") if isinstance(answer, dict) else None
-                    _settle(group[0].future, EventsRefused(errors if isinstance(errors, list) else []))
+                    settle(group[0].future, EventsRefused(errors if isinstance(errors, list) else []))
                 return
             attempt += 1
             if attempt == 1:
@@ -173,11 +174,11 @@ class CpmsClient:
             latest = max(entry.deadline for entry in group)
             if not await _backoff(attempt, latest):
                 for entry in group:
-                    _settle(entry.future, IngestUnavailable(reason))
+                    settle(entry.future, IngestUnavailable(reason))
                 return
             expired = [entry for entry in group if entry.deadline <= time.monotonic()]
             for entry in expired:
-                _settle(entry.future, IngestUnavailable(reason))
+                settle(entry.future, IngestUnavailable(reason))
             group = [entry for entry in group if entry.deadline > time.monotonic()]
 
     async def _post(self, path: str, body: Any, *, timeout: float) -> tuple[int, Any, Any]:
@@ -199,15 +200,6 @@ class CpmsClient:
         self._flush()
         if self._sending:
             await asyncio.wait(self._sending)
-
-
-def _settle(future: asyncio.Future, error: Exception | None = None) -> None:
-    if future.done():
-        return
-    if error is None:
-        future.set_result(None)
-    else:
-        future.set_exception(error)
 
 
 async def _backoff(attempt: int, deadline: float) -> bool:

@@ -10,6 +10,7 @@ from collections import deque
 from services.ingest import metrics
 from services.ingest.intake import Accepted
 from shared.broker import Broker, PublishFailed
+from shared.futures import settle
 from shared.topology import EVENTS
 
 
@@ -81,12 +82,7 @@ class EventPublisher:
             self._in_flight -= 1
             self._flush()
         for _, future in group:
-            if future.done():
-                continue
-            if failure is None:
-                future.set_result(None)
-            else:
-                future.set_exception(failure)
+            settle(future, failure)
 
     async def _publish_envelope(self, routing_key: str, events: list[tuple[str, bytes]]) -> None:
         await self.broker.publish_envelope(EVENTS.key, routing_key, events)

@@ -10,7 +10,7 @@ import pytest
 
 from services.cli import _parser
 from services.simulator.charger import Tally
-from services.simulator.cli import behaviour_of, fleet_of, main, succeeded, summary
+from services.simulator.command_line import behaviour_of, fleet_of, main, succeeded, summary
 from services.simulator.fleet import basic_auth
 
 

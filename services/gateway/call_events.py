@@ -188,19 +188,20 @@ def diagnostics_status(cp: str, payload: dict[str, Any], received_at: datetime) 
 
 
 def connected(cp: str, remote_addr: str | None) -> dict[str, Any]:
-    at = now_ms()
-    event = {"type": "ChargerConnected", "chargePointId": cp, "ts": stamp(at)}
-    if remote_addr:
-        event["remoteAddr"] = remote_addr
-    return identified(call_key(cp, "ChargerConnected", {}, at), [event])[0]
+    return _link_event(cp, "ChargerConnected", "remoteAddr", remote_addr)
 
 
 def disconnected(cp: str, reason: str | None) -> dict[str, Any]:
+    return _link_event(cp, "ChargerDisconnected", "reason", reason)
+
+
+def _link_event(cp: str, event_type: str, field: str, value: str | None) -> dict[str, Any]:
+    """A charger's WebSocket opened or closed, now; `field` only when there is something to say."""
     at = now_ms()
-    event = {"type": "ChargerDisconnected", "chargePointId": cp, "ts": stamp(at)}
-    if reason:
-        event["reason"] = reason
-    return identified(call_key(cp, "ChargerDisconnected", {}, at), [event])[0]
+    event = {"type": event_type, "chargePointId": cp, "ts": stamp(at)}
+    if value:
+        event[field] = value
+    return identified(call_key(cp, event_type, {}, at), [event])[0]
 
 
 def command_acked(cp: str, command_type: str, unique_id: str) -> dict[str, Any]:

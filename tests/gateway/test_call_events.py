@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from services.gateway import events
+from services.gateway import call_events
 
 CP = "CP-EVENTS"
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -20,10 +20,10 @@ def start(at: datetime | str, connector: int = 1, **fields) -> dict:
 
 
 def test_a_resend_gets_the_same_transaction_id_and_another_start_another():
-    first = events.transaction_id(CP, start(NOW))
-    assert events.transaction_id(CP, start(NOW)) == first
-    assert events.transaction_id(CP, start(NOW + timedelta(seconds=1))) != first
-    assert events.transaction_id(CP, start(NOW, connector=2)) != first
+    first = call_events.transaction_id(CP, start(NOW))
+    assert call_events.transaction_id(CP, start(NOW)) == first
+    assert call_events.transaction_id(CP, start(NOW + timedelta(seconds=1))) != first
+    assert call_events.transaction_id(CP, start(NOW, connector=2)) != first
     assert 1 <= first < 2**30
 
 
@@ -32,32 +32,32 @@ def test_a_resend_gets_the_same_transaction_id_and_another_start_another():
 def test_one_charger_never_gets_an_id_twice_within_a_day(a: int, b: int, connector_a: int, connector_b: int):
     if (a, connector_a) == (b, connector_b):
         return
-    ids = {events.transaction_id(CP, start(NOW + timedelta(seconds=s), connector=c)) for s, c in ((a, connector_a), (b, connector_b))}
+    ids = {call_events.transaction_id(CP, start(NOW + timedelta(seconds=s), connector=c)) for s, c in ((a, connector_a), (b, connector_b))}
     assert len(ids) == 2
 
 
 @pytest.mark.parametrize("ts", ["1970-01-01T00:00:07Z", "garbage", (NOW + timedelta(days=3)).isoformat()])
 def test_an_implausible_charger_clock_gives_an_id_from_the_message(ts: str):
-    tx = events.transaction_id(CP, start(ts))
+    tx = call_events.transaction_id(CP, start(ts))
     assert 2**30 <= tx < 2**31
-    assert events.transaction_id(CP, start(ts)) == tx
-    assert events.transaction_id(CP, start(ts, meterStart=5)) != tx
+    assert call_events.transaction_id(CP, start(ts)) == tx
+    assert call_events.transaction_id(CP, start(ts, meterStart=5)) != tx
 
 
 def test_event_ids_tell_a_resend_from_a_new_message():
     payload = start(NOW)
-    assert events.call_key(CP, "StartTransaction", payload) == events.call_key(CP, "StartTransaction", dict(reversed(payload.items())))
-    assert events.call_key(CP, "StartTransaction", payload) != events.call_key("CP-OTHER", "StartTransaction", payload)
+    assert call_events.call_key(CP, "StartTransaction", payload) == call_events.call_key(CP, "StartTransaction", dict(reversed(payload.items())))
+    assert call_events.call_key(CP, "StartTransaction", payload) != call_events.call_key("CP-OTHER", "StartTransaction", payload)
     # no timestamp of the charger's: two boots an hour apart are two events
-    one = events.call_key(CP, "BootNotification", {}, NOW)
-    assert one != events.call_key(CP, "BootNotification", {}, NOW + timedelta(hours=1))
-    made = events.identified(one, [{"type": "A"}, {"type": "B"}])
+    one = call_events.call_key(CP, "BootNotification", {}, NOW)
+    assert one != call_events.call_key(CP, "BootNotification", {}, NOW + timedelta(hours=1))
+    made = call_events.identified(one, [{"type": "A"}, {"type": "B"}])
     assert made[0]["eventId"] != made[1]["eventId"] and all(len(e["eventId"]) <= 200 for e in made)
 
 
 def test_a_stop_brings_its_samples_first_then_its_end():
     received = NOW
-    made = events.transaction_ended(CP, {"transactionId": 7, "meterStop": 900, "timestamp": "2026-11-25T10:30:00.5Z",
+    made = call_events.transaction_ended(CP, {"transactionId": 7, "meterStop": 900, "timestamp": "2026-11-25T10:30:00.5Z",
                                           "reason": "Local", "transactionData": [
                                               {"timestamp": "2026-11-25T10:15:00Z", "sampledValue": [{"value": "450"}]}]}, received)
     assert [e["type"] for e in made] == ["MeterSample", "TransactionEnded"]
@@ -68,12 +68,12 @@ def test_a_stop_brings_its_samples_first_then_its_end():
 
 
 def test_a_field_that_cannot_be_read_is_named():
-    with pytest.raises(events.Unreadable) as unreadable:
-        events.status_changed(CP, {"connectorId": "1", "status": "Available", "errorCode": "NoError"}, NOW)
+    with pytest.raises(call_events.Unreadable) as unreadable:
+        call_events.status_changed(CP, {"connectorId": "1", "status": "Available", "errorCode": "NoError"}, NOW)
     assert unreadable.value.field == "connectorId"
-    with pytest.raises(events.Unreadable):
-        events.transaction_started(CP, start(NOW, meterStart=1.5), 1, NOW)
+    with pytest.raises(call_events.Unreadable):
+        call_events.transaction_started(CP, start(NOW, meterStart=1.5), 1, NOW)
 
 
 def test_the_gateways_own_time_has_milliseconds():
-    assert events.stamp(datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)) == "2026-11-25T10:00:00.123Z"
+    assert call_events.stamp(datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)) == "2026-11-25T10:00:00.123Z"
