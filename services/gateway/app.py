@@ -79,19 +79,25 @@ async def charger_socket(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=settings.ping_seconds or None,
                                max_msg_size=settings.max_body_bytes)
-    await ws.prepare(request)
-    metrics.HANDSHAKES.labels("accepted").inc()
     connection = ChargerConnection(
         cp, ws, cpms=request.app[CPMS], heartbeat_seconds=settings.heartbeat_seconds,
         call_deadline=settings.call_deadline_seconds, command_timeout=settings.command_timeout_seconds,
         accepted_vendors=settings.accepted_vendors, remote_addr=remote_addr,
     )
+    # Held (and bound on the broker) before the charger hears it is connected: a command posted
+    # to any gateway process the moment the charger is in must find it.
+    await request.app[SWITCHBOARD].hold(connection)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        await asyncio.shield(request.app[SWITCHBOARD].release(connection))
+        raise
+    metrics.HANDSHAKES.labels("accepted").inc()
     await _serve(request.app, connection)
     return ws
 
 
 async def _serve(app: web.Application, connection: ChargerConnection) -> None:
-    await app[SWITCHBOARD].hold(connection)
     metrics.CONNECTED.inc()
     await _announce(app[CPMS], call_events.connected(connection.id, connection.remote_addr), app[SETTINGS])
     try:
