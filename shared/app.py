@@ -318,13 +318,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     app = request.app
-    read_at = app[DEPTHS_READ_AT]
     if POOL in app:
         pool = app[POOL]
         metrics.DB_POOL_SIZE.set(pool.get_size())
         metrics.DB_POOL_IN_USE.set(pool.get_size() - pool.get_idle_size())
-    if BROKER in app and time.monotonic() - read_at[0] > 5:  # a scrape must not hammer the broker
-        read_at[0] = time.monotonic()
+    # an app with a broker reads its queues' depths (the gateway's app has neither)
+    if BROKER in app and time.monotonic() - app[DEPTHS_READ_AT][0] > 5:  # a scrape must not hammer the broker
+        app[DEPTHS_READ_AT][0] = time.monotonic()
         try:
             async with asyncio.timeout(2):  # a silent broker must not hold up the scrape
                 depths = await app[BROKER].queue_depths()

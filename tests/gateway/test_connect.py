@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 import pytest
 import websockets
 from ocpp.v16 import call
@@ -93,8 +94,29 @@ async def test_a_second_connection_replaces_the_first(api, gateway, registered):
 
 
 async def gateway_status(gateway) -> tuple[int, dict]:
-    import aiohttp
-
     async with aiohttp.ClientSession() as session:
         async with session.get(f"{gateway.http_url}/readyz") as answer:
             return answer.status, await answer.json()
+
+
+async def test_metrics_count_the_connected_chargers(gateway, registered):
+    cp, secret = await registered()
+    before = await connected_chargers_metric(gateway)
+    async with connected(gateway, cp, secret) as charger:
+        await charger.boot()
+        assert await connected_chargers_metric(gateway) == before + 1
+    assert await eventually(lambda: _at(gateway, before))
+
+
+async def _at(gateway, value: float) -> bool:
+    return await connected_chargers_metric(gateway) == value
+
+
+async def connected_chargers_metric(gateway) -> float:
+    """`cpms_gateway_connected_chargers` as the gateway's /metrics shows it."""
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{gateway.http_url}/metrics") as answer:
+            assert answer.status == 200, await answer.text()
+            text = await answer.text()
+    return next(float(line.split()[1]) for line in text.splitlines() if line.startswith("cpms_gateway_connected_chargers "))
+
