@@ -132,6 +132,8 @@ class SessionsSettings(CommonSettings):
     authorization: Literal["open", "list"] = Field("open", alias="CPMS_AUTHORIZATION")
     unauthorized_sessions: Literal["stop", "flag"] = Field("stop", alias="CPMS_UNAUTHORIZED_SESSIONS")
     sample_retention_days: float | None = Field(None, alias="CPMS_SAMPLE_RETENTION_DAYS", gt=0)
+    # A going session's progress (`session.progress`) is announced at its start, then at most this often.
+    session_progress_seconds: float = Field(30.0, alias="CPMS_SESSION_PROGRESS_SECONDS", ge=0)
 
 
 class BillingSettings(CommonSettings):

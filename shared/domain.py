@@ -92,6 +92,44 @@ class SessionPriced(DomainMessage):
     revision: int
     energyWh: Decimal | None = None
     costBreakdown: list[dict] | None = None
+    # What an OCPI 2.2.1 CDR states of the price (services/billing/cdr_figures.py): the totals and
+    # their costs as the settlement carries them, the charging periods with their dimensions, the
+    # tariff as OCPI writes it; and the site (the Location) the session was priced for.
+    siteId: UUID | None = None
+    figures: dict | None = None
+
+
+class SessionProgress(DomainMessage):
+    """sessions: how far a session that is going has come, at its start and then as its meter
+    moves (at most every CPMS_SESSIONS_PROGRESS_SECONDS per session); its end is
+    `session.finalized`. `sequence` grows with each announcement of the session; `periods` as in
+    `session.finalized`, up to `at`, the newest reading."""
+    routing_key: ClassVar[str] = "session.progress"
+    sessionId: UUID
+    chargePointId: str
+    connectorId: int | None
+    transactionId: int
+    idTag: str | None
+    startedAt: AwareDatetime
+    at: AwareDatetime
+    energyWh: Decimal
+    sequence: int
+    periods: list[dict]
+
+
+class SessionCostSoFar(DomainMessage):
+    """billing: a going session's cost so far, priced as `session.priced` prices a finalized one
+    (the tariff in force at its start, the same engine) for the progress of that `sequence`. No
+    tariff applies: `tariffId`, `costAmount` and `figures` are null, `currency` the default."""
+    routing_key: ClassVar[str] = "session.cost-so-far"
+    sessionId: UUID
+    sequence: int
+    currency: str
+    tariffId: UUID | None = None
+    costAmount: Decimal | None = None
+    siteId: UUID | None = None
+    figures: dict | None = None
+    pricedAt: AwareDatetime
 
 
 class SessionUnauthorized(DomainMessage):

@@ -61,6 +61,7 @@ SESSIONS_BILLING = Queue("sessions.billing", DOMAIN, ("session.priced", "settlem
 SESSIONS_REGISTRY = Queue("sessions.registry", DOMAIN, (
     "charger.registered", "charger.active-changed", "charger.site-assigned", "charger.handshake", "site.created"))
 BILLING_SESSIONS = Queue("billing.sessions", DOMAIN, ("session.finalized",))
+BILLING_PROGRESS = Queue("billing.session-progress", DOMAIN, ("session.progress",))
 BILLING_CHARGERS = Queue("billing.chargers", DOMAIN, ("charger.registered",))
 COMMANDS_DISPATCH = Queue("commands.dispatch", DOMAIN, ("command.requested",))
 COMMANDS_ACKS = Queue("commands.acks", EVENTS, ("charger.CommandAck",))
@@ -80,6 +81,7 @@ QUEUES = (
     SESSIONS_BILLING,
     SESSIONS_REGISTRY,
     BILLING_SESSIONS,
+    BILLING_PROGRESS,
     BILLING_CHARGERS,
     COMMANDS_DISPATCH,
     COMMANDS_ACKS,

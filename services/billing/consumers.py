@@ -1,4 +1,5 @@
-"""Queues the billing service consumes: finalized sessions to price, registrations that name a site."""
+"""Queues the billing service consumes: finalized sessions to price, going sessions' progress to
+price so far, registrations that name a site."""
 from __future__ import annotations
 
 import logging
@@ -6,18 +7,23 @@ import logging
 import asyncpg
 
 from services.billing import sites
-from services.billing.pricing import price_sessions
+from services.billing.pricing import price_sessions, price_so_far
+from shared.config import BillingSettings
 from shared.consumer import Message, each
-from shared.domain import ChargerRegistered, SessionFinalized
+from shared.domain import ChargerRegistered, SessionFinalized, SessionProgress
 from shared.operators import copy_of_operators
 from shared.service import Consumes
-from shared.topology import BILLING_CHARGERS, BILLING_OPERATORS, BILLING_SESSIONS
+from shared.topology import BILLING_CHARGERS, BILLING_OPERATORS, BILLING_PROGRESS, BILLING_SESSIONS
 
 log = logging.getLogger(__name__)
 
 
 async def price_finalized_sessions(conn: asyncpg.Connection, messages: list[Message]) -> None:
     await price_sessions(conn, [SessionFinalized.model_validate(m.body) for m in messages])
+
+
+async def price_session_progress(conn: asyncpg.Connection, messages: list[Message], settings: BillingSettings) -> None:
+    await price_so_far(conn, [SessionProgress.model_validate(m.body) for m in messages], default_currency=settings.default_currency)
 
 
 async def assign_registered_charger(conn: asyncpg.Connection, message: Message) -> None:
@@ -32,6 +38,7 @@ async def assign_registered_charger(conn: asyncpg.Connection, message: Message) 
 
 CONSUMERS = (
     Consumes(BILLING_SESSIONS, price_finalized_sessions, wakes_outbox=True),
+    Consumes(BILLING_PROGRESS, price_session_progress, wakes_outbox=True, takes_settings=True),
     Consumes(BILLING_CHARGERS, each(assign_registered_charger), wakes_outbox=True),
     copy_of_operators("billing", BILLING_OPERATORS),
 )

@@ -19,3 +19,6 @@ TRANSITIONS = Counter(
 AMOUNT_SETTLED = Counter(
     "cpms_billing_amount_settled_minor_units_total", "Money of confirmed settlements, in the currency's minor units", ["currency"],
 )
+SESSIONS_PRICED_SO_FAR = Counter(
+    "cpms_billing_sessions_priced_so_far_total", "Progress of going sessions priced (their cost so far, announced, never settled)",
+)

@@ -10,15 +10,17 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from services.billing import metrics, settlements, store, tariff_engine
+from services.billing import cdr_figures, metrics, settlements, store, tariff_engine
 from services.billing.ocpi import OcpiTariff
 from services.billing.money import session_cost
 from services.billing.tariff_engine import Line, Priced, Segment
-from shared.domain import SessionFinalized, SessionPriced, SettlementStatus
+from shared.domain import SessionCostSoFar, SessionFinalized, SessionPriced, SessionProgress, SettlementStatus
 from shared.events import start_instant
 from shared.outbox import enqueue_domain_many
 
 log = logging.getLogger(__name__)
+
+Measured = SessionFinalized | SessionProgress  # a session's energy and periods, ended or so far
 
 NOT_PRICED = {
     "missing_energy": "its energy is Missing",
@@ -59,9 +61,10 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
             continue
         if session.energyWh < 0:
             raise ValueError(f"session {session.sessionId} has a negative energy {session.energyWh}")
-        cost, lines = cost_of(ocpi, session, ZoneInfo(site["time_zone"]))
+        zone = ZoneInfo(site["time_zone"])
+        cost, priced = priced_session(ocpi, session, zone)
         prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff,
-                                  cost, lines))
+                                  cost, breakdown(priced), figures_of(tariff["tariff_id"], ocpi, session, priced, zone)))
 
     await store.record_revisions(
         conn, [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused], price_stays=True)
@@ -75,7 +78,8 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     priced_at = await store.record_prices(conn, prices)
     await enqueue_domain_many(conn, store.SCHEMA, [
         SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost, costCurrency=p.tariff["currency"],
-                      pricedAt=priced_at[p.session_id], revision=p.revision, energyWh=p.energy_wh, costBreakdown=p.breakdown)
+                      pricedAt=priced_at[p.session_id], revision=p.revision, energyWh=p.energy_wh, costBreakdown=p.breakdown,
+                      siteId=p.site["site_id"], figures=p.figures)
         for p in prices
     ])
     await settlements.create(conn, [p for p in prices if p.session_id not in existing])
@@ -86,8 +90,36 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     metrics.SESSIONS_PRICED.inc(len(prices))
 
 
+async def price_so_far(conn: asyncpg.Connection, progress: list[SessionProgress], *, default_currency: str) -> None:
+    """The cost so far of going sessions, by the tariff in force at each one's start, as a
+    finalized session is priced: announced (`session.cost-so-far`), never stored or settled. Per
+    session only the newest progress of the batch counts."""
+    latest: dict[UUID, SessionProgress] = {}
+    for p in progress:
+        if p.sessionId not in latest or p.sequence > latest[p.sessionId].sequence:
+            latest[p.sessionId] = p
+    going = list(latest.values())
+    sites = await store.sites_of_chargers(conn, sorted({p.chargePointId for p in going}))
+    tariffs = await _tariffs_at_start(conn, going, sites)
+    now = datetime.now(UTC)
+    announced = []
+    for p in going:
+        tariff, ocpi = tariffs.get(p.sessionId, (None, None))
+        if tariff is None:
+            announced.append(SessionCostSoFar(sessionId=p.sessionId, sequence=p.sequence, currency=default_currency, pricedAt=now))
+            continue
+        site = sites[p.chargePointId]
+        zone = ZoneInfo(site["time_zone"])
+        cost, priced = priced_session(ocpi, p, zone)
+        announced.append(SessionCostSoFar(
+            sessionId=p.sessionId, sequence=p.sequence, currency=tariff["currency"], tariffId=tariff["tariff_id"], costAmount=cost,
+            siteId=site["site_id"], figures=figures_of(tariff["tariff_id"], ocpi, p, priced, zone), pricedAt=now))
+    await enqueue_domain_many(conn, store.SCHEMA, announced)
+    metrics.SESSIONS_PRICED_SO_FAR.inc(len(announced))
+
+
 async def _tariffs_at_start(
-    conn: asyncpg.Connection, sessions: list[SessionFinalized], sites: dict[str, asyncpg.Record],
+    conn: asyncpg.Connection, sessions: list[Measured], sites: dict[str, asyncpg.Record],
 ) -> dict[UUID, tuple[asyncpg.Record, OcpiTariff]]:
     """The tariff of each session's site in force at the session's start, where there is one: the
     site's tariff then, if the OCPI tariff's own validity (start/end_date_time) holds then too."""
@@ -104,26 +136,38 @@ async def _tariffs_at_start(
     return result
 
 
-def cost_of(tariff: OcpiTariff, session: SessionFinalized, zone: tzinfo = UTC) -> tuple[Decimal, list[dict]]:
-    """The session's cost (incl. VAT, rounded) and its breakdown, at a site whose wall clock is
-    `zone`. A tariff that is only a price per kWh needs no periods: energy x price, as CONTRACT
-    section 4 has always priced it (the engine gives the same, a property test holds it to that)."""
+def cost_of(tariff: OcpiTariff, session: Measured, zone: tzinfo = UTC) -> tuple[Decimal, list[dict]]:
+    """The session's cost (incl. VAT, rounded) and its breakdown, at a site whose wall clock is `zone`."""
+    cost, priced = priced_session(tariff, session, zone)
+    return cost, breakdown(priced)
+
+
+def priced_session(tariff: OcpiTariff, session: Measured, zone: tzinfo = UTC) -> tuple[Decimal, Priced]:
+    """The session's cost (incl. VAT, rounded) and what each component billed. A tariff that is
+    only a price per kWh needs no periods: energy x price, as CONTRACT section 4 has always priced
+    it (the engine gives the same, a property test holds it to that)."""
     per_kwh = tariff.only_price_per_kwh()
     if per_kwh is not None:
         cost = session_cost(session.energyWh, per_kwh, tariff.currency)
         energy = session.energyWh / 1000
-        return cost, breakdown(Priced(tariff.currency, [Line("ENERGY", energy, "kWh", energy * per_kwh, None, energy * per_kwh)]))
+        return cost, Priced(tariff.currency, [Line("ENERGY", energy, "kWh", energy * per_kwh, None, energy * per_kwh)])
     priced = tariff_engine.price(tariff, session_segments(session), zone)
-    return priced.cost_amount, breakdown(priced)
+    return priced.cost_amount, priced
 
 
-def session_segments(session: SessionFinalized) -> list[Segment]:
+def figures_of(tariff_id: UUID, tariff: OcpiTariff, session: Measured, priced: Priced, zone: tzinfo = UTC) -> dict:
+    """What a CDR states of the session's price (services/billing/cdr_figures.py)."""
+    return cdr_figures.session_figures(tariff_id, tariff, session_segments(session), priced, zone)
+
+
+def session_segments(session: Measured) -> list[Segment]:
     """The session as the engine prices it: its charging periods, as the sessions service found
     them; from an older sender, one charging period from its start to its end."""
     if session.periods:
         return [Segment(datetime.fromisoformat(p["start"]), datetime.fromisoformat(p["end"]), Decimal(p["energyWh"]),
                         bool(p["charging"])) for p in session.periods]
-    end = max(session.endedAt or session.startedAt, session.startedAt)
+    ended = session.endedAt if isinstance(session, SessionFinalized) else session.at
+    end = max(ended or session.startedAt, session.startedAt)
     return [Segment(session.startedAt, end, session.energyWh)]
 
 

@@ -9,7 +9,8 @@ from decimal import Decimal
 from services.billing.models import CdrQuote, SimpleQuote
 from services.billing.ocpi import OcpiTariff
 from services.billing.pricing import breakdown
-from services.billing.tariff_engine import SECONDS_PER_HOUR, Priced, Segment, price, rounded
+from services.billing import cdr_figures
+from services.billing.tariff_engine import SECONDS_PER_HOUR, Segment, price
 
 
 def segments_of(quote: CdrQuote | SimpleQuote) -> list[Segment]:
@@ -40,33 +41,11 @@ def _hours(hours: Decimal) -> timedelta:
 
 
 def totals(tariff: OcpiTariff, quote: CdrQuote | SimpleQuote, zone: tzinfo = UTC) -> dict:
-    """OCPI's CDR totals, times of day read on the wall clock of `zone`. `total_time` is the
-    session's whole duration, charging and not (OCPI), the others what the periods hold."""
-    priced = price(tariff, segments_of(quote), zone)
-    money = _money(priced)
+    """OCPI's CDR totals (services/billing/cdr_figures.py), times of day read on the wall clock of `zone`."""
+    segments = segments_of(quote)
+    priced = price(tariff, segments, zone)
     if isinstance(quote, SimpleQuote):
-        span = quote.endedAt - quote.startedAt
+        start, end = quote.startedAt, quote.endedAt
     else:
-        span = quote.end_date_time - quote.start_date_time
-    return {
-        "currency": tariff.currency,
-        "total_cost": money(priced.total_excl_vat, priced.total_incl_vat),
-        "total_fixed_cost": money(*priced.cost_of("FLAT")),
-        "total_energy": _number(priced.energy_kwh),
-        "total_energy_cost": money(*priced.cost_of("ENERGY")),
-        "total_time": _number(Decimal(span // timedelta(microseconds=1)) / (SECONDS_PER_HOUR * 1_000_000)),
-        "total_time_cost": money(*priced.cost_of("TIME")),
-        "total_parking_time": _number(priced.parking_h),
-        "total_parking_cost": money(*priced.cost_of("PARKING_TIME")),
-        "costBreakdown": breakdown(priced),
-    }
-
-
-def _money(priced: Priced):
-    def money(excl: Decimal, incl: Decimal) -> dict:
-        return {"excl_vat": str(rounded(excl, priced.currency)), "incl_vat": str(rounded(incl, priced.currency))}
-    return money
-
-
-def _number(value: Decimal) -> str:
-    return format(value.quantize(Decimal("1e-6")).normalize(), "f")
+        start, end = quote.start_date_time, quote.end_date_time
+    return {**cdr_figures.totals(priced, segments, start, end), "costBreakdown": breakdown(priced)}

@@ -1,7 +1,7 @@
 """SQL of the billing schema: sites, tariffs, charger sites, session prices, settlements."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -10,6 +10,7 @@ from uuid import UUID
 
 import asyncpg
 
+from shared import jsonutil
 from shared.db import every_row
 from shared.domain import SettlementStatus
 
@@ -213,6 +214,7 @@ class Price:
     tariff: asyncpg.Record
     cost: Decimal
     breakdown: list[dict]
+    figures: dict
 
 
 async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> dict[UUID, datetime]:
@@ -223,16 +225,23 @@ async def record_prices(conn: asyncpg.Connection, prices: Sequence[Price]) -> di
         """
         UPDATE billing.session_prices p SET revision = n.revision, energy_wh = n.energy_wh, tariff_id = n.tariff_id,
             cost_amount = n.cost, currency = n.currency, priced_at = clock_timestamp(), not_priced_reason = NULL,
-            updated_at = clock_timestamp()
-        FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::uuid[], $5::numeric[], $6::text[])
-            AS n(session_id, revision, energy_wh, tariff_id, cost, currency)
+            figures = n.figures::jsonb, updated_at = clock_timestamp()
+        FROM unnest($1::uuid[], $2::int[], $3::numeric[], $4::uuid[], $5::numeric[], $6::text[], $7::text[])
+            AS n(session_id, revision, energy_wh, tariff_id, cost, currency, figures)
         WHERE p.session_id = n.session_id
         RETURNING p.session_id, p.priced_at
         """,
         [p.session_id for p in prices], [p.revision for p in prices], [p.energy_wh for p in prices],
         [p.tariff["tariff_id"] for p in prices], [p.cost for p in prices], [p.tariff["currency"] for p in prices],
+        _json_texts(p.figures for p in prices),
     )
     return {r["session_id"]: r["priced_at"] for r in rows}
+
+
+def _json_texts(values: Iterable[dict]) -> list[str]:
+    """JSON objects as text for a `text[]` argument cast to jsonb (a list in a jsonb[] argument
+    would read as a second array dimension)."""
+    return [jsonutil.dumps(v).decode() for v in values]
 
 
 # Settlements
@@ -259,13 +268,14 @@ async def create_settlements(conn: asyncpg.Connection, prices: Sequence[Price]) 
         return []
     return await conn.fetch(
         "INSERT INTO billing.settlements (settlement_id, session_id, charge_point_id, site_id, amount, currency, wallet, "
-        "energy_wh, status, created_at, updated_at) "
-        "SELECT gen_random_uuid(), n.*, $8, clock_timestamp(), clock_timestamp() "
-        "FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::numeric[], $5::text[], $6::text[], $7::numeric[]) "
-        "AS n(session_id, charge_point_id, site_id, amount, currency, wallet, energy_wh) RETURNING *",
+        "energy_wh, figures, status, created_at, updated_at) "
+        "SELECT gen_random_uuid(), n.session_id, n.charge_point_id, n.site_id, n.amount, n.currency, n.wallet, n.energy_wh, "
+        "n.figures::jsonb, $9, clock_timestamp(), clock_timestamp() "
+        "FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::numeric[], $5::text[], $6::text[], $7::numeric[], $8::text[]) "
+        "AS n(session_id, charge_point_id, site_id, amount, currency, wallet, energy_wh, figures) RETURNING *",
         [p.session_id for p in prices], [p.charge_point_id for p in prices], [p.site["site_id"] for p in prices],
         [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.site["payout_wallet"] for p in prices],
-        [p.energy_wh for p in prices], SettlementStatus.PENDING,
+        [p.energy_wh for p in prices], _json_texts(p.figures for p in prices), SettlementStatus.PENDING,
     )
 
 
@@ -276,13 +286,14 @@ async def reprice_settlements(conn: asyncpg.Connection, prices: Sequence[Price])
     await conn.execute(
         """
         UPDATE billing.settlements s SET site_id = n.site_id, wallet = n.wallet, amount = n.amount, currency = n.currency,
-            energy_wh = n.energy_wh, updated_at = clock_timestamp()
-        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::text[], $6::numeric[])
-            AS n(session_id, site_id, wallet, amount, currency, energy_wh)
+            energy_wh = n.energy_wh, figures = n.figures::jsonb, updated_at = clock_timestamp()
+        FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::numeric[], $5::text[], $6::numeric[], $8::text[])
+            AS n(session_id, site_id, wallet, amount, currency, energy_wh, figures)
         WHERE s.session_id = n.session_id AND s.status = $7
         """,
         [p.session_id for p in prices], [p.site["site_id"] for p in prices], [p.site["payout_wallet"] for p in prices],
         [p.cost for p in prices], [p.tariff["currency"] for p in prices], [p.energy_wh for p in prices], SettlementStatus.PENDING,
+        _json_texts(p.figures for p in prices),
     )
 
 

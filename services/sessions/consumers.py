@@ -15,6 +15,7 @@ from services.sessions.authorization import judge_sessions, policy_of
 from services.sessions.eras import attribute
 from services.sessions.facts import reduce_events
 from services.sessions.finalization import refinalize
+from services.sessions.progress import announce_progress
 from shared.config import SessionsSettings
 from shared.consumer import Message, each
 from shared.domain import (
@@ -73,6 +74,7 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     touched.update(await store.sessions.parked_sessions(conn, batch))  # unplugged: their parking ends
     if touched:
         await refinalize(conn, sorted(touched))
+        metrics.PROGRESS_ANNOUNCED.inc(await announce_progress(conn, sorted(touched), every_seconds=settings.session_progress_seconds))
     if judged:
         await judge_sessions(conn, sorted(judged), policy_of(settings))
     for kind, count in batch.applied.items():

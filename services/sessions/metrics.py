@@ -46,3 +46,6 @@ EVENT_LAG = Histogram(
     "End to end: from ingest's receipt of a charger event to its application by sessions (per batch, its oldest event)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+PROGRESS_ANNOUNCED = Counter(
+    "cpms_sessions_progress_announced_total", "Progress of going sessions announced (session.progress): starts and meter progress",
+)

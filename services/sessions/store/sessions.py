@@ -319,6 +319,31 @@ async def close_session(conn: asyncpg.Connection, session_id: UUID) -> None:
     await conn.execute("UPDATE sessions.sessions SET closed_at = now() WHERE session_id = $1 AND closed_at IS NULL", session_id)
 
 
+# --- progress of going sessions -------------------------------------------------------------------
+
+async def sessions_due_progress(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, every_seconds: float) -> list[asyncpg.Record]:
+    """Of these sessions, those going (started, neither ended nor closed) whose progress was never
+    announced or not for `every_seconds`: counted as announced now, each with its energy so far
+    (`so_far_wh`: the newest Register reading less the start's, else the Interval readings' sum, else 0)."""
+    return await conn.fetch(
+        """
+        WITH due AS (
+            UPDATE sessions.sessions s SET progress_sequence = s.progress_sequence + 1, progress_at = now()
+            WHERE s.session_id = ANY($1::uuid[]) AND s.started_at IS NOT NULL AND s.ended_at IS NULL AND s.closed_at IS NULL
+              AND (s.progress_at IS NULL OR s.progress_at <= now() - make_interval(secs => $2))
+            RETURNING s.*
+        )
+        SELECT d.*, greatest(coalesce(
+            (SELECT r.value_wh FROM sessions.meter_samples r WHERE r.session_id = d.session_id AND r.measurand = 'Register'
+             ORDER BY r.ts DESC, r.receive_order DESC, r.value_wh DESC LIMIT 1) - coalesce(d.meter_start_wh, 0),
+            (SELECT sum(i.value_wh) FROM sessions.meter_samples i WHERE i.session_id = d.session_id AND i.measurand = 'Interval'),
+            0), 0) AS so_far_wh
+        FROM due d ORDER BY d.session_id
+        """,
+        list(session_ids), every_seconds,
+    )
+
+
 # --- from billing ---------------------------------------------------------------------------------
 
 async def record_prices(conn: asyncpg.Connection, prices: Sequence[SessionPriced]) -> int:

@@ -1,0 +1,189 @@
+"""OCPI 2.2.1 Sessions module, SENDER (mod_sessions.asciidoc): the sessions started with a
+partner's token, as the partner's Session objects.
+
+- Objects: the Session is made from what the sessions service says of the session (start, energy
+  so far, end: `session.progress`, `session.finalized`) and what billing priced (the cost so far
+  of a going session, the price of a finalized one: `session.cost-so-far`, `session.priced`, with
+  the charging periods and totals as the settlement carries them). Nothing is priced here.
+- Push ("Push model"): PUT to the partner's Sessions endpoint when the session is first known,
+  then PATCH with the fields that changed and `last_updated`, at most every
+  CPMS_OCPI_SESSION_PATCH_SECONDS while it goes, and at once when it is COMPLETED (and after,
+  should its price still change), through the push outbox in the transaction of the change.
+- Sender interface: `GET /ocpi/2.2.1/sessions`, the requesting partner's Sessions by
+  `last_updated` (paginated)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import orjson
+import pydantic
+
+from services.ocpi import store
+from shared.consumer import Message
+from shared.domain import SessionCostSoFar, SessionFinalized, SessionPriced, SessionProgress
+
+log = logging.getLogger(__name__)
+
+MODULE = "sessions"
+
+
+# --- objects -------------------------------------------------------------------------------------
+
+def number(value: Decimal | str | int | float) -> float | int:
+    """An OCPI number from a decimal (JSON has no decimals): an int when whole."""
+    value = Decimal(str(value))
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def price(money: dict) -> dict:
+    """An OCPI Price (types.asciidoc): excl_vat, and incl_vat."""
+    return {"excl_vat": number(money["excl_vat"]), "incl_vat": number(money["incl_vat"])}
+
+
+def cdr_token(token: dict) -> dict:
+    """The CdrToken of a partner's token (mod_cdrs.asciidoc, CdrToken class)."""
+    return {"country_code": token["countryCode"], "party_id": token["partyId"], "uid": token["uid"], "type": token["type"],
+            "contract_id": token["contractId"]}
+
+
+def charging_periods(figures: dict) -> list[dict]:
+    return [{"start_date_time": p["start_date_time"],
+             "dimensions": [{"type": d["type"], "volume": number(d["volume"])} for d in p["dimensions"]],
+             "tariff_id": p["tariff_id"]} for p in figures["charging_periods"]]
+
+
+def ocpi_time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> dict[str, Any] | None:
+    """The Session as it stands (without `last_updated`), or None while it cannot be stated: its
+    start, its place and its currency (billing's first price of it) are needed."""
+    location = row["location"]
+    if row["started_at"] is None or row["currency"] is None or location is None:
+        return None
+    completed = row["revision"] > 0
+    session: dict[str, Any] = {
+        "country_code": country_code, "party_id": party_id, "id": str(row["session_id"]),
+        "start_date_time": ocpi_time(row["started_at"]),
+        "kwh": number(round(row["energy_wh"] / 1000, 6)),
+        "cdr_token": cdr_token(row["token"]),
+        "auth_method": "WHITELIST",
+        "location_id": location["location_id"], "evse_uid": location["evse_uid"], "connector_id": location["connector_id"],
+        "currency": row["currency"],
+        "status": "COMPLETED" if completed else "ACTIVE",
+    }
+    figures = row["figures"]
+    if completed:
+        final = figures if row["priced_revision"] > 0 else None
+        end = final["end_date_time"] if final else ocpi_time(row["ended_at"] or row["started_at"])
+        session["end_date_time"] = end
+    if figures:
+        session["charging_periods"] = charging_periods(figures)
+        session["total_cost"] = price(figures["total_cost"])
+    return session
+
+
+def digest(figures: dict) -> str:
+    return hashlib.sha256(orjson.dumps(figures, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+# --- from the sessions and billing services ------------------------------------------------------
+
+_KINDS: dict[str, type] = {m.routing_key: m for m in (SessionProgress, SessionFinalized, SessionCostSoFar, SessionPriced)}
+
+
+async def apply_session_messages(conn: asyncpg.Connection, messages: list[Message]) -> list[UUID]:
+    """The messages of partners' sessions into their copies (any other session is not ours to
+    tell); returns the sessions that changed."""
+    changed: set[UUID] = set()
+    for message in messages:
+        kind = _KINDS.get(message.routing_key)
+        if kind is None:
+            log.warning("unexpected message ignored", extra={"routing_key": message.routing_key})
+            continue
+        m = kind.model_validate(message.body)
+        token = getattr(m, "partnerToken", None)
+        if token is None:
+            continue
+        token = token.model_dump(mode="json")
+        if isinstance(m, SessionProgress):
+            applied = await store.sessions.apply_progress(
+                conn, m.sessionId, token, charge_point_id=m.chargePointId, connector_id=m.connectorId, started_at=m.startedAt,
+                energy_wh=m.energyWh, sequence=m.sequence)
+        elif isinstance(m, SessionFinalized):
+            applied = await store.sessions.apply_finalized(
+                conn, m.sessionId, token, charge_point_id=m.chargePointId, connector_id=m.connectorId, started_at=m.startedAt,
+                ended_at=m.endedAt, energy_wh=m.energyWh, revision=m.revision)
+        elif isinstance(m, SessionCostSoFar):
+            applied = await store.sessions.apply_cost_so_far(
+                conn, m.sessionId, token, sequence=m.sequence, currency=m.currency, tariff_id=m.tariffId, figures=m.figures)
+        else:
+            if m.figures is None:
+                continue  # from a sender before CDR figures: nothing a CDR could state
+            applied = await store.sessions.apply_priced(
+                conn, m.sessionId, token, revision=m.revision, currency=m.costCurrency, tariff_id=m.tariffId, figures=m.figures,
+                digest=digest(m.figures))
+        if applied:
+            changed.add(m.sessionId)
+    return sorted(changed)
+
+
+# --- push ------------------------------------------------------------------------------------------
+
+async def refresh(conn: asyncpg.Connection, session_ids: Sequence[UUID], settings: Any, *, now: datetime | None = None) -> None:
+    """Restate the sessions (locked here) and send each partner what changed, when it is due:
+    a PUT for a Session the partner never had, a PATCH otherwise (only the changed fields and
+    `last_updated`), at most every CPMS_OCPI_SESSION_PATCH_SECONDS while the session goes."""
+    now = now or datetime.now(UTC)
+    for row in await store.sessions.lock(conn, session_ids):
+        if row["location"] is None and row["charge_point_id"] is not None:
+            found = await locate(conn, row["charge_point_id"], row["connector_id"])
+            if found is not None:
+                await store.sessions.set_location(conn, row["session_id"], found)
+                row = {**row, "location": found}
+        stated = session_object(row, country_code=settings.ocpi_country_code, party_id=settings.ocpi_party_id)
+        if stated is None:
+            continue
+        held = row["session"]
+        if held is None or {k: v for k, v in held.items() if k != "last_updated"} != stated:
+            held = {**stated, "last_updated": ocpi_time(now)}
+            await store.sessions.set_session(conn, row["session_id"], held, now)
+        await _send_when_due(conn, row, held, settings, now)
+
+
+async def _send_when_due(conn: asyncpg.Connection, row: Any, session: dict, settings: Any, now: datetime) -> None:
+    sent = row["sent"]
+    if sent == session:
+        return
+    path = f"/{settings.ocpi_country_code}/{settings.ocpi_party_id}/{row['session_id']}"
+    if sent is None:
+        method, body = "PUT", session
+    else:
+        going = session["status"] != "COMPLETED" and sent.get("status") != "COMPLETED"
+        if going and row["sent_at"] is not None and row["sent_at"] > now - timedelta(seconds=settings.ocpi_session_patch_seconds):
+            return  # the sweep sends it when its time comes
+        method = "PATCH"
+        body = {k: v for k, v in session.items() if sent.get(k) != v}
+        body["last_updated"] = session["last_updated"]
+    await store.push.enqueue(conn, [row["partner_id"]], module=MODULE, object_key=str(row["session_id"]), method=method,
+                             path=path, body=body)
+    await store.sessions.mark_sent(conn, row["session_id"], session)
+
+
+async def send_due_patches(pool: asyncpg.Pool, settings: Any, *, batch: int = 200) -> int:
+    """The sweep: Sessions whose changes waited for their PATCH interval, sent now."""
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn, conn.transaction():
+        waiting = await store.sessions.unsent(conn, sent_before=now - timedelta(seconds=settings.ocpi_session_patch_seconds),
+                                              limit=batch)
+        if waiting:
+            await refresh(conn, waiting, settings, now=now)
+    return len(waiting)
