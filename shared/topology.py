@@ -70,7 +70,8 @@ COMMANDS_UNAUTHORIZED = Queue("commands.unauthorized-sessions", DOMAIN, ("sessio
 SESSIONS_OPERATORS = Queue("sessions.operators", DOMAIN, ("operator.changed",))
 BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
 COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
-OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS)
+OCPI_OPERATORS = Queue("ocpi.operators", DOMAIN, ("operator.changed",))
+OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS, OCPI_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 
 EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER, GATEWAY)
