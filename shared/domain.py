@@ -97,6 +97,7 @@ class SessionPriced(DomainMessage):
     # tariff as OCPI writes it; and the site (the Location) the session was priced for.
     siteId: UUID | None = None
     figures: dict | None = None
+    location: dict | None = None  # the site as a CDR states its Location (id, name, address, ...)
 
 
 class SessionProgress(DomainMessage):
@@ -129,6 +130,7 @@ class SessionCostSoFar(DomainMessage):
     costAmount: Decimal | None = None
     siteId: UUID | None = None
     figures: dict | None = None
+    location: dict | None = None
     pricedAt: AwareDatetime
 
 

@@ -8,9 +8,10 @@ the session's cost amount, what the settlement bills); volumes in kWh and hours 
 strings of at most 6 places."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from services.billing.ocpi import OcpiTariff
@@ -67,14 +68,26 @@ def charging_periods(tariff: OcpiTariff, tariff_id: UUID, segments: Sequence[Seg
     return found
 
 
-def session_figures(tariff_id: UUID, tariff: OcpiTariff, segments: Sequence[Segment], priced: Priced, zone: tzinfo = UTC) -> dict:
-    """The figures `session.priced` carries for a CDR: totals, charging periods, the tariff as OCPI
-    writes it, and the session's span (`start_date_time`, `end_date_time`: its end after parking)."""
+def place(site: Mapping[str, Any]) -> dict:
+    """Where a session was priced, as a CDR's CdrLocation states its Location: the site as it is now
+    (a session is priced from its start, so its first price finds the site as it was then)."""
+    coordinates = {"latitude": site["latitude"], "longitude": site["longitude"]} if site["latitude"] is not None else None
+    return {"id": str(site["site_id"]), "name": site["name"], "address": site["address"], "city": site["city"],
+            "postal_code": site["postal_code"], "country": site["country"], "coordinates": coordinates}
+
+
+def session_figures(tariff: Mapping[str, Any], ocpi: OcpiTariff, segments: Sequence[Segment], priced: Priced,
+                    zone: tzinfo = UTC) -> dict:
+    """The figures `session.priced` carries for a CDR: totals, charging periods, the tariff (its
+    row, and `ocpi` as OCPI writes it), and the session's span (`start_date_time`,
+    `end_date_time`: its end after parking)."""
+    tariff_id = tariff["tariff_id"]
     start, end = segments[0].start, max(s.end for s in segments)
     return {
         **totals(priced, segments, start, end),
         "start_date_time": format_ts(start),
         "end_date_time": format_ts(end),
-        "charging_periods": charging_periods(tariff, tariff_id, segments, zone),
-        "tariff": {**tariff.model_dump(mode="json", exclude_none=True), "id": str(tariff_id)},
+        "charging_periods": charging_periods(ocpi, tariff_id, segments, zone),
+        "tariff": {**ocpi.model_dump(mode="json", exclude_none=True), "id": str(tariff_id),
+                   "last_updated": format_ts(tariff["created_at"])},
     }

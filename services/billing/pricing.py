@@ -64,7 +64,7 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
         zone = ZoneInfo(site["time_zone"])
         cost, priced = priced_session(ocpi, session, zone)
         prices.append(store.Price(session.sessionId, session.chargePointId, session.revision, session.energyWh, site, tariff,
-                                  cost, breakdown(priced), figures_of(tariff["tariff_id"], ocpi, session, priced, zone)))
+                                  cost, breakdown(priced), figures_of(tariff, ocpi, session, priced, zone)))
 
     await store.record_revisions(
         conn, [store.Revision(s.sessionId, s.revision, s.energyWh, "settlement_not_pending") for s in refused], price_stays=True)
@@ -79,7 +79,7 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     await enqueue_domain_many(conn, store.SCHEMA, [
         SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost, costCurrency=p.tariff["currency"],
                       pricedAt=priced_at[p.session_id], revision=p.revision, energyWh=p.energy_wh, costBreakdown=p.breakdown,
-                      siteId=p.site["site_id"], figures=p.figures)
+                      siteId=p.site["site_id"], figures=p.figures, location=cdr_figures.place(p.site))
         for p in prices
     ])
     await settlements.create(conn, [p for p in prices if p.session_id not in existing])
@@ -105,15 +105,17 @@ async def price_so_far(conn: asyncpg.Connection, progress: list[SessionProgress]
     announced = []
     for p in going:
         tariff, ocpi = tariffs.get(p.sessionId, (None, None))
+        site = sites.get(p.chargePointId)
         if tariff is None:
-            announced.append(SessionCostSoFar(sessionId=p.sessionId, sequence=p.sequence, currency=default_currency, pricedAt=now))
+            announced.append(SessionCostSoFar(
+                sessionId=p.sessionId, sequence=p.sequence, currency=default_currency, pricedAt=now,
+                siteId=site["site_id"] if site else None, location=cdr_figures.place(site) if site else None))
             continue
-        site = sites[p.chargePointId]
         zone = ZoneInfo(site["time_zone"])
         cost, priced = priced_session(ocpi, p, zone)
         announced.append(SessionCostSoFar(
             sessionId=p.sessionId, sequence=p.sequence, currency=tariff["currency"], tariffId=tariff["tariff_id"], costAmount=cost,
-            siteId=site["site_id"], figures=figures_of(tariff["tariff_id"], ocpi, p, priced, zone), pricedAt=now))
+            siteId=site["site_id"], figures=figures_of(tariff, ocpi, p, priced, zone), location=cdr_figures.place(site), pricedAt=now))
     await enqueue_domain_many(conn, store.SCHEMA, announced)
     metrics.SESSIONS_PRICED_SO_FAR.inc(len(announced))
 
@@ -155,9 +157,9 @@ def priced_session(tariff: OcpiTariff, session: Measured, zone: tzinfo = UTC) ->
     return priced.cost_amount, priced
 
 
-def figures_of(tariff_id: UUID, tariff: OcpiTariff, session: Measured, priced: Priced, zone: tzinfo = UTC) -> dict:
+def figures_of(tariff: asyncpg.Record, ocpi: OcpiTariff, session: Measured, priced: Priced, zone: tzinfo = UTC) -> dict:
     """What a CDR states of the session's price (services/billing/cdr_figures.py)."""
-    return cdr_figures.session_figures(tariff_id, tariff, session_segments(session), priced, zone)
+    return cdr_figures.session_figures(tariff, ocpi, session_segments(session), priced, zone)
 
 
 def session_segments(session: Measured) -> list[Segment]:

@@ -22,12 +22,21 @@ async def test_030_usd_for_12345_wh_is_370_with_a_pending_settlement(billing, do
     assert status == 200 and same == settlement
 
     priced = await domain_tap.wait_for("session.priced", sessionId=session_id)
+    figures, location = priced[0].pop("figures"), priced[0].pop("location")
     assert priced == [{
         "sessionId": session_id, "tariffId": tariff["tariffId"], "costAmount": "3.70", "costCurrency": "USD",
         "pricedAt": priced[0]["pricedAt"], "revision": 1, "energyWh": "12345",
         "costBreakdown": [{"type": "ENERGY", "volume": "12.345", "unit": "kWh", "amountExclVat": "3.7035", "vatPercent": None,
                            "amountInclVat": "3.7035"}],
+        "siteId": site["siteId"],
     }]
+    # What an OCPI CDR of the session states: the settlement's amount, to the cent
+    assert figures["total_cost"] == figures["total_energy_cost"] == {"excl_vat": "3.70", "incl_vat": "3.70"}
+    assert (figures["currency"], figures["total_energy"], figures["total_parking_time"]) == ("USD", "12.345", "0")
+    assert figures["total_time_cost"] == figures["total_parking_cost"] == {"excl_vat": "0.00", "incl_vat": "0.00"}
+    assert [p["dimensions"][0] for p in figures["charging_periods"]] == [{"type": "ENERGY", "volume": "12.345"}]
+    assert figures["charging_periods"][0]["tariff_id"] == figures["tariff"]["id"] == tariff["tariffId"]
+    assert location["id"] == site["siteId"] and location["name"] == site["name"]
     created = await domain_tap.wait_for("settlement.", sessionId=session_id)
     assert created[0]["status"] == "Pending" and created[0]["settlementId"] == settlement["settlementId"]
 
