@@ -7,7 +7,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from services.sessions.views import billed, closed_by, conflicts, connector_of, energy_json
-from shared.domain import EnergySource
+from shared.domain import EnergySource, PartnerTokenRef
 from shared.openapi import ResponseModel
 from shared.responses import CostLine, DecimalString
 
@@ -80,6 +80,8 @@ class Session(ResponseModel):
     finalizedAt: datetime | None
     closedBy: str | None
     authorization: Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"] | None
+    # The roaming partner's token the session was started with (OCPI CdrToken), null for any other.
+    partnerToken: PartnerTokenRef | None
     conflicts: list[StartConflict]
     unbilledEnergyWh: float | None
     tariffId: UUID | None

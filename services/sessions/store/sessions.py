@@ -218,7 +218,8 @@ WITH ended AS (
     SELECT e.session_id, e.finalized_digest, e.session_id = ANY($2::uuid[]) AS forced, e.energy_wh AS previous_energy_wh,
         p.parked_until,
         jsonb_build_array(e.started_at, e.ended_at, coalesce(e.connector_id, e.connector_hint))
-            || CASE WHEN p.parked_until IS NOT NULL THEN jsonb_build_array(p.parked_until) ELSE '[]'::jsonb END AS facts,
+            || CASE WHEN p.parked_until IS NOT NULL THEN jsonb_build_array(p.parked_until) ELSE '[]'::jsonb END
+            || CASE WHEN e.partner_token IS NOT NULL THEN jsonb_build_array(e.partner_token) ELSE '[]'::jsonb END AS facts,
         CASE WHEN e.meter_stop_wh >= coalesce(e.meter_start_wh, 0) THEN e.meter_stop_wh - coalesce(e.meter_start_wh, 0) END AS by_stop,
         CASE WHEN r.value_wh >= coalesce(e.meter_start_wh, 0) THEN r.value_wh - coalesce(e.meter_start_wh, 0) END AS by_register,
         CASE WHEN i.total >= 0 THEN i.total END AS by_interval
