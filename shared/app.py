@@ -62,6 +62,7 @@ def create_app(settings: CommonSettings, services: list[ServiceSpec], *, public:
         client_max_size=settings.max_body_bytes,
         middlewares=[
             metrics_middleware,
+            *(middleware for service in services for middleware in service.middlewares),
             problem_middleware,
             _started_middleware,
             access_middleware(gateway_key=settings.api_key.get_secret_value(), admin_token=settings.admin_token.get_secret_value(),

@@ -173,7 +173,28 @@ class GatewaySettings(CommonSettings):
         return frozenset(v.strip() for v in self.data_transfer_vendors.split(",") if v.strip())
 
 
-class Settings(IngestSettings, SessionsSettings, BillingSettings, CommandsSettings, GatewaySettings):
+class OcpiSettings(CommonSettings):
+    """The OCPI 2.2.1 CPO interface (`cpms run ocpi`; CONTRACT section 12)."""
+
+    ocpi_listen_addr: str = Field(":8095", alias="CPMS_OCPI_LISTEN_ADDR")
+    ocpi_country_code: str = Field("NL", alias="CPMS_OCPI_COUNTRY_CODE", pattern=r"^[A-Z]{2}$")
+    ocpi_party_id: str = Field("CPM", alias="CPMS_OCPI_PARTY_ID", pattern=r"^[A-Z0-9]{3}$")
+    ocpi_business_name: str = Field("CPMS", alias="CPMS_OCPI_BUSINESS_NAME", min_length=1, max_length=100)
+    # The base URL partners reach this service at (`https://cpms.example.com`); None: the request's own.
+    ocpi_public_url: str | None = Field(None, alias="CPMS_OCPI_PUBLIC_URL", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    ocpi_session_patch_seconds: float = Field(60.0, alias="CPMS_OCPI_SESSION_PATCH_SECONDS", gt=0)
+    ocpi_cdr_delay_seconds: float = Field(300.0, alias="CPMS_OCPI_CDR_DELAY_SECONDS", ge=0)
+    # Pushes to a partner: one request at a time per partner, in order; a partner that does not
+    # answer is retried after a delay that doubles from the first to the most.
+    ocpi_push_timeout_seconds: float = Field(10.0, alias="CPMS_OCPI_PUSH_TIMEOUT_SECONDS", gt=0, le=120)
+    ocpi_push_retry_first_seconds: float = Field(1.0, alias="CPMS_OCPI_PUSH_RETRY_FIRST_SECONDS", gt=0)
+    ocpi_push_retry_max_seconds: float = Field(300.0, alias="CPMS_OCPI_PUSH_RETRY_MAX_SECONDS", gt=0)
+    ocpi_push_poll_seconds: float = Field(1.0, alias="CPMS_OCPI_PUSH_POLL_SECONDS", gt=0)
+    # The most a paginated OCPI list answers at once (a smaller `limit` is honoured).
+    ocpi_page_limit: int = Field(100, alias="CPMS_OCPI_PAGE_LIMIT", ge=1, le=1000)
+
+
+class Settings(IngestSettings, SessionsSettings, BillingSettings, CommandsSettings, GatewaySettings, OcpiSettings):
     """Every service's settings: what `cpms run all` (one process for all of them) reads."""
 
 

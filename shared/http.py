@@ -34,6 +34,8 @@ ACCESS_LOG = web.AppKey("access_log", bool)  # CPMS_ACCESS_LOG: a log line per r
 # (envelopes, the archive, the audit trail), and orjson writes no more than 254.
 MAX_NESTING = 64
 access_log = logging.getLogger("cpms.access")
+# Set by an outer middleware that answers this request's errors in its own format (OCPI's envelope).
+OWN_ERRORS = web.RequestKey("own_errors", bool)
 HandlerFn = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -204,6 +206,8 @@ def unstorable_parameter(request: web.Request) -> Problem | None:
 @web.middleware
 async def problem_middleware(request: web.Request, handler: HandlerFn) -> web.StreamResponse:
     """Every failure leaves as problem+json: never a stack trace, never a bare text body."""
+    if request.get(OWN_ERRORS):
+        return await handler(request)
     if (request.match_info or request.query_string) and (bad := unstorable_parameter(request)) is not None:
         return bad.response()
     try:

@@ -31,6 +31,7 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "settlementId": {"type": "string", "format": "uuid"},
     "tariffId": {"type": "string", "format": "uuid"},
     "commandId": {"type": "string", "format": "uuid"},
+    "partnerId": {"type": "string", "format": "uuid"},
     "asset": {"type": "string", "enum": sorted(DOCS_ASSETS)},
 }
 
@@ -44,6 +45,7 @@ STATUS_TEXT = {
     413: "The body exceeds the size limit",
     415: "The body is not application/json",
     429: "Too many failed attempts; see Retry-After",
+    502: "A party this request depends on (an OCPI partner) did not answer as it should",
     503: "A dependency (database or broker) is unavailable; see Retry-After",
 }
 

@@ -78,6 +78,9 @@ class ServiceSpec:
     relays: tuple[Relay, ...] = (Relay(),)
     tasks: tuple[Task, ...] = ()
     commands: tuple[Command, ...] = ()
+    # aiohttp middlewares of its own, outside problem+json: a protocol that answers its errors its
+    # own way (OCPI's envelope) sets `shared.http.OWN_ERRORS` on its requests.
+    middlewares: tuple[Callable[..., Any], ...] = ()
     # The size of the memory its workers share (`shared.workers.shared_memory`), from its settings.
     shared_memory: Callable[[Any], int] | None = None
     takes_gateway_events: bool = False  # can hold events in a spool: ready (degraded) while the broker is away

@@ -73,7 +73,8 @@ COMMANDS_UNAUTHORIZED = Queue("commands.unauthorized-sessions", DOMAIN, ("sessio
 SESSIONS_OPERATORS = Queue("sessions.operators", DOMAIN, ("operator.changed",))
 BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
 COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
-OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS)
+OCPI_OPERATORS = Queue("ocpi.operators", DOMAIN, ("operator.changed",))
+OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS, OCPI_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 # Roaming (OCPI 2.2.1): partners' tokens copied to sessions, commands the ocpi service orders and
 # their outcomes.

@@ -14,10 +14,18 @@ from shared.responses import CostLine, DecimalString
 
 
 class Connector(ResponseModel):
+    """A connector: its last reported status (null until the charger reports one) and its specs."""
+
     connectorId: int
-    status: str
-    errorCode: str
-    updatedAt: datetime
+    status: str | None
+    errorCode: str | None
+    updatedAt: datetime | None
+    standard: str | None
+    format: str | None
+    powerType: str | None
+    maxVoltage: int | None
+    maxAmperage: int | None
+    maxElectricPower: int | None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
