@@ -58,6 +58,18 @@ class SiteCreated(DomainMessage):
     at: AwareDatetime
 
 
+class PartnerTokenRef(BaseModel):
+    """Which roaming partner's token an idTag is (OCPI 2.2.1 CdrToken): the eMSP's party and the
+    token's uid, type and contract."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    countryCode: str
+    partyId: str
+    uid: str
+    type: str
+    contractId: str
+
+
 EnergySource = Literal["StopTransaction", "MeterValues.Register", "MeterValues.Interval", "Missing"]
 
 
@@ -78,6 +90,9 @@ class SessionFinalized(DomainMessage):
     # When its energy flowed and whether it was charging or parked ({start, end, energyWh, charging});
     # the periods' energies add up to energyWh. Absent from older senders: one period, start to end.
     periods: list[dict] | None = None
+    # The roaming partner's token the session was started with (OCPI 2.2.1 cdr_token), None for any
+    # other idTag: whose session it is, for that partner's CDR.
+    partnerToken: PartnerTokenRef | None = None
 
 
 class SessionPriced(DomainMessage):
@@ -98,11 +113,12 @@ class SessionPriced(DomainMessage):
     siteId: UUID | None = None
     figures: dict | None = None
     location: dict | None = None  # the site as a CDR states its Location (id, name, address, ...)
+    partnerToken: PartnerTokenRef | None = None  # the session's, as its finalization said it
 
 
 class SessionProgress(DomainMessage):
-    """sessions: how far a session that is going has come, at its start and then as its meter
-    moves (at most every CPMS_SESSIONS_PROGRESS_SECONDS per session); its end is
+    """sessions: how far a session of a roaming partner's token that is going has come, at its start
+    and then as its meter moves (at most every CPMS_SESSION_PROGRESS_SECONDS per session); its end is
     `session.finalized`. `sequence` grows with each announcement of the session; `periods` as in
     `session.finalized`, up to `at`, the newest reading."""
     routing_key: ClassVar[str] = "session.progress"
@@ -116,6 +132,7 @@ class SessionProgress(DomainMessage):
     energyWh: Decimal
     sequence: int
     periods: list[dict]
+    partnerToken: PartnerTokenRef | None = None  # as in `session.finalized`
 
 
 class SessionCostSoFar(DomainMessage):
@@ -132,6 +149,7 @@ class SessionCostSoFar(DomainMessage):
     figures: dict | None = None
     location: dict | None = None
     pricedAt: AwareDatetime
+    partnerToken: PartnerTokenRef | None = None  # the session's, as its progress said it
 
 
 class SessionUnauthorized(DomainMessage):
@@ -245,3 +263,67 @@ class CommandRequested(DomainMessage):
 def payload(message: DomainMessage) -> dict:
     return message.model_dump(mode="json")
 
+
+
+# --- roaming (OCPI 2.2.1): tokens of partners, their real-time authorization, their commands ------------
+
+WhitelistType = Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"]
+
+
+class PartnerTokenChanged(DomainMessage):
+    """ocpi: a partner pushed a token (PUT or PATCH), or handed one over with a START_SESSION or
+    RESERVE_NOW; sessions keeps a copy and authorizes the token's uid as an idTag by it. The
+    newest `lastUpdated` of a (countryCode, partyId, uid, type) wins."""
+    routing_key: ClassVar[str] = "token.partner-changed"
+    countryCode: str
+    partyId: str
+    uid: str
+    type: str
+    contractId: str
+    valid: bool
+    whitelist: WhitelistType
+    groupId: str | None = None
+    lastUpdated: AwareDatetime
+
+
+class Party(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    countryCode: str
+    partyId: str
+
+
+class RealtimeAuthorizers(DomainMessage):
+    """ocpi: the partners that answer real-time authorization now (the whole set; the newest `at`
+    wins). sessions asks the ocpi service about an unknown idTag only while this set is not empty."""
+    routing_key: ClassVar[str] = "token.realtime-authorizers"
+    parties: list[Party]
+    at: AwareDatetime
+
+
+class CommandOrdered(DomainMessage):
+    """another service (ocpi): deliver this command to a charger and announce its outcome
+    (`command.finished`). The idempotency key makes a repeated message one command."""
+    routing_key: ClassVar[str] = "command.ordered"
+    type: str
+    chargePointId: str
+    idempotencyKey: str
+    payload: dict
+    ttlSeconds: float | None = None
+    at: AwareDatetime
+
+
+class CommandFinished(DomainMessage):
+    """commands: an ordered command reached its end: Acked with the charger's answer (`response`),
+    or Failed with `error` and `outcome` (rejected, call_error: the charger refused with a CallError,
+    its error in `response`; timeout: the charger may have acted; expired: never delivered in its
+    time to live)."""
+    routing_key: ClassVar[str] = "command.finished"
+    commandId: UUID
+    idempotencyKey: str
+    type: str
+    chargePointId: str
+    status: Literal["Acked", "Failed"]
+    outcome: Literal["acked", "rejected", "call_error", "timeout", "expired", "unknown"]
+    response: dict | None = None
+    error: str | None = None
+    at: AwareDatetime

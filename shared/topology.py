@@ -53,6 +53,10 @@ DEAD_LETTER = Exchange("dlx", aio_pika.ExchangeType.DIRECT)
 # Each gateway process binds a transient queue of its own (exclusive, auto-delete: it lives as long
 # as the process and its connections do; services/gateway/switchboard.py), not a quorum queue.
 GATEWAY = Exchange("gateway", aio_pika.ExchangeType.DIRECT)
+# Questions that want an answer within seconds (request/reply, shared/realtime_authorization.py):
+# the answering processes share a transient queue they declare themselves, and the asker gets its
+# answer on a reply queue of its own. A question nobody is there to take comes back at once.
+RPC = Exchange("rpc", aio_pika.ExchangeType.DIRECT)
 
 INGEST_ARCHIVE = Queue("ingest.archive", EVENTS, ("charger.#",))
 INGEST_RETENTION = Queue("ingest.retention", DOMAIN, ("retention.horizon",))
@@ -73,8 +77,13 @@ COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
 OCPI_OPERATORS = Queue("ocpi.operators", DOMAIN, ("operator.changed",))
 OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS, OCPI_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
+# Roaming (OCPI 2.2.1): partners' tokens copied to sessions, commands the ocpi service orders and
+# their outcomes.
+SESSIONS_PARTNER_TOKENS = Queue("sessions.partner-tokens", DOMAIN, ("token.partner-changed", "token.realtime-authorizers"))
+COMMANDS_ORDERS = Queue("commands.orders", DOMAIN, ("command.ordered",))
+OCPI_COMMAND_RESULTS = Queue("ocpi.command-results", DOMAIN, ("command.finished",))
 
-EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER, GATEWAY)
+EXCHANGES = (EVENTS, DOMAIN, DEAD_LETTER, GATEWAY, RPC)
 QUEUES = (
     INGEST_ARCHIVE,
     INGEST_RETENTION,
@@ -89,6 +98,9 @@ QUEUES = (
     COMMANDS_UNAUTHORIZED,
     *OPERATOR_COPIES,
     INGEST_AUDIT,
+    SESSIONS_PARTNER_TOKENS,
+    COMMANDS_ORDERS,
+    OCPI_COMMAND_RESULTS,
 )
 
 

@@ -79,7 +79,8 @@ async def price_sessions(conn: asyncpg.Connection, finalized: list[SessionFinali
     await enqueue_domain_many(conn, store.SCHEMA, [
         SessionPriced(sessionId=p.session_id, tariffId=p.tariff["tariff_id"], costAmount=p.cost, costCurrency=p.tariff["currency"],
                       pricedAt=priced_at[p.session_id], revision=p.revision, energyWh=p.energy_wh, costBreakdown=p.breakdown,
-                      siteId=p.site["site_id"], figures=p.figures, location=cdr_figures.place(p.site))
+                      siteId=p.site["site_id"], figures=p.figures, location=cdr_figures.place(p.site),
+                      partnerToken=latest[p.session_id].partnerToken)
         for p in prices
     ])
     await settlements.create(conn, [p for p in prices if p.session_id not in existing])
@@ -109,13 +110,15 @@ async def price_so_far(conn: asyncpg.Connection, progress: list[SessionProgress]
         if tariff is None:
             announced.append(SessionCostSoFar(
                 sessionId=p.sessionId, sequence=p.sequence, currency=default_currency, pricedAt=now,
-                siteId=site["site_id"] if site else None, location=cdr_figures.place(site) if site else None))
+                siteId=site["site_id"] if site else None, location=cdr_figures.place(site) if site else None,
+                partnerToken=p.partnerToken))
             continue
         zone = ZoneInfo(site["time_zone"])
         cost, priced = priced_session(ocpi, p, zone)
         announced.append(SessionCostSoFar(
             sessionId=p.sessionId, sequence=p.sequence, currency=tariff["currency"], tariffId=tariff["tariff_id"], costAmount=cost,
-            siteId=site["site_id"], figures=figures_of(tariff, ocpi, p, priced, zone), location=cdr_figures.place(site), pricedAt=now))
+            siteId=site["site_id"], figures=figures_of(tariff, ocpi, p, priced, zone), location=cdr_figures.place(site), pricedAt=now,
+            partnerToken=p.partnerToken))
     await enqueue_domain_many(conn, store.SCHEMA, announced)
     metrics.SESSIONS_PRICED_SO_FAR.inc(len(announced))
 

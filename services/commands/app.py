@@ -16,7 +16,7 @@ from services.commands.dispatcher import DISPATCHER, Dispatcher
 from services.commands.gateway import GatewayClient
 from services.commands.models import FINAL_STATUSES, CommandRequest, CreateQuery, ListQuery, command_request_body, new_command
 from services.commands.responses import Command
-from shared.app import CONSUMERS, POOL, SETTINGS, unit_of_work
+from shared.app import CONSUMERS, POOL, SETTINGS, outbox_relay, unit_of_work
 from shared.domain import CommandRequested
 from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
 from shared.openapi import Body, Fragment, Operation, page_of
@@ -83,7 +83,9 @@ async def dispatcher_ctx(app: web.Application) -> AsyncIterator[None]:
             session, base_url=settings.gateway_base_url, timeout_seconds=settings.gateway_timeout_seconds,
             api_key=settings.gateway_api_key.get_secret_value() if settings.gateway_api_key else None,
         )
-        dispatcher = Dispatcher(pool=app[POOL], gateway=gateway, gateway_timeout_seconds=settings.gateway_timeout_seconds)
+        relay = outbox_relay(app, SCHEMA)
+        dispatcher = Dispatcher(pool=app[POOL], gateway=gateway, gateway_timeout_seconds=settings.gateway_timeout_seconds,
+                                on_final=relay.wake)
         app[DISPATCHER] = dispatcher
         await dispatcher.start()
         app[CONSUMERS].append(dispatcher)  # /readyz reports it with the consumers

@@ -1,6 +1,6 @@
 """Queues the commands service consumes: dispatch requests (its own outbox's messages), the
-CommandAck events the gateway reports through ingest, and the sessions that must be stopped
-because their idTag was not Accepted."""
+CommandAck events the gateway reports through ingest, the sessions that must be stopped
+because their idTag was not Accepted, and the commands other services order."""
 from __future__ import annotations
 
 from uuid import UUID
@@ -10,6 +10,7 @@ import asyncpg
 from services.commands import metrics, store
 from services.commands.dispatcher import DISPATCHER
 from services.commands.models import NewCommand
+from services.commands.outcomes import take_orders
 from shared.config import CommandsSettings
 from shared.consumer import Message, each
 from shared.domain import CommandRequested, SessionUnauthorized
@@ -17,7 +18,7 @@ from shared.events import CommandAck
 from shared.outbox import enqueue_domain
 from shared.operators import copy_of_operators
 from shared.service import Consumes
-from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH, COMMANDS_OPERATORS, COMMANDS_UNAUTHORIZED
+from shared.topology import COMMANDS_ACKS, COMMANDS_DISPATCH, COMMANDS_OPERATORS, COMMANDS_ORDERS, COMMANDS_UNAUTHORIZED
 
 
 async def dispatch_requested(conn: asyncpg.Connection, messages: list[Message]) -> list[UUID]:
@@ -59,5 +60,6 @@ CONSUMERS = (
     Consumes(COMMANDS_DISPATCH, dispatch_requested, after_commit=lambda app: app[DISPATCHER].hand_over),
     Consumes(COMMANDS_ACKS, each(command_acked)),
     Consumes(COMMANDS_UNAUTHORIZED, stop_unauthorized, wakes_outbox=True, takes_settings=True),
+    Consumes(COMMANDS_ORDERS, take_orders, wakes_outbox=True, takes_settings=True),
     copy_of_operators("commands", COMMANDS_OPERATORS),
 )

@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from services.commands import metrics, store
+from services.commands import metrics, outcomes, store
 from services.commands.gateway import GatewayClient, Outcome
 from services.commands.models import FINAL_STATUSES
 from shared.db import is_connection_error, until_it_works
@@ -66,8 +66,9 @@ class Dispatcher:
     `committed()` once its transaction is in, hands a command over at once; a periodic sweep
     fails abandoned and expired commands and takes over overdue ones from dead processes."""
 
-    def __init__(self, *, pool: asyncpg.Pool, gateway: GatewayClient, gateway_timeout_seconds: float) -> None:
-        self.pool, self.gateway = pool, gateway
+    def __init__(self, *, pool: asyncpg.Pool, gateway: GatewayClient, gateway_timeout_seconds: float,
+                 on_final: Callable[[], None] = lambda: None) -> None:
+        self.pool, self.gateway, self.on_final = pool, gateway, on_final  # on_final: an outcome may wait in the outbox
         self.lease_seconds = gateway_timeout_seconds + LEASE_MARGIN_SECONDS
         self._arrived: set[UUID] = set()
         self._wakeup = asyncio.Event()
@@ -125,9 +126,16 @@ class Dispatcher:
         async with self.pool.acquire() as conn:
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + SWEEP_SECONDS
-                for row in [*await store.fail_abandoned(conn), *await store.fail_expired(conn)]:
+                async with conn.transaction():
+                    swept = [(row, "unknown") for row in await store.fail_abandoned(conn)]
+                    swept += [(row, "expired") for row in await store.fail_expired(conn)]
+                    for row, outcome in swept:
+                        await outcomes.announce(conn, row, outcome)
+                for row, _ in swept:
                     _count_final(row)
                     log.warning("command failed in sweep", extra={"command_id": str(row["command_id"]), "error": row["error"]})
+                if swept:
+                    self.on_final()
                 claimed += await store.claim(conn, owner=owner, lease_seconds=self.lease_seconds,
                                              limit=self._room(), overdue_seconds=OVERDUE_SECONDS)
                 metrics.WAITING.set(await store.count_waiting(conn))
@@ -150,7 +158,7 @@ class Dispatcher:
             if command["expired"]:
                 await self._record(lambda conn: store.record_failed(
                     conn, command_id, None, owner=owner, result=None,
-                    error="time to live ran out before the command could be sent"))
+                    error="time to live ran out before the command could be sent"), "expired")
                 return
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(GatewayUnavailable),
@@ -165,7 +173,8 @@ class Dispatcher:
             except GatewayUnavailable as exc:
                 tries = retrying.statistics.get("attempt_number", 1)
                 error = f"time to live ran out after {tries} attempt(s); last error: {exc.outcome.error}"
-                await self._record(lambda conn: store.record_failed(conn, command_id, None, owner=owner, result=None, error=error))
+                await self._record(lambda conn: store.record_failed(conn, command_id, None, owner=owner, result=None, error=error),
+                                   "expired")
         except LostClaim:
             log.info("command taken over elsewhere", extra={"command_id": str(command_id)})
         except asyncio.CancelledError:
@@ -193,20 +202,22 @@ class Dispatcher:
         if outcome.result == "acked":
             await self._record(lambda conn: store.record_acked(
                 conn, command_id, number, owner=owner, http_status=outcome.http_status,
-                response=outcome.response, gateway_command_id=outcome.gateway_command_id))
+                response=outcome.response, gateway_command_id=outcome.gateway_command_id), "acked")
         elif outcome.result == "unavailable":
             await self._record(lambda conn: store.record_unavailable(
                 conn, command_id, number, owner=owner, error=outcome.error, http_status=outcome.http_status,
-                hold_seconds=BACKOFF_MAX_SECONDS * 1.5 + LEASE_MARGIN_SECONDS))
+                hold_seconds=BACKOFF_MAX_SECONDS * 1.5 + LEASE_MARGIN_SECONDS), None)
             raise GatewayUnavailable(outcome)
         else:  # refused by the gateway or by the charger (a CallError, its answer kept), or unknown: final
             await self._record(lambda conn: store.record_failed(
                 conn, command_id, number, owner=owner, result=outcome.result, error=outcome.error,
-                http_status=outcome.http_status, response=outcome.response, gateway_command_id=outcome.gateway_command_id))
+                http_status=outcome.http_status, response=outcome.response, gateway_command_id=outcome.gateway_command_id),
+                outcome.result)
 
-    async def _record(self, write: Callable[[asyncpg.Connection], Awaitable[object]]) -> None:
-        """Write an outcome; while the database is away, keep trying within the lease margin, so an
-        answer we got is not turned into "outcome unknown" by a short outage."""
+    async def _record(self, write: Callable[[asyncpg.Connection], Awaitable[object]], outcome: str | None) -> None:
+        """Write an outcome (a final one announced in the same transaction, for an ordered command);
+        while the database is away, keep trying within the lease margin, so an answer we got is not
+        turned into "outcome unknown" by a short outage."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(is_connection_error),
             wait=wait_exponential_jitter(initial=0.1, max=2),
@@ -214,10 +225,14 @@ class Dispatcher:
             reraise=True,
         ):
             with attempt:
-                async with self.pool.acquire() as conn:
+                async with self.pool.acquire() as conn, conn.transaction():
                     row = await write(conn)
+                    if outcome is not None and isinstance(row, asyncpg.Record):
+                        await outcomes.announce(conn, row, outcome)
         if isinstance(row, asyncpg.Record):
             _count_final(row)
+            if row["announce"] and row["status"] in FINAL_STATUSES:
+                self.on_final()
 
 
 DISPATCHER = web.AppKey("commands_dispatcher", Dispatcher)

@@ -13,25 +13,26 @@ from services.commands.models import OPEN_STATUSES, CommandStatus, NewCommand
 SCHEMA = "commands"
 _COLUMNS = (
     "command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, response, error, attempts, "
-    "gateway_command_id, acked_at, expires_at, created_at, updated_at"
+    "gateway_command_id, acked_at, expires_at, created_at, updated_at, announce"
 )
 _FREE = "(lease_until IS NULL OR lease_until < now())"
 
 
-async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_seconds: float) -> tuple[asyncpg.Record, bool]:
-    """Store the command. Returns (row, created); an existing idempotency key gives the stored row
-    and False."""
+async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_seconds: float,
+                         announce: bool = False) -> tuple[asyncpg.Record, bool]:
+    """Store the command (`announce`: its outcome is published when final). Returns (row, created);
+    an existing idempotency key gives the stored row and False."""
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""
             INSERT INTO commands.commands
-                (command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $8, now() + make_interval(secs => $7))
+                (command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, expires_at, announce)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $8, now() + make_interval(secs => $7), $9)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}
             """,
             uuid.uuid4(), command.type, command.chargePointId, command.idempotencyKey, command.fingerprint,
-            command.payload, ttl_seconds, CommandStatus.QUEUED,
+            command.payload, ttl_seconds, CommandStatus.QUEUED, announce,
         )
         if row is not None:
             return row, True
@@ -238,3 +239,17 @@ async def record_ack(conn: asyncpg.Connection, *, charge_point_id: str, unique_i
         charge_point_id, unique_id, acked_at,
     )
     return done != "UPDATE 0"
+
+
+async def final_outcome(conn: asyncpg.Connection, command_id: UUID) -> str:
+    """How a final command ended, from its last attempt: acked, rejected, call_error, timeout or
+    unknown; expired when it was never delivered (no attempt, or the charger was never reached)."""
+    row = await conn.fetchrow(
+        "SELECT c.status, a.result FROM commands.commands c LEFT JOIN LATERAL ("
+        "  SELECT result FROM commands.attempts WHERE command_id = c.command_id ORDER BY attempt DESC LIMIT 1) a ON true "
+        "WHERE c.command_id = $1",
+        command_id,
+    )
+    if row["status"] == CommandStatus.ACKED:
+        return "acked"
+    return row["result"] if row["result"] in ("rejected", "call_error", "timeout", "unknown") else "expired"

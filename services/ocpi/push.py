@@ -46,6 +46,11 @@ def wake_push(app: web.Application) -> None:
         relay.wake()
 
 
+def wakes_push(app: web.Application):
+    """`Consumes(..., after_commit=wakes_push)`: a consumer that enqueued pushes sends them at once."""
+    return lambda _result: wake_push(app)
+
+
 class PushRelay:
     def __init__(self, app: web.Application) -> None:
         self.app = app

@@ -14,11 +14,12 @@ from aiohttp import web
 
 from services.sessions import known_sites, store, token_list
 from services.sessions.finalization import close_stale_sessions, finalize_on_request
-from services.sessions.models import AuthorizeRequest, ChargerQuery, FinalizeQuery, NewToken, ReplacedToken, SessionQuery, TokenQuery
+from services.sessions.models import AuthorizeRequest, ChargerQuery, ConnectorSpecs, FinalizeQuery, NewToken, ReplacedToken, SessionQuery, TokenQuery
 from services.sessions.responses import Authorized, Charger, Connector, Finalized, FleetCharger, Session, Token
 from shared.app import POOL, SETTINGS, entity_before, unit_of_work
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
-from shared.http import found, json_response, parse_query, path_uuid
+from shared.errors import DomainError
+from shared.http import found, json_response, parse_body, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
 from shared.pagination import PageQuery, after_key, decode_cursor, page
 
@@ -60,6 +61,35 @@ async def list_connectors(request: web.Request) -> web.Response:
         await _charger(conn, charge_point_id)
         rows = await store.chargers.connectors(conn, charge_point_id, after=after, limit=query.limit)
     return json_response(page(rows, query.limit, Connector.from_row, lambda r: ("connector", r["connector_id"])))
+
+
+async def replace_connector_specs(request: web.Request) -> web.Response:
+    charge_point_id = request.match_info["chargePointId"]
+    connector_id = _connector_id(request)
+    specs = await parse_body(request, ConnectorSpecs)
+    async with request.app[POOL].acquire() as conn, conn.transaction():
+        await _charger(conn, charge_point_id)
+        await store.chargers.replace_connector_specs(conn, charge_point_id, connector_id, specs.columns())
+        row = await store.chargers.connector(conn, charge_point_id, connector_id)
+    return json_response(Connector.from_row(row))
+
+
+def _connector_id(request: web.Request) -> int:
+    text = request.match_info["connectorId"]
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise DomainError("connectorId must be a whole number from 1 to 1000 (0 is the charger itself)",
+                          errors=[{"loc": ["path", "connectorId"], "msg": f"not a connector id: {text[:20]!r}"}])
+    return int(text)
+
+
+async def _connector_before(request: web.Request) -> dict | None:
+    try:
+        connector_id = _connector_id(request)
+    except DomainError:
+        return None
+    async with request.app[POOL].acquire() as conn:
+        row = await store.chargers.connector(conn, request.match_info["chargePointId"], connector_id)
+    return Connector.from_row(row) if row else None
 
 
 async def list_charger_sessions(request: web.Request) -> web.Response:
@@ -144,6 +174,9 @@ API = Fragment("sessions", (
     Operation("GET", "/v1/chargers/{chargePointId}", get_charger, "A charger as its events describe it", "viewer", {200: Charger}),
     Operation("GET", "/v1/chargers/{chargePointId}/connectors", list_connectors, "A charger's connectors", "viewer",
               {200: page_of(Connector)}, query=PageQuery),
+    Operation("PUT", "/v1/chargers/{chargePointId}/connectors/{connectorId}", replace_connector_specs,
+              "Describe a connector (OCPI standard, format, power type, maxima in V, A and W): roaming and site power limits read it",
+              "operator", {200: Connector}, body=ConnectorSpecs, before=_connector_before),
     Operation("GET", "/v1/chargers/{chargePointId}/sessions", list_charger_sessions, "A charger's sessions, newest first", "viewer",
               {200: page_of(Session)}, query=PageQuery),
     Operation("GET", "/v1/sessions", list_sessions, "Every session of the network, newest first (Accept: text/csv: all of them)",

@@ -12,7 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.sessions import metrics, store
+from services.sessions import metrics, roaming, store
 from services.sessions.store import SCHEMA
 from shared.config import SessionsSettings
 from shared.domain import SessionUnauthorized
@@ -66,13 +66,16 @@ class IdTagInfo:
 
 def decide(
     token: TokenState | None, parent: TokenState | None, *, mode: Mode, at: datetime, site_id: UUID | None,
-    concurrent_sessions: int,
+    concurrent_sessions: int, partner_verdict: str | None = None,
 ) -> IdTagInfo:
-    """OCPP 1.6 semantics: an unlisted tag is Accepted (`open`) or Invalid (`list`); a listed one
+    """OCPP 1.6 semantics: an unlisted tag is Accepted (`open`) or Invalid (`list`), unless it is a
+    roaming partner's token (`partner_verdict`: services/sessions/roaming.py); a listed one
     is its own status, Expired once `expiresAt` has passed, its parent's status when the parent is
     not Accepted, Invalid at a site outside its `siteIds`, and ConcurrentTx when it already has
     `maxConcurrentSessions` sessions going (`concurrent_sessions`)."""
     if token is None:
+        if partner_verdict is not None and partner_verdict != roaming.UNKNOWN:
+            return IdTagInfo(partner_verdict)  # type: ignore[arg-type]
         return IdTagInfo("Accepted" if mode == "open" else "Invalid")
     status: AuthorizationStatus = token.own_status(at)
     if status == "Accepted" and parent is not None:
@@ -108,14 +111,18 @@ def policy_of(settings: SessionsSettings) -> Policy:
     return Policy(mode=settings.authorization, stop_unauthorized=settings.unauthorized_sessions == "stop")
 
 
-async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], policy: Policy) -> None:
+async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], policy: Policy) -> list[roaming.Question]:
     """Record the `authorization` of the sessions whose start or end this batch brought (and of the
-    later sessions of their idTags they overlap), each by its token as it stood at its start; ask
-    once for a stop of each one still going that was not Accepted."""
+    later sessions of their idTags they overlap), each by its token as it stood at its start, or,
+    for an idTag not on the list, by the roaming partner's token it is; ask once for a stop of each
+    one still going that was not Accepted. Returns the sessions whose partner must be asked in real
+    time (their authorization waits for the answer: `roaming.RealtimeJudge`)."""
     started = await store.tokens.started_sessions(conn, session_ids)
     if not started:
-        return
+        return []
     judged = await _tokens_at_start(conn, started)
+    partner_verdicts, questions = await roaming.first_judgments(
+        conn, [row for row, (_, token, _) in zip(started, judged, strict=True) if token is None])
     # Only a token with a session limit needs its other sessions counted, and the later sessions
     # this one overlaps judged again: for every other idTag a session's status is its own.
     limited = [row["session_id"] for row, (_, token, _) in zip(started, judged, strict=True)
@@ -126,7 +133,11 @@ async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], 
         rows += [(row, seen, row["concurrent"]) for row, seen in zip(counted, await _tokens_at_start(conn, counted), strict=True)]
     decided = []
     for row, (at, token, parent), concurrent in rows:
-        info = decide(token, parent, mode=policy.mode, at=at, site_id=row["site_id"], concurrent_sessions=concurrent)
+        verdict = partner_verdicts.get(row["session_id"]) if token is None else None
+        if verdict == roaming.ASK:
+            continue  # its partner is being asked
+        info = decide(token, parent, mode=policy.mode, at=at, site_id=row["site_id"], concurrent_sessions=concurrent,
+                      partner_verdict=verdict)
         decided.append((row, info.status))
     await store.tokens.record_authorizations(conn, [(row["session_id"], status) for row, status in decided])
     for row, status in decided:
@@ -135,7 +146,7 @@ async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], 
     going = [row for row, status in decided
              if status != "Accepted" and row["ended_at"] is None and row["closed_at"] is None and row["stop_requested_at"] is None]
     if not going or not policy.stop_unauthorized:
-        return
+        return questions
     asked = set(await store.tokens.mark_stop_requested(conn, [row["session_id"] for row in going]))
     status_of = {row["session_id"]: status for row, status in decided}
     now = datetime.now(UTC)
@@ -145,3 +156,4 @@ async def judge_sessions(conn: asyncpg.Connection, session_ids: Sequence[UUID], 
         for row in going if row["session_id"] in asked
     ])
     metrics.UNAUTHORIZED_STOPS.inc(len(asked))
+    return questions

@@ -16,6 +16,7 @@ from services.sessions.eras import attribute
 from services.sessions.facts import reduce_events
 from services.sessions.finalization import refinalize
 from services.sessions.progress import announce_progress
+from services.sessions.roaming import REALTIME_JUDGE, Question, apply_partner_tokens
 from shared.config import SessionsSettings
 from shared.consumer import Message, each
 from shared.domain import (
@@ -32,14 +33,21 @@ from shared.domain import (
 from shared.outbox import enqueue_domain
 from shared.operators import copy_of_operators
 from shared.service import Consumes
-from shared.topology import SESSIONS_BILLING, SESSIONS_CHARGER_EVENTS, SESSIONS_OPERATORS, SESSIONS_REGISTRY
+from shared.topology import (
+    SESSIONS_BILLING,
+    SESSIONS_CHARGER_EVENTS,
+    SESSIONS_OPERATORS,
+    SESSIONS_PARTNER_TOKENS,
+    SESSIONS_REGISTRY,
+)
 
 log = logging.getLogger(__name__)
 
 
-async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message], *, settings: SessionsSettings) -> None:
-    """One batch of charger events, a few set-based statements, then the touched sessions re-derived
-    and those that started or stopped judged by their idTag."""
+async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message], *, settings: SessionsSettings) -> list[Question]:
+    """One batch of charger events, a few set-based statements, then those sessions that started or
+    stopped judged by their idTag and the touched sessions re-derived. Returns the sessions whose
+    roaming partner is to be asked in real time, once this has committed."""
     started = time.perf_counter()
     batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
     await store.chargers.record_chargers(conn, batch)
@@ -72,17 +80,18 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
             judged.add(closed["session_id"])
             metrics.CLOSED_BY_RULE.labels(closed["rule"]).inc()
     touched.update(await store.sessions.parked_sessions(conn, batch))  # unplugged: their parking ends
+    # Judged first: a partner's token judged now is in the finalization published next.
+    questions = await judge_sessions(conn, sorted(judged), policy_of(settings)) if judged else []
     if touched:
         await refinalize(conn, sorted(touched))
         metrics.PROGRESS_ANNOUNCED.inc(await announce_progress(conn, sorted(touched), every_seconds=settings.session_progress_seconds))
-    if judged:
-        await judge_sessions(conn, sorted(judged), policy_of(settings))
     for kind, count in batch.applied.items():
         metrics.EVENTS.labels(kind, "applied").inc(count)
     for kind, count in batch.ignored.items():
         metrics.EVENTS.labels(kind, "ignored").inc(count)
     metrics.HANDLER_SECONDS.labels("charger_events").observe(time.perf_counter() - started)
     _observe_lag(messages)
+    return questions
 
 
 def _observe_lag(messages: list[Message]) -> None:
@@ -164,7 +173,9 @@ async def apply_billing(conn: asyncpg.Connection, messages: list[Message]) -> No
 
 CONSUMERS = (
     # A charger's identical event sent again is its latest word for the newest-wins facts.
-    Consumes(SESSIONS_CHARGER_EVENTS, apply_charger_events, wakes_outbox=True, repeats=True, takes_settings=True),
+    Consumes(SESSIONS_CHARGER_EVENTS, apply_charger_events, wakes_outbox=True, repeats=True, takes_settings=True,
+             after_commit=lambda app: app[REALTIME_JUDGE].ask),
+    Consumes(SESSIONS_PARTNER_TOKENS, each(apply_partner_tokens)),
     Consumes(SESSIONS_REGISTRY, each(apply_registry), wakes_outbox=True),
     Consumes(SESSIONS_BILLING, apply_billing, wakes_outbox=True),
     copy_of_operators("sessions", SESSIONS_OPERATORS),

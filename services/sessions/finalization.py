@@ -26,6 +26,7 @@ def finalized_message(row: asyncpg.Record, periods: list[Period] | None = None) 
         energySource=row["energy_source"], isEstimated=row["is_estimated"],
         finalizedAt=row["finalized_at"], revision=row["revision"],
         periods=[p.body() for p in periods] if periods is not None else None,
+        partnerToken=row["partner_token"],
     )
 
 

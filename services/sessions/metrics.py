@@ -41,6 +41,14 @@ AUTHORIZATIONS = Counter(
 UNAUTHORIZED_STOPS = Counter(
     "cpms_sessions_unauthorized_stops_total", "Remote stops asked for sessions whose idTag was not Accepted at their start"
 )
+REALTIME_AUTHORIZATIONS = Counter(
+    "cpms_sessions_realtime_authorizations_total",
+    "Real-time authorizations of roaming partners' tokens asked of the ocpi service, by verdict (no_answer: none within 5 s)",
+    ["verdict"],
+)
+PARTNER_TOKEN_UPDATES = Counter(
+    "cpms_sessions_partner_token_messages_total", "Copies of roaming partners' tokens taken, by effect", ["type", "result"],
+)
 EVENT_LAG = Histogram(
     "cpms_sessions_event_lag_seconds",
     "End to end: from ingest's receipt of a charger event to its application by sessions (per batch, its oldest event)",

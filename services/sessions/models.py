@@ -112,3 +112,34 @@ class AuthorizeRequest(BaseModel):
     chargePointId: ChargePointId
     idTag: str
     connectorId: Annotated[int, Field(ge=0, le=1000)] | None = None
+
+
+# OCPI 2.2.1 mod_locations: ConnectorType, ConnectorFormat and PowerType (sections 8.4.4-8.4.6).
+ConnectorStandard = Literal[
+    "CHADEMO", "CHAOJI", "DOMESTIC_A", "DOMESTIC_B", "DOMESTIC_C", "DOMESTIC_D", "DOMESTIC_E", "DOMESTIC_F",
+    "DOMESTIC_G", "DOMESTIC_H", "DOMESTIC_I", "DOMESTIC_J", "DOMESTIC_K", "DOMESTIC_L", "GBT_AC", "GBT_DC",
+    "IEC_60309_2_single_16", "IEC_60309_2_three_16", "IEC_60309_2_three_32", "IEC_60309_2_three_64",
+    "IEC_62196_T1", "IEC_62196_T1_COMBO", "IEC_62196_T2", "IEC_62196_T2_COMBO", "IEC_62196_T3A", "IEC_62196_T3C",
+    "NEMA_5_20", "NEMA_6_30", "NEMA_6_50", "NEMA_10_30", "NEMA_10_50", "NEMA_14_30", "NEMA_14_50",
+    "PANTOGRAPH_BOTTOM_UP", "PANTOGRAPH_TOP_DOWN", "TESLA_R", "TESLA_S",
+]
+ConnectorFormat = Literal["SOCKET", "CABLE"]
+PowerType = Literal["AC_1_PHASE", "AC_2_PHASE", "AC_2_PHASE_SPLIT", "AC_3_PHASE", "DC"]
+
+
+class ConnectorSpecs(BaseModel):
+    """What a connector is, as the operator describes it (PUT replaces every field; one left out is
+    unknown). Voltage in V, amperage in A, power in W, as OCPI counts them."""
+
+    model_config = ConfigDict(extra="forbid")
+    standard: ConnectorStandard | None = None
+    format: ConnectorFormat | None = None
+    powerType: PowerType | None = None
+    maxVoltage: Annotated[int, Field(gt=0, le=2000)] | None = None
+    maxAmperage: Annotated[int, Field(gt=0, le=2000)] | None = None
+    maxElectricPower: Annotated[int, Field(gt=0, le=2_000_000)] | None = None
+
+    def columns(self) -> dict[str, object]:
+        return {"standard": self.standard, "format": self.format, "power_type": self.powerType,
+                "max_voltage": self.maxVoltage, "max_amperage": self.maxAmperage,
+                "max_electric_power": self.maxElectricPower}

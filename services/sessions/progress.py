@@ -1,6 +1,7 @@
-"""Announcing how far a going session has come (`session.progress`), for those who show it while
-it goes (a roaming partner's Session, priced so far by billing): at its start, then as its meter
-moves, at most every CPMS_SESSION_PROGRESS_SECONDS per session. Its end is `session.finalized`."""
+"""Announcing how far a going session of a roaming partner's token has come (`session.progress`),
+for the partner's Session (priced so far by billing): at its start, then as its meter moves, at
+most every CPMS_SESSION_PROGRESS_SECONDS per session. Its end is `session.finalized`. Other
+sessions are nobody's to follow while they go, so they announce nothing until they end."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ async def announce_progress(conn: asyncpg.Connection, session_ids: Sequence[UUID
             sessionId=row["session_id"], chargePointId=row["charge_point_id"], connectorId=connector_of(row),
             transactionId=row["transaction_id"], idTag=row["id_tag"], startedAt=row["started_at"], at=row["last_event_at"],
             energyWh=row["energy_wh"], sequence=row["progress_sequence"],
-            periods=[p.body() for p in found.get(row["session_id"], [])],
+            periods=[p.body() for p in found.get(row["session_id"], [])], partnerToken=row["partner_token"],
         )
         for row in going
     ])

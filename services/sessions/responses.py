@@ -7,17 +7,25 @@ from typing import Any, Literal
 from uuid import UUID
 
 from services.sessions.views import billed, closed_by, conflicts, connector_of, energy_json
-from shared.domain import EnergySource
+from shared.domain import EnergySource, PartnerTokenRef
 from shared.openapi import ResponseModel
 from shared.responses import CostLine, DecimalString
 
 
 
 class Connector(ResponseModel):
+    """A connector: its last reported status (null until the charger reports one) and its specs."""
+
     connectorId: int
-    status: str
-    errorCode: str
-    updatedAt: datetime
+    status: str | None
+    errorCode: str | None
+    updatedAt: datetime | None
+    standard: str | None
+    format: str | None
+    powerType: str | None
+    maxVoltage: int | None
+    maxAmperage: int | None
+    maxElectricPower: int | None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
@@ -80,6 +88,8 @@ class Session(ResponseModel):
     finalizedAt: datetime | None
     closedBy: str | None
     authorization: Literal["Accepted", "Blocked", "Expired", "Invalid", "ConcurrentTx"] | None
+    # The roaming partner's token the session was started with (OCPI CdrToken), null for any other.
+    partnerToken: PartnerTokenRef | None
     conflicts: list[StartConflict]
     unbilledEnergyWh: float | None
     tariffId: UUID | None

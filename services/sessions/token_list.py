@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from services.sessions import known_sites, metrics, store
+from services.sessions import known_sites, metrics, roaming, store
 from services.sessions.authorization import TokenState, decide, policy_of
 from services.sessions.models import AuthorizeRequest, NewToken, ReplacedToken, TokenQuery
 from services.sessions.responses import Token
@@ -16,6 +16,7 @@ from shared.errors import DomainError
 from shared.events import ID_TAG_MAX
 from shared.http import found, json_response, parse_body, parse_query
 from shared.pagination import after_key, page
+from shared.realtime_authorization import REALTIME_AUTHORIZER
 
 
 async def create_token(request: web.Request) -> web.Response:
@@ -76,13 +77,17 @@ async def authorize(request: web.Request) -> web.Response:
     if not 1 <= len(asked.idTag) <= ID_TAG_MAX:
         info = decide(None, None, mode="list", at=datetime.now(UTC), site_id=None, concurrent_sessions=0)
     else:
+        verdict = None
         async with request.app[POOL].acquire() as conn:
             row = await store.tokens.token(conn, asked.idTag)
             token = TokenState.of(row)
             parent = TokenState.of(await store.tokens.token(conn, token.parent_id_tag)) if token and token.parent_id_tag else None
             charger = await store.chargers.charger(conn, asked.chargePointId)
             going = await store.tokens.going_sessions(conn, asked.idTag) if token and token.max_concurrent_sessions else 0
+        if token is None:  # not on the operators' list: perhaps a roaming partner's token
+            verdict = await roaming.authorize_now(request.app[POOL], request.app[REALTIME_AUTHORIZER], id_tag=asked.idTag,
+                                                  charge_point_id=asked.chargePointId, connector_id=asked.connectorId)
         info = decide(token, parent, mode=policy.mode, at=datetime.now(UTC),
-                      site_id=charger["site_id"] if charger else None, concurrent_sessions=going)
+                      site_id=charger["site_id"] if charger else None, concurrent_sessions=going, partner_verdict=verdict)
     metrics.AUTHORIZATIONS.labels("authorize", info.status).inc()
     return json_response({"idTagInfo": info.body()})

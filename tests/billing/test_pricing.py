@@ -28,7 +28,7 @@ async def test_030_usd_for_12345_wh_is_370_with_a_pending_settlement(billing, do
         "pricedAt": priced[0]["pricedAt"], "revision": 1, "energyWh": "12345",
         "costBreakdown": [{"type": "ENERGY", "volume": "12.345", "unit": "kWh", "amountExclVat": "3.7035", "vatPercent": None,
                            "amountInclVat": "3.7035"}],
-        "siteId": site["siteId"],
+        "siteId": site["siteId"], "partnerToken": None,
     }]
     # What an OCPI CDR of the session states: the settlement's amount, to the cent
     assert figures["total_cost"] == figures["total_energy_cost"] == {"excl_vat": "3.70", "incl_vat": "3.70"}

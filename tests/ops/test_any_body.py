@@ -70,7 +70,8 @@ async def a_world(api: Api) -> dict[str, str]:
     status, operator = await api.admin("POST", "/v1/operators", {"name": "any-body", "role": "viewer"})
     assert status == 201, operator
     return {"chargePointId": cp, "siteId": site["siteId"], "tariffId": tariff["tariffId"], "sessionId": settlement["sessionId"],
-            "settlementId": settlement["settlementId"], "commandId": command["commandId"], "idTag": "ANY-TAG-1", "name": "any-body"}
+            "settlementId": settlement["settlementId"], "commandId": command["commandId"], "idTag": "ANY-TAG-1", "name": "any-body",
+            "connectorId": "1"}
 
 
 def routes_of(document: dict[str, Any], world: dict[str, str]) -> list[Route]:

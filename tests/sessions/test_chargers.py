@@ -97,11 +97,64 @@ async def test_connector_status_newest_by_ts_wins_even_when_an_older_one_comes_l
     await send(api, ev.status(cp, 1, "Preparing", ts="2026-11-25T10:01:00Z"),
                ev.status(cp, 2, "Faulted", ts="2026-11-25T10:06:00Z", error="GroundFailure"))
     items = await connectors_when(api, cp, lambda items: any(i["status"] == "Faulted" for i in items))
-    assert items == [
+    assert [{k: i[k] for k in ("connectorId", "status", "errorCode", "updatedAt")} for i in items] == [
         {"connectorId": 0, "status": "Available", "errorCode": "NoError", "updatedAt": "2026-11-25T10:00:00Z"},
         {"connectorId": 1, "status": "Charging", "errorCode": "NoError", "updatedAt": "2026-11-25T10:05:00Z"},
         {"connectorId": 2, "status": "Faulted", "errorCode": "GroundFailure", "updatedAt": "2026-11-25T10:06:00Z"},
     ]
+    assert all(i[k] is None for i in items for k in SPEC_FIELDS), "no specs were given"
+
+
+SPEC_FIELDS = ("standard", "format", "powerType", "maxVoltage", "maxAmperage", "maxElectricPower")
+TYPE2_22KW = {"standard": "IEC_62196_T2", "format": "SOCKET", "powerType": "AC_3_PHASE", "maxVoltage": 230,
+              "maxAmperage": 32, "maxElectricPower": 22080}
+
+
+async def test_a_connector_described_before_it_reports_shows_its_specs_then_its_status(api):
+    cp = unique_id()
+    await send(api, ev.booted(cp))
+    await charger_when(api, cp, lambda c: True)
+    status, body = await api.admin("PUT", f"/v1/chargers/{cp}/connectors/2", TYPE2_22KW)
+    assert status == 200, body
+    assert body == {"connectorId": 2, "status": None, "errorCode": None, "updatedAt": None} | TYPE2_22KW
+    await send(api, ev.status(cp, 2, "Available", ts="2026-11-25T10:00:00Z"), ev.status(cp, 1, "Available", ts="2026-11-25T10:00:00Z"))
+    items = await connectors_when(api, cp, lambda items: all(i["status"] == "Available" for i in items) and len(items) == 2)
+    assert items[1] == {"connectorId": 2, "status": "Available", "errorCode": "NoError", "updatedAt": "2026-11-25T10:00:00Z"} | TYPE2_22KW
+    assert all(items[0][k] is None for k in SPEC_FIELDS)
+
+
+async def test_a_put_replaces_every_spec_and_one_left_out_is_unknown(api):
+    cp = unique_id()
+    await send(api, ev.status(cp, 1, "Charging"))
+    await connectors_when(api, cp, lambda items: len(items) == 1)
+    assert (await api.admin("PUT", f"/v1/chargers/{cp}/connectors/1", TYPE2_22KW))[0] == 200
+    status, body = await api.admin("PUT", f"/v1/chargers/{cp}/connectors/1", {"standard": "IEC_62196_T2_COMBO", "format": "CABLE",
+                                                                               "powerType": "DC", "maxElectricPower": 150000})
+    assert status == 200 and body["status"] == "Charging"
+    assert {k: body[k] for k in SPEC_FIELDS} == {"standard": "IEC_62196_T2_COMBO", "format": "CABLE", "powerType": "DC",
+                                                  "maxVoltage": None, "maxAmperage": None, "maxElectricPower": 150000}
+    _, listed = await api.admin("GET", f"/v1/chargers/{cp}/connectors")
+    assert listed["items"] == [body]
+
+
+async def test_bad_connector_specs_are_400_problems_and_change_nothing(api):
+    cp = unique_id()
+    await send(api, ev.status(cp, 1, "Available"))
+    await connectors_when(api, cp, lambda items: len(items) == 1)
+    assert (await api.admin("PUT", f"/v1/chargers/{cp}/connectors/1", TYPE2_22KW))[0] == 200
+    for path, body in ((f"/v1/chargers/{cp}/connectors/1", {"standard": "Type2"}),
+                       (f"/v1/chargers/{cp}/connectors/1", {"format": "PLUG"}),
+                       (f"/v1/chargers/{cp}/connectors/1", {"maxElectricPower": 0}),
+                       (f"/v1/chargers/{cp}/connectors/1", {"maxAmperage": 1.5}),
+                       (f"/v1/chargers/{cp}/connectors/1", {"colour": "blue"}),
+                       (f"/v1/chargers/{cp}/connectors/0", TYPE2_22KW),
+                       (f"/v1/chargers/{cp}/connectors/x", TYPE2_22KW)):
+        status, problem = await api.admin("PUT", path, body)
+        assert status == 400 and api.last_response.content_type == "application/problem+json", (path, body, problem)
+    status, problem = await api.admin("PUT", f"/v1/chargers/{unique_id()}/connectors/1", TYPE2_22KW)
+    assert status == 404 and problem["title"] == "Charger not found"
+    _, listed = await api.admin("GET", f"/v1/chargers/{cp}/connectors")
+    assert {k: listed["items"][0][k] for k in SPEC_FIELDS} == TYPE2_22KW
 
 
 async def test_connectors_page_with_a_cursor(api):

@@ -162,12 +162,38 @@ async def charger(conn: asyncpg.Connection, charge_point_id: str) -> asyncpg.Rec
     return await conn.fetchrow("SELECT * FROM sessions.chargers WHERE charge_point_id = $1", charge_point_id)
 
 
+# A connector is known by its reported status, its operator-given specs, or both.
+_CONNECTORS = (
+    "SELECT coalesce(c.charge_point_id, s.charge_point_id) AS charge_point_id,"
+    " coalesce(c.connector_id, s.connector_id) AS connector_id, c.status, c.error_code, c.status_at,"
+    " s.standard, s.format, s.power_type, s.max_voltage, s.max_amperage, s.max_electric_power"
+    " FROM sessions.connectors c FULL JOIN sessions.connector_specs s"
+    " ON s.charge_point_id = c.charge_point_id AND s.connector_id = c.connector_id"
+)
+
+
 async def connectors(conn: asyncpg.Connection, charge_point_id: str, *, after: int | None, limit: int) -> list[asyncpg.Record]:
     return await conn.fetch(
-        "SELECT * FROM sessions.connectors WHERE charge_point_id = $1 AND ($2::int IS NULL OR connector_id > $2) "
+        f"SELECT * FROM ({_CONNECTORS}) k WHERE charge_point_id = $1 AND ($2::int IS NULL OR connector_id > $2) "
         "ORDER BY connector_id LIMIT $3",
         charge_point_id, after, limit + 1,
     )
+
+
+async def connector(conn: asyncpg.Connection, charge_point_id: str, connector_id: int) -> asyncpg.Record | None:
+    return await conn.fetchrow(f"SELECT * FROM ({_CONNECTORS}) k WHERE charge_point_id = $1 AND connector_id = $2",
+                               charge_point_id, connector_id)
+
+
+async def replace_connector_specs(conn: asyncpg.Connection, charge_point_id: str, connector_id: int,
+                                  specs: dict[str, object]) -> None:
+    names = list(specs)
+    await conn.execute(
+        f"INSERT INTO sessions.connector_specs (charge_point_id, connector_id, {', '.join(names)}, updated_at) "
+        f"VALUES ($1, $2, {', '.join(f'${i}' for i in range(3, len(names) + 3))}, now()) "
+        f"ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET "
+        f"{', '.join(f'{n} = EXCLUDED.{n}' for n in names)}, updated_at = now()",
+        charge_point_id, connector_id, *specs.values())
 
 
 _HEARD_AT = "greatest(last_received_at, last_handshake_at)"  # an event or a handshake, by our clock
@@ -202,7 +228,7 @@ def is_online(row: asyncpg.Record, online_since: datetime) -> bool:
 
 async def connectors_of(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> dict[str, list[asyncpg.Record]]:
     rows = await conn.fetch(
-        "SELECT * FROM sessions.connectors WHERE charge_point_id = ANY($1::text[]) ORDER BY charge_point_id, connector_id",
+        f"SELECT * FROM ({_CONNECTORS}) k WHERE charge_point_id = ANY($1::text[]) ORDER BY charge_point_id, connector_id",
         list(charge_point_ids))
     found: dict[str, list[asyncpg.Record]] = {}
     for row in rows:

@@ -218,7 +218,8 @@ WITH ended AS (
     SELECT e.session_id, e.finalized_digest, e.session_id = ANY($2::uuid[]) AS forced, e.energy_wh AS previous_energy_wh,
         p.parked_until,
         jsonb_build_array(e.started_at, e.ended_at, coalesce(e.connector_id, e.connector_hint))
-            || CASE WHEN p.parked_until IS NOT NULL THEN jsonb_build_array(p.parked_until) ELSE '[]'::jsonb END AS facts,
+            || CASE WHEN p.parked_until IS NOT NULL THEN jsonb_build_array(p.parked_until) ELSE '[]'::jsonb END
+            || CASE WHEN e.partner_token IS NOT NULL THEN jsonb_build_array(e.partner_token) ELSE '[]'::jsonb END AS facts,
         CASE WHEN e.meter_stop_wh >= coalesce(e.meter_start_wh, 0) THEN e.meter_stop_wh - coalesce(e.meter_start_wh, 0) END AS by_stop,
         CASE WHEN r.value_wh >= coalesce(e.meter_start_wh, 0) THEN r.value_wh - coalesce(e.meter_start_wh, 0) END AS by_register,
         CASE WHEN i.total >= 0 THEN i.total END AS by_interval
@@ -322,14 +323,15 @@ async def close_session(conn: asyncpg.Connection, session_id: UUID) -> None:
 # --- progress of going sessions -------------------------------------------------------------------
 
 async def sessions_due_progress(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, every_seconds: float) -> list[asyncpg.Record]:
-    """Of these sessions, those going (started, neither ended nor closed) whose progress was never
+    """Of these sessions, those of partners' tokens going (started, neither ended nor closed) whose progress was never
     announced or not for `every_seconds`: counted as announced now, each with its energy so far
     (`so_far_wh`: the newest Register reading less the start's, else the Interval readings' sum, else 0)."""
     return await conn.fetch(
         """
         WITH due AS (
             UPDATE sessions.sessions s SET progress_sequence = s.progress_sequence + 1, progress_at = now()
-            WHERE s.session_id = ANY($1::uuid[]) AND s.started_at IS NOT NULL AND s.ended_at IS NULL AND s.closed_at IS NULL
+            WHERE s.session_id = ANY($1::uuid[]) AND s.partner_token IS NOT NULL
+              AND s.started_at IS NOT NULL AND s.ended_at IS NULL AND s.closed_at IS NULL
               AND (s.progress_at IS NULL OR s.progress_at <= now() - make_interval(secs => $2))
             RETURNING s.*
         )

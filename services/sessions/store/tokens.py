@@ -122,7 +122,8 @@ async def started_sessions(conn: asyncpg.Connection, session_ids: Sequence[Any])
     return await conn.fetch(
         """
         SELECT s.session_id, s.charge_point_id, s.transaction_id, s.id_tag, s.started_at, s.status, s.ended_at,
-            s.closed_at, s."authorization", s.stop_requested_at, c.site_id
+            s.closed_at, s."authorization", s.stop_requested_at, c.site_id,
+            coalesce(s.connector_id, s.connector_hint) AS connector_id, s.partner_token, s.partner_verdict, s.realtime_asked_at
         FROM sessions.sessions s LEFT JOIN sessions.chargers c USING (charge_point_id)
         WHERE s.session_id = ANY($1::uuid[]) AND s.started_at IS NOT NULL
         ORDER BY s.session_id
@@ -149,6 +150,7 @@ async def sessions_to_judge(conn: asyncpg.Connection, session_ids: Sequence[Any]
         )
         SELECT s.session_id, s.charge_point_id, s.transaction_id, s.id_tag, s.started_at, s.status, s.ended_at,
             s.closed_at, s."authorization", s.stop_requested_at, c.site_id,
+            coalesce(s.connector_id, s.connector_hint) AS connector_id, s.partner_token, s.partner_verdict, s.realtime_asked_at,
             (SELECT count(*) FROM sessions.sessions o
              WHERE lower(o.id_tag) = lower(s.id_tag) AND o.session_id <> s.session_id AND o.started_at IS NOT NULL
                AND {_BEFORE.format(o="o", s="s")}
