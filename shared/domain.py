@@ -133,6 +133,7 @@ class SessionProgress(DomainMessage):
     sequence: int
     periods: list[dict]
     partnerToken: PartnerTokenRef | None = None  # as in `session.finalized`
+    connector: dict | None = None  # what its connector is: standard, format, powerType (OCPI's), null when not said
 
 
 class SessionCostSoFar(DomainMessage):

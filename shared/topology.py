@@ -75,6 +75,7 @@ SESSIONS_OPERATORS = Queue("sessions.operators", DOMAIN, ("operator.changed",))
 BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
 COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
 OCPI_OPERATORS = Queue("ocpi.operators", DOMAIN, ("operator.changed",))
+OCPI_SESSIONS = Queue("ocpi.sessions", DOMAIN, ("session.progress", "session.finalized", "session.cost-so-far", "session.priced"))
 OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS, OCPI_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 # Roaming (OCPI 2.2.1): partners' tokens copied to sessions, commands the ocpi service orders and
@@ -92,6 +93,7 @@ QUEUES = (
     SESSIONS_REGISTRY,
     BILLING_SESSIONS,
     BILLING_PROGRESS,
+    OCPI_SESSIONS,
     BILLING_CHARGERS,
     COMMANDS_DISPATCH,
     COMMANDS_ACKS,

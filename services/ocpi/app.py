@@ -2,15 +2,18 @@
 routes are served under /ocpi/2.2.1/<identifier> and its roles listed in the version details."""
 from __future__ import annotations
 
-from services.ocpi import credentials, partners, versions
+from services.ocpi import cdrs, credentials, partners, sessions, versions
 from services.ocpi.client import http_session_ctx
 from services.ocpi.modules import OcpiModule
 from services.ocpi.push import push_relay_ctx
 from services.ocpi.transport import ocpi_middleware
 from shared.openapi import Fragment
+from shared.periodic import every
 
 MODULES: tuple[OcpiModule, ...] = (
     credentials.MODULE,
+    sessions.MODULE,
+    cdrs.MODULE,
 )
 
 API = Fragment("ocpi", (
@@ -20,4 +23,8 @@ API = Fragment("ocpi", (
 ), "OCPI 2.2.1, the CPO side (envelope answers; Authorization: Token), and its partners (/v1/ocpi)")
 
 MIDDLEWARES = (ocpi_middleware,)
-TASKS = (http_session_ctx, push_relay_ctx)
+TASKS = (
+    http_session_ctx, push_relay_ctx,
+    every("ocpi session patches", sessions.patch_sweep_seconds, sessions.sweep_patches),
+    every("ocpi cdrs", cdrs.issue_seconds, cdrs.issue_cdrs),
+)

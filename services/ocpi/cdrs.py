@@ -19,13 +19,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from aiohttp import web
 
 from services.ocpi import store
+from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.pagination import PageQuery, page_of, page_response
+from services.ocpi.push import wake_push
 from services.ocpi.sessions import cdr_token, charging_periods, number, ocpi_time, price
+from services.ocpi.transport import BASE, PARTNER
+from shared.app import POOL, SETTINGS
+from shared.openapi import Operation
 
 log = logging.getLogger(__name__)
 
-MODULE = "cdrs"
+IDENTIFIER = "cdrs"
 _IDS = uuid.UUID("5b0d7c8e-2f0a-4c51-9a43-6f1c0f3f9c2e")  # the namespace of CDR ids
 
 
@@ -91,8 +98,35 @@ async def issue_due(pool: asyncpg.Pool, settings: Any, *, batch: int = 100) -> i
                                        now=now, **identity))
             for cdr in outgoing:
                 await store.cdrs.add(conn, cdr, session_id=row["session_id"], partner_id=row["partner_id"], last_updated=now)
-                await store.push.enqueue(conn, [row["partner_id"]], module=MODULE, object_key=cdr["id"], method="POST", path="",
+                await store.push.enqueue(conn, [row["partner_id"]], module=IDENTIFIER, object_key=f"cdrs/{cdr['id']}", method="POST", path="",
                                          body=cdr)
             await store.cdrs.issued(conn, row["session_id"], row["figures_digest"])
             made += len(outgoing)
     return made
+
+
+def issue_seconds(app: web.Application) -> float:
+    return min(max(app[SETTINGS].ocpi_cdr_delay_seconds / 4, 0.2), 10.0)
+
+
+async def issue_cdrs(app: web.Application) -> None:
+    if await issue_due(app[POOL], app[SETTINGS]):
+        wake_push(app)
+
+
+# --- Sender interface ------------------------------------------------------------------------------
+
+async def get_cdrs(request: web.Request) -> web.Response:
+    """Every CDR sent to the calling partner made in [date_from, date_to), in the order they were
+    made, paginated."""
+    page = page_of(request)
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.cdrs.page(conn, request[PARTNER].partner_id, date_from=page.date_from, date_to=page.date_to,
+                                            offset=page.offset, limit=page.limit)
+    return page_response(request, page, [r["body"] for r in rows], total)
+
+
+MODULE = OcpiModule(IDENTIFIER, ("SENDER",), (
+    Operation("GET", f"{BASE}/{IDENTIFIER}", get_cdrs, "OCPI: the CDRs sent to the caller (paginated)", "none", {200: ENVELOPE},
+              query=PageQuery),
+))

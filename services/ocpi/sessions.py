@@ -23,15 +23,23 @@ from uuid import UUID
 
 import asyncpg
 import orjson
-import pydantic
+from aiohttp import web
 
 from services.ocpi import store
+from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.pagination import PageQuery, page_of, page_response
+from services.ocpi.push import wake_push
+from services.ocpi.transport import BASE, PARTNER, invalid
+from shared.app import POOL, SETTINGS
 from shared.consumer import Message
+from shared.openapi import Operation
 from shared.domain import SessionCostSoFar, SessionFinalized, SessionPriced, SessionProgress
 
 log = logging.getLogger(__name__)
 
-MODULE = "sessions"
+IDENTIFIER = "sessions"
+# What a connector is when its operator never said (CdrLocation requires it): the common AC socket.
+UNSAID_CONNECTOR = {"standard": "IEC_62196_T2", "format": "SOCKET", "powerType": "AC_3_PHASE"}
 
 
 # --- objects -------------------------------------------------------------------------------------
@@ -61,6 +69,28 @@ def charging_periods(figures: dict) -> list[dict]:
 
 def ocpi_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def evse_uid(charge_point_id: str, connector_id: int) -> str:
+    """A connector's EVSE (each connector of a charger is an EVSE of its site's Location)."""
+    return f"{charge_point_id}*{connector_id}"
+
+
+def place(row: Any, *, country_code: str, party_id: str) -> dict | None:
+    """Where the session is, once known (its site from billing, its charger and connector): the
+    Session's location_id, evse_uid and connector_id, and the CdrLocation of its CDR, as the
+    session first found them (mod_cdrs: "as they were at the start of the charging session")."""
+    site, connector_id = row["site"], row["connector_id"]
+    if site is None or row["charge_point_id"] is None or connector_id is None:
+        return None
+    spec = {k: v for k, v in (row["connector"] or {}).items() if v is not None}
+    spec = {**UNSAID_CONNECTOR, **spec}
+    uid = evse_uid(row["charge_point_id"], connector_id)
+    cdr_location = {k: v for k, v in site.items() if v is not None}
+    cdr_location.update(evse_uid=uid, evse_id=f"{country_code}*{party_id}*E{uid}", connector_id=str(connector_id),
+                        connector_standard=spec["standard"], connector_format=spec["format"],
+                        connector_power_type=spec["powerType"])
+    return {"location_id": site["id"], "evse_uid": uid, "connector_id": str(connector_id), "cdr_location": cdr_location}
 
 
 def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> dict[str, Any] | None:
@@ -117,20 +147,21 @@ async def apply_session_messages(conn: asyncpg.Connection, messages: list[Messag
         if isinstance(m, SessionProgress):
             applied = await store.sessions.apply_progress(
                 conn, m.sessionId, token, charge_point_id=m.chargePointId, connector_id=m.connectorId, started_at=m.startedAt,
-                energy_wh=m.energyWh, sequence=m.sequence)
+                energy_wh=m.energyWh, sequence=m.sequence, connector=m.connector)
         elif isinstance(m, SessionFinalized):
             applied = await store.sessions.apply_finalized(
                 conn, m.sessionId, token, charge_point_id=m.chargePointId, connector_id=m.connectorId, started_at=m.startedAt,
                 ended_at=m.endedAt, energy_wh=m.energyWh, revision=m.revision)
         elif isinstance(m, SessionCostSoFar):
             applied = await store.sessions.apply_cost_so_far(
-                conn, m.sessionId, token, sequence=m.sequence, currency=m.currency, tariff_id=m.tariffId, figures=m.figures)
+                conn, m.sessionId, token, sequence=m.sequence, currency=m.currency, tariff_id=m.tariffId, figures=m.figures,
+                site=m.location)
         else:
             if m.figures is None:
                 continue  # from a sender before CDR figures: nothing a CDR could state
             applied = await store.sessions.apply_priced(
                 conn, m.sessionId, token, revision=m.revision, currency=m.costCurrency, tariff_id=m.tariffId, figures=m.figures,
-                digest=digest(m.figures))
+                digest=digest(m.figures), site=m.location)
         if applied:
             changed.add(m.sessionId)
     return sorted(changed)
@@ -144,8 +175,8 @@ async def refresh(conn: asyncpg.Connection, session_ids: Sequence[UUID], setting
     `last_updated`), at most every CPMS_OCPI_SESSION_PATCH_SECONDS while the session goes."""
     now = now or datetime.now(UTC)
     for row in await store.sessions.lock(conn, session_ids):
-        if row["location"] is None and row["charge_point_id"] is not None:
-            found = await locate(conn, row["charge_point_id"], row["connector_id"])
+        if row["location"] is None:
+            found = place(row, country_code=settings.ocpi_country_code, party_id=settings.ocpi_party_id)
             if found is not None:
                 await store.sessions.set_location(conn, row["session_id"], found)
                 row = {**row, "location": found}
@@ -173,7 +204,7 @@ async def _send_when_due(conn: asyncpg.Connection, row: Any, session: dict, sett
         method = "PATCH"
         body = {k: v for k, v in session.items() if sent.get(k) != v}
         body["last_updated"] = session["last_updated"]
-    await store.push.enqueue(conn, [row["partner_id"]], module=MODULE, object_key=str(row["session_id"]), method=method,
+    await store.push.enqueue(conn, [row["partner_id"]], module=IDENTIFIER, object_key=f"sessions/{row['session_id']}", method=method,
                              path=path, body=body)
     await store.sessions.mark_sent(conn, row["session_id"], session)
 
@@ -187,3 +218,40 @@ async def send_due_patches(pool: asyncpg.Pool, settings: Any, *, batch: int = 20
         if waiting:
             await refresh(conn, waiting, settings, now=now)
     return len(waiting)
+
+
+async def apply_and_push(conn: asyncpg.Connection, messages: list[Message], settings: Any) -> None:
+    """The consumer: apply the messages, then restate and push the sessions they changed, in the
+    same transaction."""
+    changed = await apply_session_messages(conn, messages)
+    if changed:
+        await refresh(conn, changed, settings)
+
+
+def patch_sweep_seconds(app: web.Application) -> float:
+    return min(max(app[SETTINGS].ocpi_session_patch_seconds / 4, 0.2), 5.0)
+
+
+async def sweep_patches(app: web.Application) -> None:
+    if await send_due_patches(app[POOL], app[SETTINGS]):
+        wake_push(app)
+
+
+# --- Sender interface ------------------------------------------------------------------------------
+
+async def get_sessions(request: web.Request) -> web.Response:
+    """The calling partner's Sessions last updated in [date_from, date_to) ("GET Method": date_from
+    is required), oldest first, paginated."""
+    page = page_of(request)
+    if page.date_from is None:
+        raise invalid("date_from is required (mod_sessions.asciidoc, GET Method, Request Parameters)")
+    async with request.app[POOL].acquire() as conn:
+        rows, total = await store.sessions.page(conn, request[PARTNER].partner_id, date_from=page.date_from,
+                                                date_to=page.date_to, offset=page.offset, limit=page.limit)
+    return page_response(request, page, [r["session"] for r in rows], total)
+
+
+MODULE = OcpiModule(IDENTIFIER, ("SENDER",), (
+    Operation("GET", f"{BASE}/{IDENTIFIER}", get_sessions, "OCPI: the caller's Sessions (paginated)", "none", {200: ENVELOPE},
+              query=PageQuery),
+))

@@ -30,6 +30,7 @@ async def announce_progress(conn: asyncpg.Connection, session_ids: Sequence[UUID
             transactionId=row["transaction_id"], idTag=row["id_tag"], startedAt=row["started_at"], at=row["last_event_at"],
             energyWh=row["energy_wh"], sequence=row["progress_sequence"],
             periods=[p.body() for p in found.get(row["session_id"], [])], partnerToken=row["partner_token"],
+            connector={"standard": row["standard"], "format": row["format"], "powerType": row["power_type"]},
         )
         for row in going
     ])

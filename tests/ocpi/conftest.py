@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.catalogue import SERVICES
 from shared import db
 from shared.app import create_app
+from shared.config import Settings
 from tests.conftest import PG_URL, delete_broker_objects
 from tests.ocpi.emsp import Emsp
 from tests.support import Api
@@ -32,6 +33,7 @@ class Cpo:
 
     api: Api
     url: str
+    settings: Settings
 
     async def create_partner(self, name: str | None = None) -> dict:
         status, body = await self.api.admin("POST", "/v1/ocpi/partners", {"name": name or f"partner-{uuid.uuid4().hex[:8]}"})
@@ -62,10 +64,12 @@ async def cpo(make_settings, run_id: str) -> AsyncIterator[Cpo]:
         database_url=url, prefix_suffix="ocpi-", ocpi_public_url=f"http://127.0.0.1:{port}",
         ocpi_country_code=COUNTRY_CODE, ocpi_party_id=PARTY_ID, ocpi_push_poll_seconds=0.2,
         ocpi_push_retry_first_seconds=0.2, ocpi_push_retry_max_seconds=1.0, ocpi_push_timeout_seconds=5,
+        # partners' sessions: progress at every meter reading, a PATCH at most every half second, a CDR after 1 s of calm
+        session_progress_seconds=0, ocpi_session_patch_seconds=0.5, ocpi_cdr_delay_seconds=1,
     )
     client = TestClient(TestServer(create_app(settings, list(SERVICES.values())), port=port))
     await client.start_server()
-    yield Cpo(Api(client, database_url=url), f"http://127.0.0.1:{port}")
+    yield Cpo(Api(client, database_url=url), f"http://127.0.0.1:{port}", settings)
     await client.close()
     await delete_broker_objects(settings.amqp_prefix)
     await db.drop_database(url)

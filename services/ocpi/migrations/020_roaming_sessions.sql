@@ -5,7 +5,7 @@ CREATE TABLE roaming_sessions (
     session_id         uuid PRIMARY KEY,             -- the CPMS session; Session.id
     partner_id         uuid REFERENCES partners ON DELETE SET NULL,  -- the partner with the token's party
     token              jsonb NOT NULL,               -- the partner's token: countryCode, partyId, uid, type, contractId
-    charge_point_id    text NOT NULL,
+    charge_point_id    text,                         -- null until the sessions service names it
     connector_id       integer,
     started_at         timestamptz,
     ended_at           timestamptz,
@@ -19,7 +19,9 @@ CREATE TABLE roaming_sessions (
     figures            jsonb,                        -- billing's figures of the newest price (so far, or final)
     figures_digest     text,                         -- of the final figures, to tell a change
     figures_changed_at timestamptz,                  -- when the final figures last changed: a CDR waits for calm
-    location           jsonb,                        -- the CdrLocation as the session found it at its start
+    site               jsonb,                        -- billing's first word of the session's site (its Location)
+    connector          jsonb,                        -- the first word of what its connector is (standard, format, powerType)
+    location           jsonb,                        -- where it is: location_id, evse_uid, connector_id, cdr_location
     session            jsonb,                        -- the OCPI Session as it stands
     sent               jsonb,                        -- the OCPI Session as the partner was last sent it
     sent_at            timestamptz,

@@ -27,7 +27,7 @@ async def _ensure(conn: asyncpg.Connection, session_id: UUID, token: dict[str, A
     await conn.execute(
         f"""
         INSERT INTO ocpi.roaming_sessions (session_id, partner_id, token, charge_point_id, last_updated)
-        VALUES ($1, {_partner("$2->>'countryCode'", "$2->>'partyId'")}, $2, $3, now())
+        VALUES ($1, {_partner("$2::jsonb->>'countryCode'", "$2::jsonb->>'partyId'")}, $2, $3, now())
         ON CONFLICT (session_id) DO UPDATE SET charge_point_id = coalesce(roaming_sessions.charge_point_id, EXCLUDED.charge_point_id)
         """,
         session_id, token, charge_point_id,
@@ -35,15 +35,18 @@ async def _ensure(conn: asyncpg.Connection, session_id: UUID, token: dict[str, A
 
 
 async def apply_progress(conn: asyncpg.Connection, session_id: UUID, token: dict[str, Any], *, charge_point_id: str,
-                         connector_id: int | None, started_at: datetime, energy_wh: Decimal, sequence: int) -> bool:
-    """A going session's progress, unless a newer one or its finalization came first."""
+                         connector_id: int | None, started_at: datetime, energy_wh: Decimal, sequence: int,
+                         connector: dict | None) -> bool:
+    """A going session's progress, unless a newer one or its finalization came first; the first
+    word of what its connector is stays (a CDR states it as it was at the start)."""
     await _ensure(conn, session_id, token, charge_point_id)
     result = await conn.execute(
         """
-        UPDATE ocpi.roaming_sessions SET connector_id = $2, started_at = $3, energy_wh = $4, progress_sequence = $5
+        UPDATE ocpi.roaming_sessions SET connector_id = $2, started_at = $3, energy_wh = $4, progress_sequence = $5,
+            connector = coalesce(connector, $6)
         WHERE session_id = $1 AND revision = 0 AND progress_sequence < $5
         """,
-        session_id, connector_id, started_at, energy_wh, sequence,
+        session_id, connector_id, started_at, energy_wh, sequence, connector,
     )
     return result != "UPDATE 0"
 
@@ -64,31 +67,32 @@ async def apply_finalized(conn: asyncpg.Connection, session_id: UUID, token: dic
 
 
 async def apply_cost_so_far(conn: asyncpg.Connection, session_id: UUID, token: dict[str, Any], *, sequence: int, currency: str,
-                            tariff_id: UUID | None, figures: dict | None) -> bool:
-    """A going session's cost so far, unless a newer one or its final price came first."""
+                            tariff_id: UUID | None, figures: dict | None, site: dict | None) -> bool:
+    """A going session's cost so far, unless a newer one or its final price came first; the first
+    word of its site stays."""
     await _ensure(conn, session_id, token, None)
     result = await conn.execute(
         """
-        UPDATE ocpi.roaming_sessions SET cost_sequence = $2, currency = $3, tariff_id = $4, figures = $5
+        UPDATE ocpi.roaming_sessions SET cost_sequence = $2, currency = $3, tariff_id = $4, figures = $5, site = coalesce(site, $6)
         WHERE session_id = $1 AND priced_revision = 0 AND cost_sequence < $2
         """,
-        session_id, sequence, currency, tariff_id, figures,
+        session_id, sequence, currency, tariff_id, figures, site,
     )
     return result != "UPDATE 0"
 
 
 async def apply_priced(conn: asyncpg.Connection, session_id: UUID, token: dict[str, Any], *, revision: int, currency: str,
-                       tariff_id: UUID, figures: dict, digest: str) -> bool:
+                       tariff_id: UUID, figures: dict, digest: str, site: dict | None) -> bool:
     """A finalized session's price; when its figures differ from those held, the CDR delay starts again."""
     await _ensure(conn, session_id, token, None)
     result = await conn.execute(
         """
         UPDATE ocpi.roaming_sessions SET priced_revision = $2, currency = $3, tariff_id = $4, figures = $5,
             figures_changed_at = CASE WHEN figures_digest IS DISTINCT FROM $6 THEN now() ELSE figures_changed_at END,
-            figures_digest = $6
+            figures_digest = $6, site = coalesce(site, $7)
         WHERE session_id = $1 AND priced_revision < $2
         """,
-        session_id, revision, currency, tariff_id, figures, digest,
+        session_id, revision, currency, tariff_id, figures, digest, site,
     )
     return result != "UPDATE 0"
 

@@ -325,7 +325,8 @@ async def close_session(conn: asyncpg.Connection, session_id: UUID) -> None:
 async def sessions_due_progress(conn: asyncpg.Connection, session_ids: Sequence[UUID], *, every_seconds: float) -> list[asyncpg.Record]:
     """Of these sessions, those of partners' tokens going (started, neither ended nor closed) whose progress was never
     announced or not for `every_seconds`: counted as announced now, each with its energy so far
-    (`so_far_wh`: the newest Register reading less the start's, else the Interval readings' sum, else 0)."""
+    (`so_far_wh`: the newest Register reading less the start's, else the Interval readings' sum, else 0)
+    and what its connector is (`standard`, `format`, `power_type`, when the operator said)."""
     return await conn.fetch(
         """
         WITH due AS (
@@ -339,8 +340,11 @@ async def sessions_due_progress(conn: asyncpg.Connection, session_ids: Sequence[
             (SELECT r.value_wh FROM sessions.meter_samples r WHERE r.session_id = d.session_id AND r.measurand = 'Register'
              ORDER BY r.ts DESC, r.receive_order DESC, r.value_wh DESC LIMIT 1) - coalesce(d.meter_start_wh, 0),
             (SELECT sum(i.value_wh) FROM sessions.meter_samples i WHERE i.session_id = d.session_id AND i.measurand = 'Interval'),
-            0), 0) AS so_far_wh
-        FROM due d ORDER BY d.session_id
+            0), 0) AS so_far_wh,
+            c.standard, c.format, c.power_type
+        FROM due d LEFT JOIN sessions.connector_specs c
+            ON c.charge_point_id = d.charge_point_id AND c.connector_id = coalesce(d.connector_id, d.connector_hint)
+        ORDER BY d.session_id
         """,
         list(session_ids), every_seconds,
     )

