@@ -152,3 +152,121 @@ async def test_a_partners_session_is_put_patched_with_its_cost_so_far_and_ends_i
     assert (location["id"], location["address"], location["city"], location["country"], location["connector_id"]) == (
         charging.site["siteId"], "Keizersgracht 1", "Amsterdam", "NLD", "1")
     assert location["evse_uid"] == session["evse_uid"] and location["coordinates"] == {"latitude": "52.37000", "longitude": "4.89000"}
+
+
+async def test_a_partner_down_gets_every_change_once_back_and_no_cdr_twice(cpo: Cpo, emsp: Emsp):
+    created = await cpo.registered_emsp(emsp)
+    charging = await Charging.ready(cpo)
+    emsp.down = True
+    await charging.started(tx=8)
+    await charging.reading(8, 3000, 60)
+    await charging.ended(8, 120, meter_stop=6000)  # 5 kWh: 1.50
+
+    async def waiting_with_a_cdr() -> dict | None:  # the CDR is made, and waits with the rest
+        partner = await cpo.partner(created["partnerId"])
+        status, body, _ = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/cdrs")
+        mine = [c for c in body["data"] if c["cdr_token"]["uid"] == charging.uid] if status == 200 else []
+        return partner if mine and partner["pushBacklog"] >= 2 and partner["lastPushError"] else None
+
+    await eventually(waiting_with_a_cdr, timeout=30)
+    assert emsp.pushes("cdrs") == []
+    emsp.down = False
+
+    session_id = await session_id_of(emsp)
+    [cdr] = await cdrs_of(emsp, session_id, 1)
+    settlement = await charging.settlement(session_id)
+    assert cents(cdr["total_cost"]["incl_vat"]) == Decimal(settlement["amount"]) == Decimal("1.50")
+    pushes = session_pushes(emsp, session_id)  # sent in order once back: the PUT, then what changed
+    assert pushes[0].method == "PUT" and all(p.method == "PATCH" for p in pushes[1:])
+    stated = {k: v for p in pushes for k, v in p.body.items()}  # the Session as the eMSP holds it now
+    assert stated["status"] == "COMPLETED" and stated["kwh"] == 5 and stated["total_cost"] == {"excl_vat": 1.5, "incl_vat": 1.5}
+
+    async def drained() -> bool:
+        return (await cpo.partner(created["partnerId"]))["pushBacklog"] == 0
+
+    await eventually(drained)
+    assert Counter(p.body["id"] for p in emsp.pushes("cdrs")) == {cdr["id"]: 1}
+
+
+async def test_a_session_repriced_after_its_cdr_gets_a_credit_cdr_and_a_new_one(cpo: Cpo, emsp: Emsp):
+    await cpo.registered_emsp(emsp)
+    charging = await Charging.ready(cpo)
+    await charging.started(tx=9)
+    await charging.reading(9, 4000, 60)
+    await charging.ended(9, 180)  # no meterStop: the last Register reading says 3 kWh, 0.90
+    session_id = await session_id_of(emsp)
+    [first] = await cdrs_of(emsp, session_id, 1)
+    assert first["total_cost"] == {"excl_vat": 0.9, "incl_vat": 0.9}
+
+    await charging.reading(9, 6000, 120)  # a reading that came late: 5 kWh, 1.50
+    settlement = await charging.settlement(session_id, amount="1.50")
+    first_again, credit, renewed = await cdrs_of(emsp, session_id, 3)
+
+    assert first_again == first
+    assert credit["credit"] is True and credit["credit_reference_id"] == first["id"] and credit["id"] == f"{first['id']}-C"
+    assert credit["total_cost"] == {"excl_vat": -0.9, "incl_vat": -0.9}
+    assert {k: v for k, v in credit.items() if k not in ("id", "credit", "credit_reference_id", "total_cost", "last_updated")} == {
+        k: v for k, v in first.items() if k not in ("id", "total_cost", "last_updated")}
+    assert renewed["id"] not in (first["id"], credit["id"]) and "credit" not in renewed and len(renewed["id"]) <= 36
+    assert cents(renewed["total_cost"]["incl_vat"]) == Decimal(settlement["amount"]) and renewed["total_energy"] == 5
+
+    status, body, _ = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/cdrs?limit=500")
+    assert status == 200
+    assert [c["id"] for c in body["data"] if c["session_id"] == session_id] == [first["id"], credit["id"], renewed["id"]]
+
+
+async def test_the_sender_interfaces_page_the_partners_sessions_and_cdrs(cpo: Cpo, emsp: Emsp):
+    await cpo.registered_emsp(emsp)
+    since = format_ts(datetime.now(UTC) - timedelta(seconds=1))
+    charging = await Charging.ready(cpo)
+    for tx in (21, 22, 23):
+        await charging.started(tx)
+        await charging.ended(tx, 60, meter_stop=2000)
+    sessions = set()
+
+    async def three_cdrs() -> bool:
+        status, body, _ = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/cdrs?date_from={since}")
+        return status == 200 and len(body["data"]) == 3
+
+    await eventually(three_cdrs, timeout=30)
+    url = f"{cpo.url}/ocpi/2.2.1/sessions?date_from={since}&limit=2"
+    while url:
+        status, body, headers = await emsp.call("GET", url)
+        assert status == 200 and body["status_code"] == 1000 and headers["X-Total-Count"] == "3" and headers["X-Limit"] == "2"
+        sessions.update(s["id"] for s in body["data"])
+        assert all(s["status"] == "COMPLETED" and s["cdr_token"]["uid"] == charging.uid for s in body["data"])
+        url = headers.get("Link", "").partition("<")[2].partition(">")[0]
+    assert len(sessions) == 3
+
+    status, body, headers = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/cdrs?date_from={since}&offset=1&limit=1")
+    assert status == 200 and headers["X-Total-Count"] == "3" and len(body["data"]) == 1 and 'rel="next"' in headers["Link"]
+    assert body["data"][0]["session_id"] in sessions
+
+    # another partner sees none of them
+    other = Emsp()
+    await other.start()
+    try:
+        await cpo.registered_emsp(other)
+        status, body, headers = await other.call("GET", f"{cpo.url}/ocpi/2.2.1/sessions?date_from={since}")
+        assert status == 200 and body["data"] == [] and headers["X-Total-Count"] == "0"
+    finally:
+        await other.close()
+
+
+async def test_bad_requests_on_sessions_and_cdrs_are_ocpi_errors(cpo: Cpo, emsp: Emsp):
+    await cpo.registered_emsp(emsp)
+    for path in ("/ocpi/2.2.1/sessions", "/ocpi/2.2.1/sessions?date_from=yesterday", "/ocpi/2.2.1/cdrs?limit=0",
+                 "/ocpi/2.2.1/cdrs?offset=-1", "/ocpi/2.2.1/cdrs?date_to=2026-13-01T00:00:00Z", "/ocpi/2.2.1/cdrs?limit=x",
+                 "/ocpi/2.2.1/cdrs?date_from=%00"):
+        status, body, _ = await emsp.call("GET", f"{cpo.url}{path}")
+        assert (status, body["status_code"]) == (400, 2001), (path, body)
+    status, body, _ = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/cdrs/{uuid.uuid4()}")
+    assert (status, body["status_code"]) == (404, 2000)
+    status, body, _ = await emsp.call("POST", f"{cpo.url}/ocpi/2.2.1/cdrs", json={"id": "x"})
+    assert status == 405 and body["status_code"] == 2000
+    for token in ("not-a-token", ""):
+        status, body, _ = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/cdrs", token=token or " ")
+        assert status == 401 and body["status_code"] == 2000
+    status, body, _ = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/sessions?date_from=2026-01-01T00:00:00Z",
+                                      headers={"OCPI-to-country-code": "BE", "OCPI-to-party-id": "XXX"})
+    assert (status, body["status_code"]) == (400, 2001)
