@@ -70,6 +70,10 @@ SESSIONS_OPERATORS = Queue("sessions.operators", DOMAIN, ("operator.changed",))
 BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
 COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
 OCPI_OPERATORS = Queue("ocpi.operators", DOMAIN, ("operator.changed",))
+# What roaming publishes as OCPI Locations and Tariffs (services/ocpi/consumers.py).
+OCPI_LOCATIONS = Queue("ocpi.locations", DOMAIN, (
+    "site.changed", "tariff.changed", "charger.site-assigned", "connector.status-changed", "connector.specs-changed",
+    "charger.connection-changed"))
 OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS, OCPI_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 
@@ -87,6 +91,7 @@ QUEUES = (
     COMMANDS_UNAUTHORIZED,
     *OPERATOR_COPIES,
     INGEST_AUDIT,
+    OCPI_LOCATIONS,
 )
 
 
