@@ -76,6 +76,10 @@ BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
 COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
 OCPI_OPERATORS = Queue("ocpi.operators", DOMAIN, ("operator.changed",))
 OCPI_SESSIONS = Queue("ocpi.sessions", DOMAIN, ("session.progress", "session.finalized", "session.cost-so-far", "session.priced"))
+# What roaming publishes as OCPI Locations and Tariffs (services/ocpi/consumers.py).
+OCPI_LOCATIONS = Queue("ocpi.locations", DOMAIN, (
+    "site.changed", "tariff.changed", "charger.site-assigned", "connector.status-changed", "connector.specs-changed",
+    "charger.connection-changed"))
 OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS, OCPI_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 # Roaming (OCPI 2.2.1): partners' tokens copied to sessions, commands the ocpi service orders and
@@ -103,6 +107,7 @@ QUEUES = (
     SESSIONS_PARTNER_TOKENS,
     COMMANDS_ORDERS,
     OCPI_COMMAND_RESULTS,
+    OCPI_LOCATIONS,
 )
 
 

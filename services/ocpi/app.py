@@ -2,7 +2,7 @@
 routes are served under /ocpi/2.2.1/<identifier> and its roles listed in the version details."""
 from __future__ import annotations
 
-from services.ocpi import cdrs, credentials, partners, sessions, versions
+from services.ocpi import cdrs, credentials, locations, partners, sessions, tariffs, versions
 from services.ocpi.client import http_session_ctx
 from services.ocpi.modules import OcpiModule
 from services.ocpi.push import push_relay_ctx
@@ -12,6 +12,8 @@ from shared.periodic import every
 
 MODULES: tuple[OcpiModule, ...] = (
     credentials.MODULE,
+    locations.MODULE,
+    tariffs.MODULE,
     sessions.MODULE,
     cdrs.MODULE,
 )
