@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from services.ocpi import store
+from services.ocpi import store, tariffs
 from services.ocpi.modules import ENVELOPE, OcpiModule
 from services.ocpi.pagination import PageQuery, page_of, page_response
 from services.ocpi.push import wake_push
@@ -41,11 +41,7 @@ def cdr_id(session_id: uuid.UUID, nth: int) -> str:
     return str(uuid.uuid5(_IDS, f"{session_id}/{nth}"))
 
 
-def tariff_object(tariff: dict, *, country_code: str, party_id: str) -> dict:
-    return {"country_code": country_code, "party_id": party_id, **tariff}
-
-
-def cdr_object(row: Any, *, cdr_id: str, country_code: str, party_id: str, now: datetime) -> dict:
+def cdr_object(row: Any, tariff: dict | None, *, cdr_id: str, country_code: str, party_id: str, now: datetime) -> dict:
     """The CDR of a finalized, priced session: its figures as billing priced them."""
     f = row["figures"]
     return {
@@ -56,7 +52,7 @@ def cdr_object(row: Any, *, cdr_id: str, country_code: str, party_id: str, now: 
         "auth_method": row["session"]["auth_method"],
         "cdr_location": row["location"]["cdr_location"],
         "currency": f["currency"],
-        "tariffs": [tariff_object(f["tariff"], country_code=country_code, party_id=party_id)],
+        "tariffs": [tariff] if tariff is not None else [],
         "charging_periods": charging_periods(f),
         "total_cost": price(f["total_cost"]),
         "total_fixed_cost": price(f["total_fixed_cost"]),
@@ -77,6 +73,13 @@ def credit_of(cdr: dict, *, now: datetime) -> dict:
             "total_cost": {k: -v for k, v in cdr["total_cost"].items()}, "last_updated": ocpi_time(now)}
 
 
+async def _tariff(conn: asyncpg.Connection, settings: Any, row: Any) -> dict | None:
+    """The tariff the session was priced by, as the Tariffs module states it (tariffs never change
+    but for their end, so this is the tariff as it was at the start)."""
+    copy = await store.tariffs.get(conn, row["tariff_id"])
+    return tariffs.tariff_object(settings, copy) if copy is not None else None
+
+
 async def issue_due(pool: asyncpg.Pool, settings: Any, *, batch: int = 100) -> int:
     """Make and POST the CDRs that are due: sessions whose figures have been calm for the delay and
     differ from their current CDR's. Returns how many CDRs were made."""
@@ -94,8 +97,8 @@ async def issue_due(pool: asyncpg.Pool, settings: Any, *, batch: int = 100) -> i
                 outgoing.append(credit)
                 await store.cdrs.credited(conn, standing["cdr_id"], credit["id"])
             identity = {"country_code": settings.ocpi_country_code, "party_id": settings.ocpi_party_id}
-            outgoing.append(cdr_object(row, cdr_id=cdr_id(row["session_id"], await store.cdrs.count_of(conn, row["session_id"])),
-                                       now=now, **identity))
+            outgoing.append(cdr_object(row, await _tariff(conn, settings, row), now=now, **identity,
+                                       cdr_id=cdr_id(row["session_id"], await store.cdrs.count_of(conn, row["session_id"]))))
             for cdr in outgoing:
                 await store.cdrs.add(conn, cdr, session_id=row["session_id"], partner_id=row["partner_id"], last_updated=now)
                 await store.push.enqueue(conn, [row["partner_id"]], module=IDENTIFIER, object_key=f"cdrs/{cdr['id']}", method="POST", path="",

@@ -26,6 +26,7 @@ import orjson
 from aiohttp import web
 
 from services.ocpi import store
+from services.ocpi.locations import evse_uid
 from services.ocpi.modules import ENVELOPE, OcpiModule
 from services.ocpi.pagination import PageQuery, page_of, page_response
 from services.ocpi.push import wake_push
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 IDENTIFIER = "sessions"
 # What a connector is when its operator never said (CdrLocation requires it): the common AC socket.
 UNSAID_CONNECTOR = {"standard": "IEC_62196_T2", "format": "SOCKET", "powerType": "AC_3_PHASE"}
+CONNECTOR_ID = "1"  # an EVSE's one Connector (services/ocpi/locations.py)
 
 
 # --- objects -------------------------------------------------------------------------------------
@@ -71,26 +73,23 @@ def ocpi_time(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def evse_uid(charge_point_id: str, connector_id: int) -> str:
-    """A connector's EVSE (each connector of a charger is an EVSE of its site's Location)."""
-    return f"{charge_point_id}*{connector_id}"
-
-
-def place(row: Any, *, country_code: str, party_id: str) -> dict | None:
+def place(row: Any, described: dict | None, *, country_code: str, party_id: str) -> dict | None:
     """Where the session is, once known (its site from billing, its charger and connector): the
-    Session's location_id, evse_uid and connector_id, and the CdrLocation of its CDR, as the
-    session first found them (mod_cdrs: "as they were at the start of the charging session")."""
+    Session's location_id, evse_uid and connector_id as the Locations module names them (the
+    site's Location, the connector's EVSE and its one Connector "1"), and the CdrLocation of its
+    CDR, as the session first found them (mod_cdrs: "as they were at the start of the charging
+    session"). What the connector is: as its progress said, else as the Locations copy has it."""
     site, connector_id = row["site"], row["connector_id"]
     if site is None or row["charge_point_id"] is None or connector_id is None:
         return None
-    spec = {k: v for k, v in (row["connector"] or {}).items() if v is not None}
-    spec = {**UNSAID_CONNECTOR, **spec}
+    spec = {**UNSAID_CONNECTOR, **{k: v for k, v in (described or {}).items() if v is not None},
+            **{k: v for k, v in (row["connector"] or {}).items() if v is not None}}
     uid = evse_uid(row["charge_point_id"], connector_id)
     cdr_location = {k: v for k, v in site.items() if v is not None}
-    cdr_location.update(evse_uid=uid, evse_id=f"{country_code}*{party_id}*E{uid}", connector_id=str(connector_id),
+    cdr_location.update(evse_uid=uid, evse_id=f"{country_code}*{party_id}*E{uid}", connector_id=CONNECTOR_ID,
                         connector_standard=spec["standard"], connector_format=spec["format"],
                         connector_power_type=spec["powerType"])
-    return {"location_id": site["id"], "evse_uid": uid, "connector_id": str(connector_id), "cdr_location": cdr_location}
+    return {"location_id": site["id"], "evse_uid": uid, "connector_id": CONNECTOR_ID, "cdr_location": cdr_location}
 
 
 def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> dict[str, Any] | None:
@@ -176,7 +175,12 @@ async def refresh(conn: asyncpg.Connection, session_ids: Sequence[UUID], setting
     now = now or datetime.now(UTC)
     for row in await store.sessions.lock(conn, session_ids):
         if row["location"] is None:
-            found = place(row, country_code=settings.ocpi_country_code, party_id=settings.ocpi_party_id)
+            described = None
+            if row["connector"] is None and row["charge_point_id"] is not None and row["connector_id"] is not None:
+                evse = await store.locations.evse(conn, row["charge_point_id"], row["connector_id"])
+                if evse is not None:
+                    described = {"standard": evse["standard"], "format": evse["format"], "powerType": evse["power_type"]}
+            found = place(row, described, country_code=settings.ocpi_country_code, party_id=settings.ocpi_party_id)
             if found is not None:
                 await store.sessions.set_location(conn, row["session_id"], found)
                 row = {**row, "location": found}

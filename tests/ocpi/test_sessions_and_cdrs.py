@@ -146,6 +146,9 @@ async def test_a_partners_session_is_put_patched_with_its_cost_so_far_and_ends_i
     assert cdr["total_energy_cost"] == {"excl_vat": 3.7, "incl_vat": 3.7}
     assert sum(d["volume"] for p in cdr["charging_periods"] for d in p["dimensions"] if d["type"] == "ENERGY") == 12.345
     assert {p["tariff_id"] for p in cdr["charging_periods"]} == {cdr["tariffs"][0]["id"]}
+    status, tariffs, _ = await emsp.call("GET", f"{cpo.url}/ocpi/2.2.1/tariffs?limit=100")  # the Tariff as the module states it
+    assert status == 200 and cdr["tariffs"][0] in tariffs["data"] and cdr["tariffs"][0]["elements"][0]["price_components"][0]["price"] == 0.3
+    assert session["evse_uid"] == f"{charging.cp}*1"
     assert (cdr["start_date_time"], cdr["end_date_time"], cdr["session_id"]) == (charging.at(0), charging.at(180), session_id)
     assert cdr["cdr_token"] == session["cdr_token"] and "credit" not in cdr
     location = cdr["cdr_location"]
