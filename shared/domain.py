@@ -222,6 +222,7 @@ def payload(message: DomainMessage) -> dict:
 
 
 
+<<<<<<< HEAD
 # --- roaming (OCPI 2.2.1): tokens of partners, their real-time authorization, their commands ------------
 
 WhitelistType = Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"]
@@ -283,4 +284,72 @@ class CommandFinished(DomainMessage):
     outcome: Literal["acked", "rejected", "call_error", "timeout", "expired", "unknown"]
     response: dict | None = None
     error: str | None = None
+=======
+# --- What roaming (the ocpi service) publishes to partners: sites, tariffs, connectors ---------------
+
+class SiteChanged(DomainMessage):
+    """billing: a site was created or its own fields replaced: everything an OCPI Location says of it
+    (coordinates as OCPI's decimal strings, as given). The newest `at` wins."""
+    routing_key: ClassVar[str] = "site.changed"
+    siteId: UUID
+    name: str
+    timeZone: str
+    address: str | None = None
+    city: str | None = None
+    postalCode: str | None = None
+    country: str | None = None  # ISO 3166 alpha-3
+    latitude: str | None = None
+    longitude: str | None = None
+    publish: bool = True
+    at: AwareDatetime
+
+
+class TariffChanged(DomainMessage):
+    """billing: a tariff was created, or closed by its site's next one (`activeUntil`); `ocpi` is
+    the tariff as OCPI 2.2.1 writes it (prices as decimal strings). The newest `at` wins."""
+    routing_key: ClassVar[str] = "tariff.changed"
+    tariffId: UUID
+    siteId: UUID
+    currency: str
+    ocpi: dict
+    activeFrom: AwareDatetime
+    activeUntil: AwareDatetime | None = None
+    at: AwareDatetime
+
+
+class ConnectorStatusReported(DomainMessage):
+    """sessions: a connector's current status changed (the newest by its charger's order: `at`,
+    then `receiveOrder`, then `eventId`)."""
+    routing_key: ClassVar[str] = "connector.status-changed"
+    chargePointId: str
+    connectorId: int
+    status: str  # OCPP 1.6 ChargePointStatus
+    errorCode: str
+    at: AwareDatetime
+    receiveOrder: int
+    eventId: str
+
+
+class ConnectorSpecsChanged(DomainMessage):
+    """sessions: an operator described a connector (OCPI ConnectorType, ConnectorFormat, PowerType;
+    V, A, W); a field left out is unknown. The newest `at` wins."""
+    routing_key: ClassVar[str] = "connector.specs-changed"
+    chargePointId: str
+    connectorId: int
+    standard: str | None = None
+    format: str | None = None
+    powerType: str | None = None
+    maxVoltage: int | None = None
+    maxAmperage: int | None = None
+    maxElectricPower: int | None = None
+    at: AwareDatetime
+
+
+class ChargerConnectionChanged(DomainMessage):
+    """sessions: a charger connected to the CPMS's gateway or left it (ChargerConnected and
+    ChargerDisconnected, by our clock). The newest `at` wins."""
+    routing_key: ClassVar[str] = "charger.connection-changed"
+    chargePointId: str
+    online: bool
+>>>>>>> ocpi-core
     at: AwareDatetime

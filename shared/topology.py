@@ -74,6 +74,10 @@ SESSIONS_OPERATORS = Queue("sessions.operators", DOMAIN, ("operator.changed",))
 BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
 COMMANDS_OPERATORS = Queue("commands.operators", DOMAIN, ("operator.changed",))
 OCPI_OPERATORS = Queue("ocpi.operators", DOMAIN, ("operator.changed",))
+# What roaming publishes as OCPI Locations and Tariffs (services/ocpi/consumers.py).
+OCPI_LOCATIONS = Queue("ocpi.locations", DOMAIN, (
+    "site.changed", "tariff.changed", "charger.site-assigned", "connector.status-changed", "connector.specs-changed",
+    "charger.connection-changed"))
 OPERATOR_COPIES = (SESSIONS_OPERATORS, BILLING_OPERATORS, COMMANDS_OPERATORS, OCPI_OPERATORS)
 INGEST_AUDIT = Queue("ingest.audit", DOMAIN, ("audit.recorded",))
 # Roaming (OCPI 2.2.1): partners' tokens copied to sessions, commands the ocpi service orders and
@@ -96,6 +100,7 @@ QUEUES = (
     COMMANDS_UNAUTHORIZED,
     *OPERATOR_COPIES,
     INGEST_AUDIT,
+    OCPI_LOCATIONS,
     SESSIONS_PARTNER_TOKENS,
     COMMANDS_ORDERS,
     OCPI_COMMAND_RESULTS,

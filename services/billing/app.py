@@ -110,7 +110,7 @@ async def create_tariff(request: web.Request) -> web.Response:
         tariff = OcpiTariff.per_kwh(body.pricePerKwh, body.currency or settings.default_currency)
     ocpi = tariff.model_dump(mode="json", exclude_none=True)
     async with request.app[POOL].acquire() as conn:
-        row = await store.create_tariff(conn, site_id, tariff.only_price_per_kwh(), tariff.currency, ocpi)
+        row = await sites.create_tariff(conn, site_id, tariff.only_price_per_kwh(), tariff.currency, ocpi)
     row = found(row, "site", f"no site {site_id}")
     return json_response(Tariff.from_row(row), status=201)
 

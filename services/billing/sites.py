@@ -1,7 +1,7 @@
-"""Sites and which site a charger belongs to: billing decides both and announces every new site
-(`site.created`) and every assignment (`charger.site-assigned`) in the transaction that makes it.
-A site's other fields (its time zone, location, grid limit) are read by billing alone so far, so
-replacing them (`PUT /v1/sites/{siteId}`) announces nothing."""
+"""Sites, their tariffs, and which site a charger belongs to: billing decides them and announces
+every new site (`site.created`), every site's fields as they are created or replaced
+(`site.changed`: roaming publishes them as OCPI Locations), every tariff created or closed
+(`tariff.changed`) and every assignment (`charger.site-assigned`) in the transaction that makes it."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,7 +12,7 @@ import asyncpg
 
 from services.billing import store
 from services.billing.models import SiteFields
-from shared.domain import ChargerSiteAssigned, SiteCreated
+from shared.domain import ChargerSiteAssigned, SiteChanged, SiteCreated, TariffChanged
 from shared.outbox import enqueue_domain
 
 
@@ -28,12 +28,41 @@ async def create(conn: asyncpg.Connection, site: SiteFields) -> tuple[asyncpg.Re
     """A new site and its announcement's id."""
     async with conn.transaction():
         row = await store.create_site(conn, columns(site))
+        await enqueue_domain(conn, store.SCHEMA, site_changed(row))
         return row, await enqueue_domain(conn, store.SCHEMA, SiteCreated(siteId=row["site_id"], name=row["name"], at=row["created_at"]))
 
 
 async def replace(conn: asyncpg.Connection, site_id: UUID, site: SiteFields) -> asyncpg.Record | None:
     """The site with its own fields replaced (its wallet stays); None when it does not exist."""
-    return await store.replace_site(conn, site_id, columns(site))
+    async with conn.transaction():
+        row = await store.replace_site(conn, site_id, columns(site))
+        if row is not None:
+            await enqueue_domain(conn, store.SCHEMA, site_changed(row))
+        return row
+
+
+def site_changed(row: asyncpg.Record) -> SiteChanged:
+    return SiteChanged(siteId=row["site_id"], name=row["name"], timeZone=row["time_zone"], address=row["address"],
+                       city=row["city"], postalCode=row["postal_code"], country=row["country"], latitude=row["latitude"],
+                       longitude=row["longitude"], publish=row["publish"], at=row["updated_at"])
+
+
+async def create_tariff(conn: asyncpg.Connection, site_id: UUID, price: Any, currency: str, ocpi: dict) -> asyncpg.Record | None:
+    """The site's new tariff (the previous one closed at its start), both announced; None when the
+    site does not exist."""
+    async with conn.transaction():
+        row = await store.create_tariff(conn, site_id, price, currency, ocpi)
+        if row is None:
+            return None
+        for tariff in (*await store.tariffs_closed_at(conn, site_id, row["active_from"]), row):
+            await enqueue_domain(conn, store.SCHEMA, tariff_changed(tariff))
+        return row
+
+
+def tariff_changed(row: asyncpg.Record) -> TariffChanged:
+    return TariffChanged(tariffId=row["tariff_id"], siteId=row["site_id"], currency=row["currency"], ocpi=row["ocpi"],
+                         activeFrom=row["active_from"], activeUntil=row["active_until"],
+                         at=max(row["created_at"], row["active_until"] or row["created_at"]))
 
 
 async def assign(

@@ -89,6 +89,10 @@ async def create_tariff(conn: asyncpg.Connection, site_id: UUID, price: Decimal 
         )
 
 
+async def tariffs_closed_at(conn: asyncpg.Connection, site_id: UUID, at: datetime) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM billing.tariffs WHERE site_id = $1 AND active_until = $2", site_id, at)
+
+
 async def tariff(conn: asyncpg.Connection, tariff_id: UUID) -> asyncpg.Record | None:
     """The tariff, with its site's `time_zone`."""
     return await conn.fetchrow(

@@ -18,9 +18,11 @@ from services.sessions.models import AuthorizeRequest, ChargerQuery, ConnectorSp
 from services.sessions.responses import Authorized, Charger, Connector, Finalized, FleetCharger, Session, Token
 from shared.app import POOL, SETTINGS, entity_before, unit_of_work
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
+from shared.domain import ConnectorSpecsChanged
 from shared.errors import DomainError
 from shared.http import found, json_response, parse_body, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
+from shared.outbox import enqueue_domain
 from shared.pagination import PageQuery, after_key, decode_cursor, page
 
 SCHEMA = store.SCHEMA
@@ -67,10 +69,12 @@ async def replace_connector_specs(request: web.Request) -> web.Response:
     charge_point_id = request.match_info["chargePointId"]
     connector_id = _connector_id(request)
     specs = await parse_body(request, ConnectorSpecs)
-    async with request.app[POOL].acquire() as conn, conn.transaction():
+    async with unit_of_work(request.app, store.SCHEMA) as conn:
         await _charger(conn, charge_point_id)
-        await store.chargers.replace_connector_specs(conn, charge_point_id, connector_id, specs.columns())
+        at = await store.chargers.replace_connector_specs(conn, charge_point_id, connector_id, specs.columns())
         row = await store.chargers.connector(conn, charge_point_id, connector_id)
+        await enqueue_domain(conn, store.SCHEMA, ConnectorSpecsChanged(chargePointId=charge_point_id, connectorId=connector_id,
+                                                                       **specs.model_dump(), at=at))
     return json_response(Connector.from_row(row))
 
 

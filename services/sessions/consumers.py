@@ -20,6 +20,8 @@ from shared.config import SessionsSettings
 from shared.consumer import Message, each
 from shared.domain import (
     ChargerActiveChanged,
+    ChargerConnectionChanged,
+    ConnectorStatusReported,
     ChargerHandshake,
     ChargerRegistered,
     ChargerSiteAssigned,
@@ -29,7 +31,7 @@ from shared.domain import (
     SiteCreated,
     settlement_order,
 )
-from shared.outbox import enqueue_domain
+from shared.outbox import enqueue_domain, enqueue_domain_many
 from shared.operators import copy_of_operators
 from shared.service import Consumes
 from shared.topology import (
@@ -50,7 +52,8 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     started = time.perf_counter()
     batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
     await store.chargers.record_chargers(conn, batch)
-    await store.chargers.record_connector_statuses(conn, batch)
+    changed = await store.chargers.record_connector_statuses(conn, batch)
+    await enqueue_domain_many(conn, store.SCHEMA, [*connector_statuses(changed), *connections(batch)])
     await store.chargers.record_status_log(conn, batch)
     touched: set[UUID] = set()
     judged: set[UUID] = set()  # started or stopped: their idTag's sessions may be concurrent or not
@@ -90,6 +93,25 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     metrics.HANDLER_SECONDS.labels("charger_events").observe(time.perf_counter() - started)
     _observe_lag(messages)
     return questions
+
+
+def connector_statuses(rows: list) -> list[ConnectorStatusReported]:
+    """The connectors whose current status changed, for whoever keeps a copy (roaming)."""
+    return [ConnectorStatusReported(chargePointId=r["charge_point_id"], connectorId=r["connector_id"], status=r["status"],
+                                    errorCode=r["error_code"], at=r["status_at"], receiveOrder=r["receive_order"],
+                                    eventId=r["event_id"]) for r in rows]
+
+
+def connections(batch) -> list[ChargerConnectionChanged]:
+    """Chargers that connected to the gateway or left it in this batch, with where they stand now."""
+    found = []
+    for cp, seen in sorted(batch.chargers.items()):
+        if seen.connected_at is None and seen.disconnected_at is None:
+            continue
+        online = seen.connected_at is not None and (seen.disconnected_at is None or seen.connected_at > seen.disconnected_at)
+        found.append(ChargerConnectionChanged(chargePointId=cp, online=online,
+                                              at=max(t for t in (seen.connected_at, seen.disconnected_at) if t is not None)))
+    return found
 
 
 def _observe_lag(messages: list[Message]) -> None:

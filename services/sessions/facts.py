@@ -45,6 +45,7 @@ class ChargerSeen:
     last_seen: tuple[int, datetime] | None = None  # (receive order, ts) of the last event received, of either clock
     last_received_at: datetime | None = None  # by our clock: whether the charger is online
     disconnected_at: datetime | None = None  # by our clock: the newest ChargerDisconnected
+    connected_at: datetime | None = None  # by our clock: the newest ChargerConnected
     last_heartbeat_at: datetime | None = None
     boot: tuple[Order, ChargerBooted] | None = None
     last_boot_order: int | None = None  # the receive order of the last boot received: it closes what came before
@@ -162,7 +163,9 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
                 batch.connectors[key] = status
         elif isinstance(event, MeterSample) and not event.transactionId:
             pass  # not a transaction's sample: it only tells us the charger is alive
-        elif isinstance(event, ChargerConnected | FirmwareStatus | DiagnosticsStatus):
+        elif isinstance(event, ChargerConnected):
+            seen.connected_at = _max(seen.connected_at, event.received_at)
+        elif isinstance(event, FirmwareStatus | DiagnosticsStatus):
             pass  # the charger is alive: seen above
         elif repeat:
             tx = _transaction(batch, (cp, event.transactionId), ts)

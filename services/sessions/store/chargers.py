@@ -10,7 +10,7 @@ from uuid import UUID
 import asyncpg
 
 from services.sessions.facts import Batch
-from shared.db import Filters, replace_when, rows_affected, substring_pattern
+from shared.db import Filters, replace_when, substring_pattern
 
 _BOOT_NEWER = (
     "EXCLUDED.booted_at IS NOT NULL AND (c.booted_at IS NULL "
@@ -66,13 +66,13 @@ async def record_chargers(conn: asyncpg.Connection, batch: Batch) -> None:
     )
 
 
-async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> int:
-    """Keep the newest status per connector by (ts, receive order, eventId); returns how many rows changed."""
+async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> list[asyncpg.Record]:
+    """Keep the newest status per connector by (ts, receive order, eventId); returns the rows that changed."""
     if not batch.connectors:
-        return 0
+        return []
     keys = sorted(batch.connectors)
     statuses = [batch.connectors[k] for k in keys]
-    result = await conn.execute(
+    return await conn.fetch(
         """
         INSERT INTO sessions.connectors AS c (charge_point_id, connector_id, status, error_code, status_at, receive_order, event_id)
         SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[], $7::text[])
@@ -80,11 +80,11 @@ async def record_connector_statuses(conn: asyncpg.Connection, batch: Batch) -> i
             status = EXCLUDED.status, error_code = EXCLUDED.error_code,
             status_at = EXCLUDED.status_at, receive_order = EXCLUDED.receive_order, event_id = EXCLUDED.event_id
         WHERE (EXCLUDED.status_at, EXCLUDED.receive_order, EXCLUDED.event_id) > (c.status_at, c.receive_order, c.event_id)
+        RETURNING c.charge_point_id, c.connector_id, c.status, c.error_code, c.status_at, c.receive_order, c.event_id
         """,
         [k[0] for k in keys], [k[1] for k in keys], [s.status for s in statuses], [s.error_code for s in statuses],
         [s.order[0] for s in statuses], [s.order[1] for s in statuses], [s.order[2] for s in statuses],
     )
-    return rows_affected(result)
 
 
 async def record_status_log(conn: asyncpg.Connection, batch: Batch) -> None:
@@ -186,13 +186,14 @@ async def connector(conn: asyncpg.Connection, charge_point_id: str, connector_id
 
 
 async def replace_connector_specs(conn: asyncpg.Connection, charge_point_id: str, connector_id: int,
-                                  specs: dict[str, object]) -> None:
+                                  specs: dict[str, object]) -> datetime:
+    """Replace the connector's specs; returns when."""
     names = list(specs)
-    await conn.execute(
+    return await conn.fetchval(
         f"INSERT INTO sessions.connector_specs (charge_point_id, connector_id, {', '.join(names)}, updated_at) "
-        f"VALUES ($1, $2, {', '.join(f'${i}' for i in range(3, len(names) + 3))}, now()) "
+        f"VALUES ($1, $2, {', '.join(f'${i}' for i in range(3, len(names) + 3))}, clock_timestamp()) "
         f"ON CONFLICT (charge_point_id, connector_id) DO UPDATE SET "
-        f"{', '.join(f'{n} = EXCLUDED.{n}' for n in names)}, updated_at = now()",
+        f"{', '.join(f'{n} = EXCLUDED.{n}' for n in names)}, updated_at = clock_timestamp() RETURNING updated_at",
         charge_point_id, connector_id, *specs.values())
 
 
