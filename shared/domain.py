@@ -222,7 +222,6 @@ def payload(message: DomainMessage) -> dict:
 
 
 
-<<<<<<< HEAD
 # --- roaming (OCPI 2.2.1): tokens of partners, their real-time authorization, their commands ------------
 
 WhitelistType = Literal["ALWAYS", "ALLOWED", "ALLOWED_OFFLINE", "NEVER"]
@@ -284,7 +283,9 @@ class CommandFinished(DomainMessage):
     outcome: Literal["acked", "rejected", "call_error", "timeout", "expired", "unknown"]
     response: dict | None = None
     error: str | None = None
-=======
+    at: AwareDatetime
+
+
 # --- What roaming (the ocpi service) publishes to partners: sites, tariffs, connectors ---------------
 
 class SiteChanged(DomainMessage):
@@ -351,5 +352,4 @@ class ChargerConnectionChanged(DomainMessage):
     routing_key: ClassVar[str] = "charger.connection-changed"
     chargePointId: str
     online: bool
->>>>>>> ocpi-core
     at: AwareDatetime

@@ -2,11 +2,7 @@
 routes are served under /ocpi/2.2.1/<identifier> and its roles listed in the version details."""
 from __future__ import annotations
 
-<<<<<<< HEAD
-from services.ocpi import credentials, partners, tokens, versions
-=======
-from services.ocpi import credentials, locations, partners, tariffs, versions
->>>>>>> ocpi-core
+from services.ocpi import credentials, locations, partners, tariffs, tokens, versions
 from services.ocpi.client import http_session_ctx
 from services.ocpi.modules import OcpiModule
 from services.ocpi.push import push_relay_ctx
@@ -15,12 +11,9 @@ from shared.openapi import Fragment
 
 MODULES: tuple[OcpiModule, ...] = (
     credentials.MODULE,
-<<<<<<< HEAD
-    tokens.MODULE,
-=======
     locations.MODULE,
     tariffs.MODULE,
->>>>>>> ocpi-core
+    tokens.MODULE,
 )
 
 API = Fragment("ocpi", (
