@@ -2,7 +2,7 @@
 routes are served under /ocpi/2.2.1/<identifier> and its roles listed in the version details."""
 from __future__ import annotations
 
-from services.ocpi import credentials, locations, partners, tariffs, tokens, versions
+from services.ocpi import commands, credentials, locations, partners, tariffs, tokens, versions
 from services.ocpi.client import http_session_ctx
 from services.ocpi.modules import OcpiModule
 from services.ocpi.push import push_relay_ctx
@@ -14,6 +14,7 @@ MODULES: tuple[OcpiModule, ...] = (
     locations.MODULE,
     tariffs.MODULE,
     tokens.MODULE,
+    commands.MODULE,
 )
 
 API = Fragment("ocpi", (
@@ -23,4 +24,5 @@ API = Fragment("ocpi", (
 ), "OCPI 2.2.1, the CPO side (envelope answers; Authorization: Token), and its partners (/v1/ocpi)")
 
 MIDDLEWARES = (ocpi_middleware,)
-TASKS = (http_session_ctx, push_relay_ctx, tokens.authorization_desk_ctx, tokens.authorizers_announcer)
+TASKS = (http_session_ctx, push_relay_ctx, tokens.authorization_desk_ctx, tokens.authorizers_announcer,
+         commands.timeout_sweeper)
