@@ -327,6 +327,9 @@ class CommandFinished(DomainMessage):
     outcome: Literal["acked", "rejected", "call_error", "timeout", "expired", "unknown"]
     response: dict | None = None
     error: str | None = None
+    at: AwareDatetime
+
+
 # --- What roaming (the ocpi service) publishes to partners: sites, tariffs, connectors ---------------
 
 class SiteChanged(DomainMessage):

@@ -2,7 +2,7 @@
 routes are served under /ocpi/2.2.1/<identifier> and its roles listed in the version details."""
 from __future__ import annotations
 
-from services.ocpi import cdrs, credentials, locations, partners, sessions, tariffs, versions
+from services.ocpi import cdrs, commands, credentials, locations, partners, sessions, tariffs, tokens, versions
 from services.ocpi.client import http_session_ctx
 from services.ocpi.modules import OcpiModule
 from services.ocpi.push import push_relay_ctx
@@ -14,6 +14,8 @@ MODULES: tuple[OcpiModule, ...] = (
     credentials.MODULE,
     locations.MODULE,
     tariffs.MODULE,
+    tokens.MODULE,
+    commands.MODULE,
     sessions.MODULE,
     cdrs.MODULE,
 )
@@ -26,7 +28,7 @@ API = Fragment("ocpi", (
 
 MIDDLEWARES = (ocpi_middleware,)
 TASKS = (
-    http_session_ctx, push_relay_ctx,
+    http_session_ctx, push_relay_ctx, tokens.authorization_desk_ctx, tokens.authorizers_announcer, commands.timeout_sweeper,
     every("ocpi session patches", sessions.patch_sweep_seconds, sessions.sweep_patches),
     every("ocpi cdrs", cdrs.issue_seconds, cdrs.issue_cdrs),
 )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from services.ocpi import locations, sessions, store, tariffs
+from services.ocpi import commands, locations, sessions, store, tariffs
 from services.ocpi.push import wakes_push
 from shared.config import OcpiSettings
 from shared.consumer import Message
@@ -21,7 +21,7 @@ from shared.domain import (
 )
 from shared.operators import copy_of_operators
 from shared.service import Consumes
-from shared.topology import OCPI_LOCATIONS, OCPI_OPERATORS, OCPI_SESSIONS
+from shared.topology import OCPI_COMMAND_RESULTS, OCPI_LOCATIONS, OCPI_OPERATORS, OCPI_SESSIONS
 
 
 async def site_changed(conn: asyncpg.Connection, message: Message, settings: OcpiSettings) -> None:
@@ -109,6 +109,8 @@ async def apply_location_facts(conn: asyncpg.Connection, messages: list[Message]
 CONSUMERS = (
     copy_of_operators("ocpi", OCPI_OPERATORS),
     Consumes(OCPI_LOCATIONS, apply_location_facts, after_commit=wakes_push, takes_settings=True),
+    # The outcomes of partners' commands: their CommandResults (services/ocpi/commands.py).
+    Consumes(OCPI_COMMAND_RESULTS, commands.apply_results, after_commit=wakes_push),
     # Partners' sessions: their progress, end and prices (sessions and billing), pushed as Sessions.
     Consumes(OCPI_SESSIONS, sessions.apply_and_push, after_commit=wakes_push, takes_settings=True),
 )

@@ -121,10 +121,14 @@ class PushRelay:
         """(error to retry on, None) or (None, why it was refused for good, or None when delivered)."""
         if state["status"] != "REGISTERED":
             return None, "the partner is not registered"
-        base = next((e["url"] for e in state["endpoints"] if e["identifier"] == push["module"] and e["role"] == "RECEIVER"), None)
-        if base is None:
-            return None, f"the partner has no {push['module']} RECEIVER endpoint any more"
-        url = base.rstrip("/") + push["path"]
+        if push["path"].startswith(("http://", "https://")):
+            url = push["path"]  # a URL the partner gave for this object (a command's response_url)
+        else:
+            base = next((e["url"] for e in state["endpoints"] if e["identifier"] == push["module"] and e["role"] == "RECEIVER"),
+                        None)
+            if base is None:
+                return None, f"the partner has no {push['module']} RECEIVER endpoint any more"
+            url = base.rstrip("/") + push["path"]
         try:
             answer = await client.call(self.app, push["method"], url, state["their_token"], body=push["body"],
                                        to=client.party_of(state["roles"]))

@@ -11,6 +11,7 @@ pushes to, which record what they are sent. It registers with the CPMS the way a
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import secrets
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ class Emsp:
     cpo_token: str | None = None
     cpo_endpoints: dict[tuple[str, str], str] = field(default_factory=dict)
     received: list[tuple[str, Push]] = field(default_factory=list)  # (module, push) in arrival order
+    # Real-time authorization (our Tokens SENDER, POST {tokens}/{uid}/authorize): the AuthorizationInfo
+    # `allowed` of each uid we know (its Token from `tokens`); any other uid answers 404 / 2004.
+    # `silent`: we take the request and never answer in time.
+    authorizations: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, dict] = field(default_factory=dict)
+    silent: bool = False
     refuse: set[str] = field(default_factory=set)  # modules whose pushes get status 2001
     credentials_calls: list[tuple[str, str]] = field(default_factory=list)  # (method, token) on our credentials
     _tokens: set[str] = field(default_factory=set)  # tokens we accept from the CPMS (B, or C after it registered with us)
@@ -147,11 +154,25 @@ class Emsp:
         async def receive(request: web.Request) -> web.Response:
             body = await request.json() if request.can_read_body else None
             self.received.append((module, Push(request.method, request.match_info["tail"], body, dict(request.headers))))
+            if module == "tokens" and request.method == "POST" and request.match_info["tail"].endswith("/authorize"):
+                return await self._authorize(request.match_info["tail"].split("/")[-2])
             if module in self.refuse:
                 return web.json_response(envelope(None, 2001, "refused by the test"), status=400)
             return web.json_response(envelope())
 
         return receive
+
+    async def _authorize(self, uid: str) -> web.Response:
+        if self.silent:
+            await asyncio.sleep(8)  # past the CPMS's 5 s bound
+        if uid not in self.authorizations:
+            return web.json_response(envelope(None, 2004, "unknown token"), status=404)
+        return web.json_response(envelope({"allowed": self.authorizations[uid], "token": self.tokens.get(uid)}))
+
+    def authorize_calls(self) -> list[str]:
+        """The uids the CPMS asked us to authorize, in order."""
+        return [push.path.split("/")[-2] for push in self.pushes("tokens")
+                if push.method == "POST" and push.path.endswith("/authorize")]
 
     # --- the eMSP as a client of the CPMS -------------------------------------------------------
 
