@@ -9,22 +9,20 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from shared.domain import PartnerTokenChanged
 from shared.jsonutil import format_ts
 from tests.ocpi.conftest import Cpo
 from tests.ocpi.emsp import COUNTRY_CODE as EMSP_COUNTRY, PARTY_ID as EMSP_PARTY, Emsp
-from tests.sessions.flows import DomainPublisher
 from tests.support import eventually, unique_id
 
 
 class Charging:
-    """A charger of a site with a tariff, and a token of the eMSP's known to the CPMS."""
+    """A charger of a site with a tariff, and a token the eMSP pushed (Tokens module)."""
 
     def __init__(self, cpo: Cpo, cp: str, site: dict, uid: str, start: datetime) -> None:
         self.cpo, self.cp, self.site, self.uid, self.start = cpo, cp, site, uid, start
 
     @classmethod
-    async def ready(cls, cpo: Cpo, *, price: str = "0.30") -> Charging:
+    async def ready(cls, cpo: Cpo, emsp: Emsp, *, price: str = "0.30") -> Charging:
         api = cpo.api
         status, site = await api.admin("POST", "/v1/sites", {
             "name": "Depot Roam", "address": "Keizersgracht 1", "city": "Amsterdam", "postalCode": "1015 CJ", "country": "NLD",
@@ -36,10 +34,10 @@ class Charging:
         assert (await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": "roaming-secret"}))[0] == 201
         assert (await api.admin("PUT", f"/v1/chargers/{cp}/site", {"siteId": site["siteId"]}))[0] == 200
         uid = f"RFID{uuid.uuid4().hex[:10].upper()}"
-        async with DomainPublisher(cpo.settings) as publisher:  # as the ocpi service announces a partner's token
-            await publisher.publish(PartnerTokenChanged(
-                countryCode=EMSP_COUNTRY, partyId=EMSP_PARTY, uid=uid, type="RFID", contractId=f"DE-EMS-C{uid[-8:]}", valid=True,
-                whitelist="ALWAYS", lastUpdated=datetime.now(UTC)))
+        status, answer, _ = await emsp.call("PUT", f"{cpo.url}/ocpi/2.2.1/tokens/{EMSP_COUNTRY}/{EMSP_PARTY}/{uid}", json={
+            "country_code": EMSP_COUNTRY, "party_id": EMSP_PARTY, "uid": uid, "type": "RFID", "contract_id": f"DE-EMS-C{uid[-8:]}",
+            "issuer": "Test eMSP", "valid": True, "whitelist": "ALWAYS", "last_updated": format_ts(datetime.now(UTC))})
+        assert status == 200 and answer["status_code"] == 1000, answer
 
         async def token_known() -> bool:
             status, answer = await api.gateway("POST", "/v1/gateway/authorize", {"chargePointId": cp, "idTag": uid})
@@ -103,7 +101,7 @@ def cents(value: float | int) -> Decimal:
 
 async def test_a_partners_session_is_put_patched_with_its_cost_so_far_and_ends_in_a_cdr_of_the_settlement(cpo: Cpo, emsp: Emsp):
     await cpo.registered_emsp(emsp)
-    charging = await Charging.ready(cpo)
+    charging = await Charging.ready(cpo, emsp)
     await charging.started(tx=7)
     session_id = await session_id_of(emsp)
 
@@ -159,7 +157,7 @@ async def test_a_partners_session_is_put_patched_with_its_cost_so_far_and_ends_i
 
 async def test_a_partner_down_gets_every_change_once_back_and_no_cdr_twice(cpo: Cpo, emsp: Emsp):
     created = await cpo.registered_emsp(emsp)
-    charging = await Charging.ready(cpo)
+    charging = await Charging.ready(cpo, emsp)
     emsp.down = True
     await charging.started(tx=8)
     await charging.reading(8, 3000, 60)
@@ -193,7 +191,7 @@ async def test_a_partner_down_gets_every_change_once_back_and_no_cdr_twice(cpo: 
 
 async def test_a_session_repriced_after_its_cdr_gets_a_credit_cdr_and_a_new_one(cpo: Cpo, emsp: Emsp):
     await cpo.registered_emsp(emsp)
-    charging = await Charging.ready(cpo)
+    charging = await Charging.ready(cpo, emsp)
     await charging.started(tx=9)
     await charging.reading(9, 4000, 60)
     await charging.ended(9, 180)  # no meterStop: the last Register reading says 3 kWh, 0.90
@@ -221,7 +219,7 @@ async def test_a_session_repriced_after_its_cdr_gets_a_credit_cdr_and_a_new_one(
 async def test_the_sender_interfaces_page_the_partners_sessions_and_cdrs(cpo: Cpo, emsp: Emsp):
     await cpo.registered_emsp(emsp)
     since = format_ts(datetime.now(UTC) - timedelta(seconds=1))
-    charging = await Charging.ready(cpo)
+    charging = await Charging.ready(cpo, emsp)
     for tx in (21, 22, 23):
         await charging.started(tx)
         await charging.ended(tx, 60, meter_stop=2000)

@@ -12,14 +12,14 @@ from uuid import UUID
 
 import asyncpg
 
-# The registered partner that holds a party (country_code, party_id) among its roles.
-_PARTNER_OF_PARTY = """(SELECT partner_id FROM ocpi.partners WHERE status = 'REGISTERED'
-    AND roles @> jsonb_build_array(jsonb_build_object('country_code', {cc}::text, 'party_id', {pid}::text))
-    ORDER BY registered_at DESC LIMIT 1)"""
-
-
-def _partner(cc: str, pid: str) -> str:
-    return _PARTNER_OF_PARTY.format(cc=cc, pid=pid)
+# Whose session it is: the partner that pushed the token (Tokens module), else the registered
+# partner holding the token's party (country_code, party_id) among its roles.
+_PARTNER_OF_TOKEN = """coalesce(
+    (SELECT partner_id FROM ocpi.tokens WHERE country_code = upper($2::jsonb->>'countryCode')
+        AND party_id = upper($2::jsonb->>'partyId') AND uid_key = lower($2::jsonb->>'uid') AND type = $2::jsonb->>'type'),
+    (SELECT partner_id FROM ocpi.partners WHERE status = 'REGISTERED'
+        AND roles @> jsonb_build_array(jsonb_build_object('country_code', $2::jsonb->>'countryCode', 'party_id', $2::jsonb->>'partyId'))
+        ORDER BY registered_at DESC LIMIT 1))"""
 
 
 async def _ensure(conn: asyncpg.Connection, session_id: UUID, token: dict[str, Any], charge_point_id: str | None) -> None:
@@ -27,7 +27,7 @@ async def _ensure(conn: asyncpg.Connection, session_id: UUID, token: dict[str, A
     await conn.execute(
         f"""
         INSERT INTO ocpi.roaming_sessions (session_id, partner_id, token, charge_point_id, last_updated)
-        VALUES ($1, {_partner("$2::jsonb->>'countryCode'", "$2::jsonb->>'partyId'")}, $2, $3, now())
+        VALUES ($1, {_PARTNER_OF_TOKEN}, $2, $3, now())
         ON CONFLICT (session_id) DO UPDATE SET charge_point_id = coalesce(roaming_sessions.charge_point_id, EXCLUDED.charge_point_id)
         """,
         session_id, token, charge_point_id,
