@@ -25,9 +25,10 @@ from services.ocpi import store, tariffs
 from services.ocpi.modules import ENVELOPE, OcpiModule
 from services.ocpi.pagination import PageQuery, page_of, page_response
 from services.ocpi.push import wake_push
-from services.ocpi.sessions import cdr_token, charging_periods, number, ocpi_time, price
+from services.ocpi.sessions import cdr_token, charging_periods, number, price
 from services.ocpi.transport import BASE, PARTNER
 from shared.app import POOL, SETTINGS
+from shared.jsonutil import format_ts
 from shared.openapi import Operation
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def cdr_object(row: Any, tariff: dict | None, *, cdr_id: str, country_code: str,
         "total_time_cost": price(f["total_time_cost"]),
         "total_parking_time": number(f["total_parking_time"]),
         "total_parking_cost": price(f["total_parking_cost"]),
-        "last_updated": ocpi_time(now),
+        "last_updated": format_ts(now),
     }
 
 
@@ -70,7 +71,7 @@ def credit_of(cdr: dict, *, now: datetime) -> dict:
     """The credit CDR of `cdr`: all its data, its id with `-C` appended, and its total_cost negative
     ("Only the values in the total_cost field SHALL contain the negative amounts")."""
     return {**cdr, "id": f"{cdr['id']}-C", "credit": True, "credit_reference_id": cdr["id"],
-            "total_cost": {k: -v for k, v in cdr["total_cost"].items()}, "last_updated": ocpi_time(now)}
+            "total_cost": {k: -v for k, v in cdr["total_cost"].items()}, "last_updated": format_ts(now)}
 
 
 async def _tariff(conn: asyncpg.Connection, settings: Any, row: Any) -> dict | None:

@@ -33,6 +33,7 @@ from services.ocpi.push import wake_push
 from services.ocpi.transport import BASE, PARTNER, invalid
 from shared.app import POOL, SETTINGS
 from shared.consumer import Message
+from shared.jsonutil import format_ts
 from shared.openapi import Operation
 from shared.domain import SessionCostSoFar, SessionFinalized, SessionPriced, SessionProgress
 
@@ -69,10 +70,6 @@ def charging_periods(figures: dict) -> list[dict]:
              "tariff_id": p["tariff_id"]} for p in figures["charging_periods"]]
 
 
-def ocpi_time(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def place(row: Any, described: dict | None, *, country_code: str, party_id: str) -> dict | None:
     """Where the session is, once known (its site from billing, its charger and connector): the
     Session's location_id, evse_uid and connector_id as the Locations module names them (the
@@ -101,7 +98,7 @@ def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> 
     completed = row["revision"] > 0
     session: dict[str, Any] = {
         "country_code": country_code, "party_id": party_id, "id": str(row["session_id"]),
-        "start_date_time": ocpi_time(row["started_at"]),
+        "start_date_time": format_ts(row["started_at"]),
         "kwh": number(round(row["energy_wh"] / 1000, 6)),
         "cdr_token": cdr_token(row["token"]),
         "auth_method": "WHITELIST",
@@ -112,7 +109,7 @@ def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> 
     figures = row["figures"]
     if completed:
         final = figures if row["priced_revision"] > 0 else None
-        end = final["end_date_time"] if final else ocpi_time(row["ended_at"] or row["started_at"])
+        end = final["end_date_time"] if final else format_ts(row["ended_at"] or row["started_at"])
         session["end_date_time"] = end
     if figures:
         session["charging_periods"] = charging_periods(figures)
@@ -189,7 +186,7 @@ async def refresh(conn: asyncpg.Connection, session_ids: Sequence[UUID], setting
             continue
         held = row["session"]
         if held is None or {k: v for k, v in held.items() if k != "last_updated"} != stated:
-            held = {**stated, "last_updated": ocpi_time(now)}
+            held = {**stated, "last_updated": format_ts(now)}
             await store.sessions.set_session(conn, row["session_id"], held, now)
         await _send_when_due(conn, row, held, settings, now)
 
