@@ -20,8 +20,10 @@ PROBLEM_JSON = "application/problem+json"
 # section 10: viewer < operator < finance < admin), or anyone (the operational routes).
 Role = Literal["viewer", "operator", "finance", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "finance", "admin")
-Auth = Literal["gateway", "viewer", "operator", "finance", "admin", "none"]
-SECURITY = {"gateway": [{"gatewayKey": []}], "none": [], **{role: [{"operatorToken": []}] for role in ROLES}}
+# "ocpi": an OCPI partner's credentials token (`Authorization: Token ...`), checked by the ocpi
+# service's own middleware; its answers, errors included, are OCPI envelopes the operation lists.
+Auth = Literal["gateway", "viewer", "operator", "finance", "admin", "none", "ocpi"]
+SECURITY = {"gateway": [{"gatewayKey": []}], "none": [], "ocpi": [{"ocpiToken": []}], **{role: [{"operatorToken": []}] for role in ROLES}}
 
 # Path parameters, by name, with the schema the handlers accept (anything else is a 404 or a 400).
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
@@ -45,7 +47,7 @@ STATUS_TEXT = {
     413: "The body exceeds the size limit",
     415: "The body is not application/json",
     429: "Too many failed attempts; see Retry-After",
-    502: "A party this request depends on (an OCPI partner) did not answer as it should",
+    422: "Well formed, but what it names did not work (an OCPI partner that did not answer as one)",
     503: "A dependency (database or broker) is unavailable; see Retry-After",
 }
 
@@ -202,6 +204,8 @@ def _query_parameters(model: type[BaseModel], components: _Components) -> list[d
 
 
 def _error_statuses(operation: Operation) -> list[int]:
+    if operation.auth == "ocpi":
+        return []  # every answer an envelope, listed by the operation itself
     statuses = set(operation.errors)
     if operation.auth != "none":
         statuses |= {401, 503}
@@ -245,7 +249,7 @@ def _operation(operation: Operation, components: _Components) -> dict[str, Any]:
     for status in _error_statuses(operation):
         doc["responses"][str(status)] = {"description": STATUS_TEXT[status], "content": {PROBLEM_JSON: {"schema": problem}}}
     # A missing key is a problem document also where the operation's own 401 is something else.
-    if operation.auth != "none":
+    if operation.auth not in ("none", "ocpi"):
         doc["responses"]["401"]["content"].setdefault(PROBLEM_JSON, {"schema": problem})
     return doc
 
@@ -282,6 +286,9 @@ def build_document(fragments: Iterable[Fragment], *, title: str = "CPMS core API
                     "An operator's token (`cpms operator create`, `POST /v1/operators`), or CPMS_ADMIN_TOKEN (the "
                     "bootstrap admin), for every other /v1 route; each route names the least role it needs "
                     "(viewer < operator < finance < admin)")},
+                "ocpiToken": {"type": "apiKey", "in": "header", "name": "Authorization", "description": (
+                    "OCPI 2.2.1: `Token <base64 of the credentials token>` (the token as it is is accepted too); "
+                    "token A only for versions, version details and registering (credentials), token C for the rest")},
             },
         },
     }

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from services.ocpi import client, store
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.transport import (
     BASE,
     CLIENT_API_UNUSABLE,
@@ -135,23 +135,24 @@ async def get_credentials(request: web.Request) -> web.Response:
 
 
 async def post_credentials(request: web.Request) -> web.Response:
+    given = await read_body(request, Credentials)
     partner = request[PARTNER]
     if partner.token_kind != "A":
         raise method_not_allowed("already registered: PUT the credentials to register again")
-    return await _register_partner(request, partner.partner_id, expected_kind="A")
+    return await _register_partner(request, partner.partner_id, given, expected_kind="A")
 
 
 async def put_credentials(request: web.Request) -> web.Response:
+    given = await read_body(request, Credentials)
     partner = request[PARTNER]
     if not partner.registered:
         raise method_not_allowed("not registered yet: POST the credentials to register")
-    return await _register_partner(request, partner.partner_id, expected_kind="C")
+    return await _register_partner(request, partner.partner_id, given, expected_kind="C")
 
 
-async def _register_partner(request: web.Request, partner_id: UUID, *, expected_kind: str) -> web.Response:
+async def _register_partner(request: web.Request, partner_id: UUID, given: Credentials, *, expected_kind: str) -> web.Response:
     """Read the partner's endpoints with its token, then give it a new token: the one it called
     with stops working in the same transaction."""
-    given = await read_body(request, Credentials)
     details = await partner_endpoints(request.app, given.url, given.token)
     token_c = new_token()
     called_with = store.partners.token_hash(request[PRESENTED_TOKEN])
@@ -218,10 +219,10 @@ async def register_at(app: web.Application, partner_id: UUID, *, versions_url: s
 # The module is symmetric, with no Sender or Receiver interface; the version details name it with
 # role SENDER, as the example of version_information_endpoint.asciidoc does.
 MODULE = OcpiModule("credentials", ("SENDER",), (
-    Operation("GET", f"{BASE}/credentials", get_credentials, "OCPI: our credentials for the caller", "none", {200: ENVELOPE}),
-    Operation("POST", f"{BASE}/credentials", post_credentials, "OCPI: register (token A)", "none", {200: ENVELOPE},
+    Operation("GET", f"{BASE}/credentials", get_credentials, "OCPI: our credentials for the caller", "ocpi", ANSWERS),
+    Operation("POST", f"{BASE}/credentials", post_credentials, "OCPI: register (token A)", "ocpi", ANSWERS,
               body=Credentials),
-    Operation("PUT", f"{BASE}/credentials", put_credentials, "OCPI: register again, new token", "none", {200: ENVELOPE},
+    Operation("PUT", f"{BASE}/credentials", put_credentials, "OCPI: register again, new token", "ocpi", ANSWERS,
               body=Credentials),
-    Operation("DELETE", f"{BASE}/credentials", delete_credentials, "OCPI: unregister", "none", {200: ENVELOPE}),
+    Operation("DELETE", f"{BASE}/credentials", delete_credentials, "OCPI: unregister", "ocpi", ANSWERS),
 ))

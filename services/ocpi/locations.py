@@ -17,7 +17,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ocpi import store
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.pagination import page_of, page_response
 from services.ocpi.push import enqueue_push
 from services.ocpi.transport import BASE, ok, timestamp, unknown_location, unknown_object
@@ -198,9 +198,8 @@ async def push_evse_status(conn: asyncpg.Connection, settings: Any, row: asyncpg
 
 _LOCATION = f"{BASE}/locations/{{location_id}}"
 MODULE = OcpiModule(MODULE_ID, ("SENDER",), (
-    Operation("GET", f"{BASE}/locations", list_locations, "OCPI: every Location (paginated)", "none", {200: ENVELOPE}),
-    Operation("GET", _LOCATION, get_location, "OCPI: one Location", "none", {200: ENVELOPE}),
-    Operation("GET", f"{_LOCATION}/{{evse_uid}}", get_evse, "OCPI: one EVSE of a Location", "none", {200: ENVELOPE}),
-    Operation("GET", f"{_LOCATION}/{{evse_uid}}/{{connector_id}}", get_connector, "OCPI: one Connector of an EVSE", "none",
-              {200: ENVELOPE}),
+    Operation("GET", f"{BASE}/locations", list_locations, "OCPI: every Location (paginated)", "ocpi", ANSWERS),
+    Operation("GET", _LOCATION, get_location, "OCPI: one Location", "ocpi", ANSWERS),
+    Operation("GET", f"{_LOCATION}/{{evse_uid}}", get_evse, "OCPI: one EVSE of a Location", "ocpi", ANSWERS),
+    Operation("GET", f"{_LOCATION}/{{evse_uid}}/{{connector_id}}", get_connector, "OCPI: one Connector of an EVSE", "ocpi", ANSWERS),
 ))

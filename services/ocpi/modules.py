@@ -15,6 +15,10 @@ ENVELOPE = Body({
                    "timestamp": {"type": "string", "format": "date-time"}},
 })
 
+# What every OCPI route may answer, each an envelope: 2001 on 400 (and 413), 401 for a wrong token,
+# 2000/2003/2004 on 404, 2000 on 405 (transport_and_format.asciidoc, status_codes.asciidoc).
+ANSWERS = {status: ENVELOPE for status in (200, 400, 401, 404, 405, 413)}
+
 
 @dataclass(frozen=True)
 class OcpiModule:

@@ -99,7 +99,8 @@ async def list_partners(request: web.Request) -> web.Response:
 
 async def register_partner(request: web.Request) -> web.Response:
     """Register this platform at the partner: 200 with the partner registered; 409 when it is
-    registered already; 502 when the partner's side of the handshake did not work (nothing changed)."""
+    registered already; 422 when the partner's side of the handshake did not work with this URL and
+    token (nothing changed)."""
     partner_id = path_uuid(request, "partnerId", "partner")
     body = await parse_body(request, Registration)
     async with request.app[POOL].acquire() as conn:
@@ -109,7 +110,7 @@ async def register_partner(request: web.Request) -> web.Response:
     try:
         await register_at(request.app, partner_id, versions_url=body.versionsUrl, token_a=body.token, base=base_url(request))
     except RegistrationFailed as exc:
-        raise Problem(502, "Partner refused", f"registering at the partner failed: {exc}") from None
+        raise Problem(422, "Partner refused", f"registering at the partner failed: {exc}") from None
     async with request.app[POOL].acquire() as conn:
         return json_response(_partner(await store.partners.with_pushes(conn, partner_id)))
 
@@ -121,5 +122,5 @@ API = Fragment("ocpi partners", (
               {200: page_of(Partner)}, query=PageQuery),
     Operation("POST", "/v1/ocpi/partners/{partnerId}/register", register_partner,
               "Register this platform at the partner (its versions URL and token A)", "admin", {200: Partner},
-              body=Registration, errors=(409, 502)),
+              body=Registration, errors=(409, 422)),
 ), "OCPI roaming partners")

@@ -13,7 +13,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ocpi import store
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.pagination import page_of, page_response
 from services.ocpi.push import enqueue_push
 from services.ocpi.transport import BASE, timestamp
@@ -69,5 +69,5 @@ async def push_tariff(conn: asyncpg.Connection, settings: Any, tariff_id: UUID) 
 
 
 MODULE = OcpiModule(MODULE_ID, ("SENDER",), (
-    Operation("GET", f"{BASE}/tariffs", list_tariffs, "OCPI: every Tariff (paginated)", "none", {200: ENVELOPE}),
+    Operation("GET", f"{BASE}/tariffs", list_tariffs, "OCPI: every Tariff (paginated)", "ocpi", ANSWERS),
 ))

@@ -42,9 +42,11 @@ CLIENT_ERROR, INVALID_PARAMETERS, NOT_ENOUGH_INFORMATION, UNKNOWN_LOCATION, UNKN
 SERVER_ERROR, CLIENT_API_UNUSABLE, UNSUPPORTED_VERSION, NO_MATCHING_ENDPOINTS = 3000, 3001, 3002, 3003
 
 # The routes a partner may call with token A, before it registered (credentials.asciidoc,
-# "Registration": versions, version details, and the POST that registers; GET answers the token).
+# "Registration": versions, version details, and the POST that registers; GET answers the token;
+# PUT and DELETE answer 405, as the credentials module requires of a client not registered yet).
 REGISTRATION_ROUTES = frozenset({
-    ("GET", f"{PREFIX}/versions"), ("GET", BASE), ("GET", f"{BASE}/credentials"), ("POST", f"{BASE}/credentials"),
+    ("GET", f"{PREFIX}/versions"), ("GET", BASE),
+    *((method, f"{BASE}/credentials") for method in ("GET", "POST", "PUT", "DELETE")),
 })
 
 

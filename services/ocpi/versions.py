@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.transport import BASE, PREFIX, VERSION, base_url, ok
 from shared.openapi import Operation
 
@@ -23,6 +23,6 @@ def operations(modules: tuple[OcpiModule, ...]) -> tuple[Operation, ...]:
         return ok({"version": VERSION, "endpoints": endpoints(base_url(request), modules)})
 
     return (
-        Operation("GET", f"{PREFIX}/versions", get_versions, "OCPI: the versions this platform speaks", "none", {200: ENVELOPE}),
-        Operation("GET", BASE, get_version_details, "OCPI: the 2.2.1 endpoints and their roles", "none", {200: ENVELOPE}),
+        Operation("GET", f"{PREFIX}/versions", get_versions, "OCPI: the versions this platform speaks", "ocpi", ANSWERS),
+        Operation("GET", BASE, get_version_details, "OCPI: the 2.2.1 endpoints and their roles", "ocpi", ANSWERS),
     )

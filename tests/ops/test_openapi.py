@@ -29,7 +29,7 @@ async def test_the_document_is_openapi_3_1_and_needs_no_key(api):
     status, document = await api.anonymous("GET", "/openapi.json")
     assert status == 200 and api.last_response.content_type == "application/json"
     assert document["openapi"].startswith("3.1")
-    assert set(document["components"]["securitySchemes"]) == {"gatewayKey", "operatorToken"}
+    assert set(document["components"]["securitySchemes"]) == {"gatewayKey", "operatorToken", "ocpiToken"}
     events = document["paths"]["/v1/gateway/events"]["post"]
     assert events["security"] == [{"gatewayKey": []}]
     assert {"202", "400", "401", "413", "415", "503"} <= set(events["responses"])
