@@ -137,7 +137,7 @@ async def test_get_session_and_404s(api):
     assert status == 200 and body == session
     assert set(body) == {"sessionId", "chargePointId", "connectorId", "transactionId", "idTag", "status", "startedAt",
                          "endedAt", "meterStartWh", "meterStopWh", "reason", "energyWh", "energySource", "isEstimated",
-                         "finalizedAt", "closedBy", "authorization", "conflicts", "unbilledEnergyWh", "tariffId", "costAmount", "costCurrency",
+                         "finalizedAt", "closedBy", "authorization", "partnerToken", "conflicts", "unbilledEnergyWh", "tariffId", "costAmount", "costCurrency",
                          "costBreakdown", "pricedAt"}
     for path in (f"/v1/sessions/{uuid.uuid4()}", "/v1/sessions/not-a-uuid"):
         status, body = await api.admin("GET", path)
