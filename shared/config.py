@@ -132,6 +132,8 @@ class SessionsSettings(CommonSettings):
     authorization: Literal["open", "list"] = Field("open", alias="CPMS_AUTHORIZATION")
     unauthorized_sessions: Literal["stop", "flag"] = Field("stop", alias="CPMS_UNAUTHORIZED_SESSIONS")
     sample_retention_days: float | None = Field(None, alias="CPMS_SAMPLE_RETENTION_DAYS", gt=0)
+    # Site power limits (CONTRACT section 13): how often a site's shares follow the measured power.
+    load_rebalance_seconds: float = Field(60.0, alias="CPMS_LOAD_REBALANCE_SECONDS", gt=0)
 
 
 class BillingSettings(CommonSettings):

@@ -202,6 +202,46 @@ class CommandRequested(DomainMessage):
     commandId: UUID
 
 
+# --- Site power limits (CONTRACT section 13) ---------------------------------------------------
+
+class SitePowerLimitChanged(DomainMessage):
+    """billing: a site's grid limit (`maxPowerKw`, None: no limit) as of `at`; sessions shares it."""
+    routing_key: ClassVar[str] = "site.power-limit-changed"
+    siteId: UUID
+    maxPowerKw: Decimal | None
+    at: AwareDatetime
+
+
+class CommandOrdered(DomainMessage):
+    """any service: a command it wants sent to a charger; commands stores it once per idempotency
+    key, delivers it as any command, and tells how it ended (`command.answered`)."""
+    routing_key: ClassVar[str] = "command.ordered"
+    idempotencyKey: str
+    type: str
+    chargePointId: str
+    payload: dict
+    at: AwareDatetime
+
+
+# How an ordered command ended: the charger answered (`response`); the gateway or the charger
+# refused it (sending it again changes nothing); it never reached the charger; or nobody knows
+# whether the charger acted on it.
+CommandOutcome = Literal["Answered", "Refused", "NotDelivered", "Unknown"]
+
+
+class CommandAnswered(DomainMessage):
+    """commands: an ordered command is final."""
+    routing_key: ClassVar[str] = "command.answered"
+    commandId: UUID
+    idempotencyKey: str
+    type: str
+    chargePointId: str
+    outcome: CommandOutcome
+    response: dict | None = None
+    error: str | None = None
+    at: AwareDatetime
+
+
 def payload(message: DomainMessage) -> dict:
     return message.model_dump(mode="json")
 

@@ -1,7 +1,8 @@
 """Sites and which site a charger belongs to: billing decides both and announces every new site
-(`site.created`) and every assignment (`charger.site-assigned`) in the transaction that makes it.
-A site's other fields (its time zone, location, grid limit) are read by billing alone so far, so
-replacing them (`PUT /v1/sites/{siteId}`) announces nothing."""
+(`site.created`) and every assignment (`charger.site-assigned`) in the transaction that makes it,
+and a site's grid limit (`site.power-limit-changed`) whenever a site is created with one or
+replaced (`PUT /v1/sites/{siteId}`): the sessions service shares it. A site's other fields (its
+time zone, location) are read by billing alone so far."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,7 +13,7 @@ import asyncpg
 
 from services.billing import store
 from services.billing.models import SiteFields
-from shared.domain import ChargerSiteAssigned, SiteCreated
+from shared.domain import ChargerSiteAssigned, SiteCreated, SitePowerLimitChanged
 from shared.outbox import enqueue_domain
 
 
@@ -24,16 +25,27 @@ def columns(site: SiteFields) -> list[Any]:
             site.publish, site.maxPowerKw]
 
 
-async def create(conn: asyncpg.Connection, site: SiteFields) -> tuple[asyncpg.Record, str]:
-    """A new site and its announcement's id."""
+async def create(conn: asyncpg.Connection, site: SiteFields) -> tuple[asyncpg.Record, list[str]]:
+    """A new site and its announcements' ids."""
     async with conn.transaction():
         row = await store.create_site(conn, columns(site))
-        return row, await enqueue_domain(conn, store.SCHEMA, SiteCreated(siteId=row["site_id"], name=row["name"], at=row["created_at"]))
+        announced = [await enqueue_domain(conn, store.SCHEMA, SiteCreated(siteId=row["site_id"], name=row["name"], at=row["created_at"]))]
+        if row["max_power_kw"] is not None:
+            announced.append(await _announce_limit(conn, row))
+        return row, announced
 
 
-async def replace(conn: asyncpg.Connection, site_id: UUID, site: SiteFields) -> asyncpg.Record | None:
-    """The site with its own fields replaced (its wallet stays); None when it does not exist."""
-    return await store.replace_site(conn, site_id, columns(site))
+async def replace(conn: asyncpg.Connection, site_id: UUID, site: SiteFields) -> tuple[asyncpg.Record, str] | None:
+    """The site with its own fields replaced (its wallet stays) and its limit's announcement id;
+    None when it does not exist."""
+    async with conn.transaction():
+        row = await store.replace_site(conn, site_id, columns(site))
+        return None if row is None else (row, await _announce_limit(conn, row))
+
+
+async def _announce_limit(conn: asyncpg.Connection, row: asyncpg.Record) -> str:
+    return await enqueue_domain(conn, store.SCHEMA, SitePowerLimitChanged(
+        siteId=row["site_id"], maxPowerKw=row["max_power_kw"], at=row["updated_at"]))
 
 
 async def assign(

@@ -23,7 +23,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from services.commands import metrics, store
+from services.commands import answers, metrics, store
 from services.commands.gateway import GatewayClient, Outcome
 from services.commands.models import FINAL_STATUSES
 from shared.db import is_connection_error, until_it_works
@@ -125,7 +125,11 @@ class Dispatcher:
         async with self.pool.acquire() as conn:
             if time.monotonic() >= self._next_sweep:
                 self._next_sweep = time.monotonic() + SWEEP_SECONDS
-                for row in [*await store.fail_abandoned(conn), *await store.fail_expired(conn)]:
+                async with conn.transaction():
+                    abandoned, expired = await store.fail_abandoned(conn), await store.fail_expired(conn)
+                    await answers.announce(conn, abandoned, "unknown")
+                    await answers.announce(conn, expired, None)
+                for row in [*abandoned, *expired]:
                     _count_final(row)
                     log.warning("command failed in sweep", extra={"command_id": str(row["command_id"]), "error": row["error"]})
                 claimed += await store.claim(conn, owner=owner, lease_seconds=self.lease_seconds,
@@ -150,7 +154,7 @@ class Dispatcher:
             if command["expired"]:
                 await self._record(lambda conn: store.record_failed(
                     conn, command_id, None, owner=owner, result=None,
-                    error="time to live ran out before the command could be sent"))
+                    error="time to live ran out before the command could be sent"), result=None)
                 return
             retrying = AsyncRetrying(
                 retry=retry_if_exception_type(GatewayUnavailable),
@@ -165,7 +169,8 @@ class Dispatcher:
             except GatewayUnavailable as exc:
                 tries = retrying.statistics.get("attempt_number", 1)
                 error = f"time to live ran out after {tries} attempt(s); last error: {exc.outcome.error}"
-                await self._record(lambda conn: store.record_failed(conn, command_id, None, owner=owner, result=None, error=error))
+                await self._record(lambda conn: store.record_failed(conn, command_id, None, owner=owner, result=None, error=error),
+                                   result=None)
         except LostClaim:
             log.info("command taken over elsewhere", extra={"command_id": str(command_id)})
         except asyncio.CancelledError:
@@ -193,7 +198,7 @@ class Dispatcher:
         if outcome.result == "acked":
             await self._record(lambda conn: store.record_acked(
                 conn, command_id, number, owner=owner, http_status=outcome.http_status,
-                response=outcome.response, gateway_command_id=outcome.gateway_command_id))
+                response=outcome.response, gateway_command_id=outcome.gateway_command_id), result=outcome.result)
         elif outcome.result == "unavailable":
             await self._record(lambda conn: store.record_unavailable(
                 conn, command_id, number, owner=owner, error=outcome.error, http_status=outcome.http_status,
@@ -202,11 +207,13 @@ class Dispatcher:
         else:  # refused by the gateway or by the charger (a CallError, its answer kept), or unknown: final
             await self._record(lambda conn: store.record_failed(
                 conn, command_id, number, owner=owner, result=outcome.result, error=outcome.error,
-                http_status=outcome.http_status, response=outcome.response, gateway_command_id=outcome.gateway_command_id))
+                http_status=outcome.http_status, response=outcome.response, gateway_command_id=outcome.gateway_command_id),
+                result=outcome.result)
 
-    async def _record(self, write: Callable[[asyncpg.Connection], Awaitable[object]]) -> None:
-        """Write an outcome; while the database is away, keep trying within the lease margin, so an
-        answer we got is not turned into "outcome unknown" by a short outage."""
+    async def _record(self, write: Callable[[asyncpg.Connection], Awaitable[object]], *, result: str | None = None) -> None:
+        """Write an outcome (and, for an ordered command that is final now, its answer, in the same
+        transaction); while the database is away, keep trying within the lease margin, so an answer
+        we got is not turned into "outcome unknown" by a short outage. `result`: the attempt's."""
         async for attempt in AsyncRetrying(
             retry=retry_if_exception(is_connection_error),
             wait=wait_exponential_jitter(initial=0.1, max=2),
@@ -214,8 +221,10 @@ class Dispatcher:
             reraise=True,
         ):
             with attempt:
-                async with self.pool.acquire() as conn:
+                async with self.pool.acquire() as conn, conn.transaction():
                     row = await write(conn)
+                    if isinstance(row, asyncpg.Record):
+                        await answers.announce(conn, [row], result)
         if isinstance(row, asyncpg.Record):
             _count_final(row)
 

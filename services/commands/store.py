@@ -13,25 +13,26 @@ from services.commands.models import OPEN_STATUSES, CommandStatus, NewCommand
 SCHEMA = "commands"
 _COLUMNS = (
     "command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, response, error, attempts, "
-    "gateway_command_id, acked_at, expires_at, created_at, updated_at"
+    "gateway_command_id, acked_at, expires_at, answer_wanted, created_at, updated_at"
 )
 _FREE = "(lease_until IS NULL OR lease_until < now())"
 
 
-async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_seconds: float) -> tuple[asyncpg.Record, bool]:
+async def create_command(conn: asyncpg.Connection, command: NewCommand, *, ttl_seconds: float,
+                         answer_wanted: bool = False) -> tuple[asyncpg.Record, bool]:
     """Store the command. Returns (row, created); an existing idempotency key gives the stored row
-    and False."""
+    and False. `answer_wanted`: its outcome is announced when final (services/commands/answers.py)."""
     async with conn.transaction():
         row = await conn.fetchrow(
             f"""
             INSERT INTO commands.commands
-                (command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $8, now() + make_interval(secs => $7))
+                (command_id, type, charge_point_id, idempotency_key, fingerprint, payload, status, expires_at, answer_wanted)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $8, now() + make_interval(secs => $7), $9)
             ON CONFLICT (idempotency_key) DO NOTHING
             RETURNING {_COLUMNS}
             """,
             uuid.uuid4(), command.type, command.chargePointId, command.idempotencyKey, command.fingerprint,
-            command.payload, ttl_seconds, CommandStatus.QUEUED,
+            command.payload, ttl_seconds, CommandStatus.QUEUED, answer_wanted,
         )
         if row is not None:
             return row, True

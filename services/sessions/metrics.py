@@ -1,7 +1,7 @@
 """Domain metrics of the sessions service. Redeliveries the inbox absorbed are counted by the
 shared consumer metrics (`cpms_consumer_messages_total{result="duplicate"}`), the outbox backlog
 by `cpms_outbox_backlog_messages{schema="sessions"}`."""
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter("cpms_sessions_events_total", "Charger events taken by the sessions service", ["type", "result"])
 DUPLICATES = Counter(
@@ -46,3 +46,10 @@ EVENT_LAG = Histogram(
     "End to end: from ingest's receipt of a charger event to its application by sessions (per batch, its oldest event)",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+
+# Site power limits (CONTRACT section 13)
+LOAD_PROFILES = Counter("cpms_load_profiles_total", "Charging profiles sent for site power limits, by outcome", ["outcome"])
+SITES_OVER_LIMIT = Gauge("cpms_load_sites_over_limit", "Sites whose Active sessions drew more than their limit at the last computation",
+                         multiprocess_mode="livemostrecent")
+CHARGERS_FLAGGED = Counter("cpms_load_chargers_flagged_total", "Chargers flagged on their site and counted at their maximum, by reason",
+                           ["reason"])

@@ -1,8 +1,8 @@
 """SQL of the sessions schema, by what it keeps: `chargers` (their state, connectors, status log
 and the registry's facts), `sessions` (their facts, samples, finalization and billed figures),
-`tokens` (who may charge) and `retention` (what may be let go)."""
-from services.sessions.store import chargers, retention, sessions, tokens
+`tokens` (who may charge), `retention` (what may be let go) and `load` (site power limits)."""
+from services.sessions.store import chargers, load, retention, sessions, tokens
 
 SCHEMA = "sessions"
 
-__all__ = ["SCHEMA", "chargers", "retention", "sessions", "tokens"]
+__all__ = ["SCHEMA", "chargers", "load", "retention", "sessions", "tokens"]
