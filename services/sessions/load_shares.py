@@ -30,9 +30,10 @@ class Allocation:
 
 
 def wanted_power(cap_w: int, in_force_w: int, measured_w: int | None) -> int:
-    """What a session would draw if allowed: its cap while it has no reading or draws (nearly) all
-    it may; else its reading plus some headroom, so that a car that wants more shows it by drawing
-    into the headroom, and is given its cap's worth again at the next computation."""
+    """What a session would draw if allowed: its cap while it has no reading or drew (nearly) all it
+    might (`in_force_w`: its limit when the reading was taken); else its reading plus some headroom,
+    so that a car that wants more shows it by drawing into the headroom, and is given its cap's
+    worth again at the next computation."""
     if measured_w is None or measured_w >= in_force_w - HEADROOM_W // 2:
         return cap_w
     return min(cap_w, max(measured_w, 0) + HEADROOM_W)

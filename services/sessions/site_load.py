@@ -61,6 +61,13 @@ def in_force(rows: list[asyncpg.Record], *, fallback_w: int, since: datetime | N
     return InForce(max([watts, *later]), last is not None, any(r["status"] == "Pending" for r in rows))
 
 
+def limit_when_read(rows: list[asyncpg.Record], received_at: datetime, *, fallback_w: int) -> int:
+    """The session's accepted limit when a reading was received: a car that drew its limit then may
+    want more now, one that drew clearly less does not (`load_shares.wanted_power`)."""
+    before = [r["limit_w"] for r in rows if r["status"] == "Accepted" and r["answered_at"] <= received_at]
+    return before[-1] if before else fallback_w
+
+
 def _connectors(rows: Iterable[asyncpg.Record]) -> dict[str, dict[int, Connector]]:
     found: dict[str, dict[int, Connector]] = {}
     for r in rows:
@@ -127,9 +134,12 @@ async def rebalance(conn: asyncpg.Connection, site_id: UUID, *, rebalance_second
     forces, demands = {}, {}
     for s in mine:
         connector = connectors[s["charge_point_id"]][s["connector_id"]]
-        forces[s["session_id"]] = in_force(slots_rows.get(("tx", s["session_id"]), []),
-                                           fallback_w=min(defaults[s["charge_point_id"]].watts, connector.cap_w))
-        demands[s["session_id"]] = Demand(connector.cap_w, wanted_power(connector.cap_w, forces[s["session_id"]].watts, _measured(s)))
+        rows, fallback_w = slots_rows.get(("tx", s["session_id"]), []), min(defaults[s["charge_point_id"]].watts, connector.cap_w)
+        forces[s["session_id"]] = in_force(rows, fallback_w=fallback_w)
+        measured = _measured(s)
+        read_under = limit_when_read(rows, datetime.fromisoformat(s["readings"][0]["receivedAt"]), fallback_w=fallback_w) \
+            if measured is not None else fallback_w
+        demands[s["session_id"]] = Demand(connector.cap_w, wanted_power(connector.cap_w, read_under, measured))
     allocation = allocate(limit_w, demands, fixed_w=fixed_w, idle_connectors=sum(idle.values()), fail_safe_w=fail_safe_w)
 
     unit_known = {cp: chargers[cp]["rate_unit"] is not None for cp in managed}
@@ -159,7 +169,8 @@ async def rebalance(conn: asyncpg.Connection, site_id: UUID, *, rebalance_second
                          "purpose": "TxProfile" if kind == "tx" else "TxDefaultProfile", "session_id": key if kind == "tx" else None,
                          "transaction_id": transaction_id, "limit_w": watts, "rate_unit": unit,
                          "limit_value": limit_in(unit, watts, wiring), "wiring": wiring})
-    asking = [cp for cp in managed if not unit_known[cp] and chargers[cp]["unit_asked_at"] is None]
+    # Asked once the charger was heard of: a question to a charger never connected waits in backoff.
+    asking = [cp for cp in managed if not unit_known[cp] and chargers[cp]["unit_asked_at"] is None and chargers[cp]["heard"]]
     await _order(conn, profiles, asking)
 
     measured_w = sum(_measured(s) or 0 for s in sessions)

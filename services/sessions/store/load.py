@@ -90,7 +90,8 @@ async def lock_site(conn: asyncpg.Connection, site_id: UUID) -> asyncpg.Record |
 async def site_chargers(conn: asyncpg.Connection, site_id: UUID) -> list[asyncpg.Record]:
     return await conn.fetch(
         """
-        SELECT c.charge_point_id, l.rate_unit, l.unit_asked_at, l.booted_at, l.default_due, l.flagged_at, l.flag_reason
+        SELECT c.charge_point_id, c.last_received_at IS NOT NULL AS heard,
+               l.rate_unit, l.unit_asked_at, l.booted_at, l.default_due, l.flagged_at, l.flag_reason
         FROM sessions.chargers c LEFT JOIN sessions.load_chargers l USING (charge_point_id)
         WHERE c.site_id = $1 ORDER BY c.charge_point_id
         """,
@@ -133,7 +134,8 @@ async def active_sessions(conn: asyncpg.Connection, charge_point_ids: Sequence[s
 
 async def open_profiles(conn: asyncpg.Connection, charge_point_ids: Sequence[str], session_ids: Sequence[UUID]) -> list[asyncpg.Record]:
     """The profiles that may be in force: of each slot (a charger's default, a session's profile),
-    its last Accepted one and every one sent after it, oldest first."""
+    its last Accepted one and every one sent after it; and every profile a session accepted (what
+    limited it when a reading was taken). Oldest first."""
     return await conn.fetch(
         """
         SELECT * FROM (
@@ -142,7 +144,7 @@ async def open_profiles(conn: asyncpg.Connection, charge_point_ids: Sequence[str
             FROM sessions.load_profiles p
             WHERE (purpose = 'TxDefaultProfile' AND charge_point_id = ANY($1::text[])) OR session_id = ANY($2::uuid[])
         ) p
-        WHERE last_accepted IS NULL OR sent_at >= last_accepted
+        WHERE last_accepted IS NULL OR sent_at >= last_accepted OR (purpose = 'TxProfile' AND status = 'Accepted')
         ORDER BY sent_at
         """,
         list(charge_point_ids), list(session_ids),
