@@ -134,6 +134,8 @@ class SessionsSettings(CommonSettings):
     sample_retention_days: float | None = Field(None, alias="CPMS_SAMPLE_RETENTION_DAYS", gt=0)
     # A going session's progress (`session.progress`) is announced at its start, then at most this often.
     session_progress_seconds: float = Field(30.0, alias="CPMS_SESSION_PROGRESS_SECONDS", ge=0)
+    # Site power limits (CONTRACT section 13): how often a site's shares follow the measured power.
+    load_rebalance_seconds: float = Field(60.0, alias="CPMS_LOAD_REBALANCE_SECONDS", gt=0)
 
 
 class BillingSettings(CommonSettings):

@@ -261,6 +261,16 @@ class CommandRequested(DomainMessage):
     commandId: UUID
 
 
+# --- Site power limits (CONTRACT section 13) ---------------------------------------------------
+
+class SitePowerLimitChanged(DomainMessage):
+    """billing: a site's grid limit (`maxPowerKw`, None: no limit) as of `at`; sessions shares it."""
+    routing_key: ClassVar[str] = "site.power-limit-changed"
+    siteId: UUID
+    maxPowerKw: Decimal | None
+    at: AwareDatetime
+
+
 def payload(message: DomainMessage) -> dict:
     return message.model_dump(mode="json")
 

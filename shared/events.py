@@ -34,7 +34,9 @@ ID_TAG_MAX = 20  # OCPP 1.6 IdToken: CiString20
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 ENERGY_INTERVAL = "Energy.Active.Import.Interval"
+POWER_IMPORT = "Power.Active.Import"
 _WH_PER_UNIT = {"Wh": Decimal(1), "kWh": Decimal(1000)}
+_W_PER_UNIT = {"W": Decimal(1), "kW": Decimal(1000)}
 MAX_ENERGY_WH = Decimal(10) ** 15  # beyond any real meter: a reading this large is a charger's mistake
 _LAST_MICROSECOND = timedelta(microseconds=999_999)
 
@@ -205,6 +207,15 @@ def sample_energy_wh(sample: Any) -> tuple[str, Decimal] | None:
     if value is None:
         return None
     return measurand, value * factor
+
+
+def sample_power_w(sample: Any) -> Decimal | None:
+    """The W of a sample that is the charger's total `Power.Active.Import` (not one phase's), else None."""
+    if not isinstance(sample, dict) or sample.get("phase") or sample.get("measurand") != POWER_IMPORT:
+        return None
+    factor = _W_PER_UNIT.get(sample.get("unit") or "W")
+    value = sample_number(sample.get("value"))
+    return None if factor is None or value is None or value < 0 else value * factor
 
 
 def sample_number(value: Any) -> Decimal | None:

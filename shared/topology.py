@@ -47,7 +47,7 @@ class Queue:
 
 
 EVENTS = Exchange("events")  # charger.events (envelopes of events), charger.CommandAck: what the gateway reported
-DOMAIN = Exchange("domain")  # charger.*, site.created, session.*, settlement.status-changed, command.*, copy.applied: facts the services publish
+DOMAIN = Exchange("domain")  # charger.*, site.*, session.*, settlement.status-changed, command.*, copy.applied: facts the services publish
 DEAD_LETTER = Exchange("dlx", aio_pika.ExchangeType.DIRECT)
 # Commands to chargers, routed by chargePointId to the gateway process holding the charger's socket.
 # Each gateway process binds a transient queue of its own (exclusive, auto-delete: it lives as long
@@ -63,13 +63,16 @@ INGEST_RETENTION = Queue("ingest.retention", DOMAIN, ("retention.horizon",))
 SESSIONS_CHARGER_EVENTS = Queue("sessions.charger-events", EVENTS, ("charger.#",))
 SESSIONS_BILLING = Queue("sessions.billing", DOMAIN, ("session.priced", "settlement.*"))
 SESSIONS_REGISTRY = Queue("sessions.registry", DOMAIN, (
-    "charger.registered", "charger.active-changed", "charger.site-assigned", "charger.handshake", "site.created"))
+    "charger.registered", "charger.active-changed", "charger.site-assigned", "charger.handshake", "site.created",
+    "site.power-limit-changed"))
 BILLING_SESSIONS = Queue("billing.sessions", DOMAIN, ("session.finalized",))
 BILLING_PROGRESS = Queue("billing.session-progress", DOMAIN, ("session.progress",))
 BILLING_CHARGERS = Queue("billing.chargers", DOMAIN, ("charger.registered",))
 COMMANDS_DISPATCH = Queue("commands.dispatch", DOMAIN, ("command.requested",))
 COMMANDS_ACKS = Queue("commands.acks", EVENTS, ("charger.CommandAck",))
 COMMANDS_UNAUTHORIZED = Queue("commands.unauthorized-sessions", DOMAIN, ("session.unauthorized",))
+# Commands another service orders (site power limits: charging profiles), and how they ended.
+SESSIONS_COMMAND_ANSWERS = Queue("sessions.command-answers", DOMAIN, ("command.finished",))
 # Copies of the operators (ingest decides them) and the audit trail (ingest keeps it).
 SESSIONS_OPERATORS = Queue("sessions.operators", DOMAIN, ("operator.changed",))
 BILLING_OPERATORS = Queue("billing.operators", DOMAIN, ("operator.changed",))
@@ -102,6 +105,7 @@ QUEUES = (
     COMMANDS_DISPATCH,
     COMMANDS_ACKS,
     COMMANDS_UNAUTHORIZED,
+    SESSIONS_COMMAND_ANSWERS,
     *OPERATOR_COPIES,
     INGEST_AUDIT,
     OCPI_LOCATIONS,

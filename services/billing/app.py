@@ -64,7 +64,7 @@ async def create_site(request: web.Request) -> web.Response:
     body = await parse_body(request, SiteFields, decimals=True)
     async with request.app[POOL].acquire() as conn:
         row, announced = await sites.create(conn, body)
-    await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # filters by this site work at once
+    await copies_applied(request.app, SCHEMA, announced, keeper=SESSIONS_REGISTRY)  # filters by this site work at once
     return json_response(Site.from_row(row), status=201)
 
 
@@ -73,8 +73,9 @@ async def replace_site(request: web.Request) -> web.Response:
     site_id = path_uuid(request, "siteId", "site")
     body = await parse_body(request, SiteFields, decimals=True)
     async with request.app[POOL].acquire() as conn:
-        row = await sites.replace(conn, site_id, body)
-    return json_response(Site.from_row(found(row, "site", f"no site {site_id}")))
+        row, announced = found(await sites.replace(conn, site_id, body), "site", f"no site {site_id}")
+    await copies_applied(request.app, SCHEMA, [announced], keeper=SESSIONS_REGISTRY)  # its load follows the limit at once
+    return json_response(Site.from_row(row))
 
 
 async def list_sites(request: web.Request) -> web.Response:

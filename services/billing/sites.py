@@ -1,7 +1,9 @@
 """Sites, their tariffs, and which site a charger belongs to: billing decides them and announces
 every new site (`site.created`), every site's fields as they are created or replaced
-(`site.changed`: roaming publishes them as OCPI Locations), every tariff created or closed
-(`tariff.changed`) and every assignment (`charger.site-assigned`) in the transaction that makes it."""
+(`site.changed`: roaming publishes them as OCPI Locations), a site's grid limit
+(`site.power-limit-changed`: sessions shares it) when a site is created with one or replaced,
+every tariff created or closed (`tariff.changed`) and every assignment (`charger.site-assigned`),
+each in the transaction that makes it."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -12,7 +14,7 @@ import asyncpg
 
 from services.billing import store
 from services.billing.models import SiteFields
-from shared.domain import ChargerSiteAssigned, SiteChanged, SiteCreated, TariffChanged
+from shared.domain import ChargerSiteAssigned, SiteChanged, SiteCreated, SitePowerLimitChanged, TariffChanged
 from shared.outbox import enqueue_domain
 
 
@@ -24,21 +26,31 @@ def columns(site: SiteFields) -> list[Any]:
             site.publish, site.maxPowerKw]
 
 
-async def create(conn: asyncpg.Connection, site: SiteFields) -> tuple[asyncpg.Record, str]:
-    """A new site and its announcement's id."""
+async def create(conn: asyncpg.Connection, site: SiteFields) -> tuple[asyncpg.Record, list[str]]:
+    """A new site and its announcements' ids."""
     async with conn.transaction():
         row = await store.create_site(conn, columns(site))
         await enqueue_domain(conn, store.SCHEMA, site_changed(row))
-        return row, await enqueue_domain(conn, store.SCHEMA, SiteCreated(siteId=row["site_id"], name=row["name"], at=row["created_at"]))
+        announced = [await enqueue_domain(conn, store.SCHEMA, SiteCreated(siteId=row["site_id"], name=row["name"], at=row["created_at"]))]
+        if row["max_power_kw"] is not None:
+            announced.append(await _announce_limit(conn, row))
+        return row, announced
 
 
-async def replace(conn: asyncpg.Connection, site_id: UUID, site: SiteFields) -> asyncpg.Record | None:
-    """The site with its own fields replaced (its wallet stays); None when it does not exist."""
+async def replace(conn: asyncpg.Connection, site_id: UUID, site: SiteFields) -> tuple[asyncpg.Record, str] | None:
+    """The site with its own fields replaced (its wallet stays) and its limit's announcement id;
+    None when it does not exist."""
     async with conn.transaction():
         row = await store.replace_site(conn, site_id, columns(site))
-        if row is not None:
-            await enqueue_domain(conn, store.SCHEMA, site_changed(row))
-        return row
+        if row is None:
+            return None
+        await enqueue_domain(conn, store.SCHEMA, site_changed(row))
+        return row, await _announce_limit(conn, row)
+
+
+async def _announce_limit(conn: asyncpg.Connection, row: asyncpg.Record) -> str:
+    return await enqueue_domain(conn, store.SCHEMA, SitePowerLimitChanged(
+        siteId=row["site_id"], maxPowerKw=row["max_power_kw"], at=row["updated_at"]))
 
 
 def site_changed(row: asyncpg.Record) -> SiteChanged:

@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from uuid import UUID
 
 from aiohttp import web
@@ -15,12 +16,24 @@ from aiohttp import web
 from services.sessions import known_sites, store, token_list
 from services.sessions.finalization import close_stale_sessions, finalize_on_request
 from services.sessions.models import AuthorizeRequest, ChargerQuery, ConnectorSpecs, FinalizeQuery, NewToken, ReplacedToken, SessionQuery, TokenQuery
-from services.sessions.responses import Authorized, Charger, Connector, Finalized, FleetCharger, Session, Token
+from services.sessions.responses import (
+    Authorized,
+    Charger,
+    ChargerLoad,
+    Connector,
+    Finalized,
+    FleetCharger,
+    ProfileSent,
+    Session,
+    SessionShare,
+    SiteLoad,
+    Token,
+)
 from shared.app import POOL, SETTINGS, entity_before, unit_of_work
 from shared.csv_export import CSV_BODY, stream_csv, wants_csv
 from shared.domain import ConnectorSpecsChanged
 from shared.errors import DomainError
-from shared.http import found, json_response, parse_body, parse_query, path_uuid
+from shared.http import Problem, found, json_response, parse_body, parse_query, path_uuid
 from shared.openapi import Fragment, Operation, page_of
 from shared.outbox import enqueue_domain
 from shared.pagination import PageQuery, after_key, decode_cursor, page
@@ -72,6 +85,7 @@ async def replace_connector_specs(request: web.Request) -> web.Response:
     async with unit_of_work(request.app, store.SCHEMA) as conn:
         await _charger(conn, charge_point_id)
         at = await store.chargers.replace_connector_specs(conn, charge_point_id, connector_id, specs.columns())
+        await store.load.make_due(conn, charge_point_ids=[charge_point_id])  # its cap may have changed
         row = await store.chargers.connector(conn, charge_point_id, connector_id)
         await enqueue_domain(conn, store.SCHEMA, ConnectorSpecsChanged(chargePointId=charge_point_id, connectorId=connector_id,
                                                                        **specs.model_dump(), at=at))
@@ -163,6 +177,26 @@ async def stale_sweeper(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def get_site_load(request: web.Request) -> web.Response:
+    """The site's limit, its Active sessions' shares and measured power, and the profiles sent."""
+    site_id = path_uuid(request, "siteId", "site")
+    async with request.app[POOL].acquire() as conn:
+        if await store.chargers.unknown_sites(conn, [site_id]):
+            raise Problem(404, "Not found", f"no site {site_id}")
+        limit = await store.load.site_limit(conn, site_id)
+        shares = await store.load.shares_of(conn, site_id)
+        chargers = await store.load.site_chargers(conn, site_id)
+        profiles = await store.load.recent_profiles(conn, site_id, limit=100)
+    watts = limit["max_power_w"] if limit else None
+    return json_response(SiteLoad.body(
+        siteId=site_id, maxPowerKw=format((Decimal(watts) / 1000).normalize(), "f") if watts else None,
+        measuredW=int(sum(s["measured_w"] or 0 for s in shares)), overLimit=bool(limit and limit["over_limit"] and watts),
+        idleReserveW=limit["idle_w"] if watts else None, computedAt=limit["computed_at"] if limit else None,
+        sessions=[SessionShare.from_row(s, measuredW=int(s["measured_w"]) if s["measured_w"] is not None else None) for s in shares],
+        chargers=[ChargerLoad.from_row(c, flagged=c["flagged_at"] is not None) for c in chargers],
+        profiles=[ProfileSent.from_row(p) for p in profiles]))
+
+
 _session_before = entity_before("sessionId", store.sessions.session, Session, key=UUID)
 _token_before = entity_before("idTag", store.tokens.token, Token)
 
@@ -198,6 +232,9 @@ API = Fragment("sessions", (
               body=ReplacedToken, before=_token_before),
     Operation("DELETE", "/v1/tokens/{idTag}", token_list.delete_token, "Remove a token from the list", "operator", {204: None},
               before=_token_before),
+    Operation("GET", "/v1/sites/{siteId}/load", get_site_load,
+              "A site's power limit shared among its Active sessions: shares, measured power, profiles sent and their outcomes",
+              "viewer", {200: SiteLoad}),
     Operation("POST", "/v1/gateway/authorize", token_list.authorize, "OCPP 1.6 idTagInfo for an idTag at a charger (Authorize)",
               "gateway", {200: Authorized}, body=AuthorizeRequest),
 ), "Chargers' live state, connectors, charging sessions, and who may charge")

@@ -1,5 +1,6 @@
 """Queues the sessions service consumes: charger events (state, connectors, sessions), the
-charger registry (ingest, billing) and billing's prices and settlement statuses."""
+charger registry (ingest, billing), billing's prices and settlement statuses, and the answers to
+the charging profiles it ordered for site power limits."""
 from __future__ import annotations
 
 import logging
@@ -10,7 +11,7 @@ from uuid import UUID
 import asyncpg
 import pydantic
 
-from services.sessions import metrics, store
+from services.sessions import metrics, site_load, store
 from services.sessions.authorization import judge_sessions, policy_of
 from services.sessions.eras import attribute
 from services.sessions.facts import reduce_events
@@ -30,6 +31,7 @@ from shared.domain import (
     SessionPriced,
     SettlementStatusChanged,
     SiteCreated,
+    SitePowerLimitChanged,
     settlement_order,
 )
 from shared.outbox import enqueue_domain, enqueue_domain_many
@@ -38,6 +40,7 @@ from shared.service import Consumes
 from shared.topology import (
     SESSIONS_BILLING,
     SESSIONS_CHARGER_EVENTS,
+    SESSIONS_COMMAND_ANSWERS,
     SESSIONS_OPERATORS,
     SESSIONS_PARTNER_TOKENS,
     SESSIONS_REGISTRY,
@@ -71,6 +74,7 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
                 touched.add(older_id)
                 judged.add(older_id)
         _, known = await store.sessions.record_samples(conn, attribution.sessions, ids)
+        await store.load.record_power(conn, attribution.sessions, ids)
         if known:
             metrics.DUPLICATES.labels("meter_sample").inc(known)
         metrics.TRANSACTION_ID_CONFLICTS.inc(attribution.conflicts)
@@ -88,6 +92,11 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     if touched:
         await refinalize(conn, sorted(touched))
         metrics.PROGRESS_ANNOUNCED.inc(await announce_progress(conn, sorted(touched), every_seconds=settings.session_progress_seconds))
+    # Site power limits: a boot sends the fail-safe again; a start or an end moves the shares.
+    boots = {cp: seen.boot[1].received_at for cp, seen in batch.chargers.items() if seen.boot}
+    await store.load.record_boots(conn, boots)
+    if boots or judged:
+        await store.load.make_due(conn, charge_point_ids=sorted(boots), session_ids=sorted(judged))
     for kind, count in batch.applied.items():
         metrics.EVENTS.labels(kind, "applied").inc(count)
     for kind, count in batch.ignored.items():
@@ -141,9 +150,14 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
     elif key == ChargerSiteAssigned.routing_key:
         assigned = ChargerSiteAssigned.model_validate(message.body)
         await store.chargers.record_registration(conn, assigned.chargePointId, at=assigned.at, site_id=assigned.siteId)
+        await store.load.make_due(conn, site_ids=[assigned.siteId])
     elif key == SiteCreated.routing_key:
         site = SiteCreated.model_validate(message.body)
         await store.chargers.record_site(conn, site.siteId, name=site.name, created_at=site.at)
+    elif key == SitePowerLimitChanged.routing_key:
+        limit = SitePowerLimitChanged.model_validate(message.body)
+        watts = int(limit.maxPowerKw * 1000) if limit.maxPowerKw is not None else None
+        await store.load.record_limit(conn, limit.siteId, watts, at=limit.at)
     elif key == ChargerHandshake.routing_key:  # nobody waits for it: no notice
         handshake = ChargerHandshake.model_validate(message.body)
         await store.chargers.record_handshake(conn, handshake.chargePointId, allowed=handshake.allowed, at=handshake.at)
@@ -200,5 +214,6 @@ CONSUMERS = (
     Consumes(SESSIONS_PARTNER_TOKENS, each(apply_partner_tokens)),
     Consumes(SESSIONS_REGISTRY, each(apply_registry), wakes_outbox=True),
     Consumes(SESSIONS_BILLING, apply_billing, wakes_outbox=True),
+    Consumes(SESSIONS_COMMAND_ANSWERS, site_load.apply_command_answers),
     copy_of_operators("sessions", SESSIONS_OPERATORS),
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from services.sessions.facts import EnergySample, Order, Transaction, TransactionKey
+from services.sessions.facts import EnergySample, Order, PowerReading, Transaction, TransactionKey
 from shared.events import TransactionEnded, TransactionStarted
 
 REUSE_AFTER = timedelta(hours=24)
@@ -37,6 +37,7 @@ class SessionFacts:
     starts: list[tuple[Order, TransactionStarted]] = field(default_factory=list)
     end: tuple[Order, TransactionEnded] | None = None
     samples: list[EnergySample] = field(default_factory=list)
+    power: list[PowerReading] = field(default_factory=list)
     last: tuple[datetime, int] | None = None  # its newest event by (ts, receive order)
     # By receive order and our clock, whatever the charger's clock says: a boot received after its
     # first event closes it (ChargerRebooted); its last receipt tells whether it went silent (Stale).
@@ -98,9 +99,13 @@ def attribute(transactions: dict[TransactionKey, Transaction], known: dict[Trans
             facts.samples.append(sample)
             facts.saw(sample.ts, sample.receive_order, sample.received_at)
             facts.connector_hint = tx.connector_hint if facts.connector_hint is None else facts.connector_hint
+        for reading in tx.power:
+            facts = _facts(result, key, _era_of(eras, reading.ts), reading.ts)
+            facts.power.append(reading)
+            facts.connector_hint = tx.connector_hint if facts.connector_hint is None else facts.connector_hint
         for ts, receive_order, received_at in tx.resent:
             _facts(result, key, _era_of(eras, ts), ts).received(receive_order, received_at)
-        if not tx.starts and not tx.ends and not tx.samples and not tx.resent:  # only a connector hint: the newest session
+        if not tx.starts and not tx.ends and not tx.samples and not tx.power and not tx.resent:  # only a connector hint: the newest session
             _facts(result, key, _era_of(eras, tx.first_seen_at), tx.first_seen_at).connector_hint = tx.connector_hint
     return result
 

@@ -29,6 +29,7 @@ from shared.events import (
     TransactionStarted,
     parse_event,
     sample_energy_wh,
+    sample_power_w,
     type_label,
 )
 
@@ -70,6 +71,17 @@ class EnergySample:
     received_at: datetime
 
 
+@dataclass(frozen=True)
+class PowerReading:
+    """A `Power.Active.Import` reading of a transaction, in W: what a site's load sharing measures."""
+
+    event_id: str
+    position: int
+    ts: datetime
+    received_at: datetime
+    watts: Decimal
+
+
 @dataclass
 class Transaction:
     """What a batch says about one (charger, transactionId); `services.sessions.eras` splits it
@@ -80,6 +92,7 @@ class Transaction:
     starts: list[tuple[Order, TransactionStarted]] = field(default_factory=list)
     ends: list[tuple[Order, TransactionEnded]] = field(default_factory=list)
     samples: list[EnergySample] = field(default_factory=list)
+    power: list[PowerReading] = field(default_factory=list)
     # A start or an end received again (the inbox holds its eventId): (ts, receive order, receipt
     # time). The copy processed first is the fact; when each copy was received still counts.
     resent: list[tuple[datetime, int, datetime]] = field(default_factory=list)
@@ -112,6 +125,15 @@ def energy_samples(event: MeterSample, event_id: str) -> list[EnergySample]:
             measurand, value = reading
             found.append(EnergySample(event_id, position, event.at, event.receiveOrder, _MEASURANDS[measurand], value,
                                       event.received_at))
+    return found
+
+
+def power_readings(event: MeterSample, event_id: str) -> list[PowerReading]:
+    found = []
+    for position, sample in enumerate(event.samples):
+        watts = sample_power_w(sample)
+        if watts is not None:
+            found.append(PowerReading(event_id, position, event.at, event.received_at, watts))
     return found
 
 
@@ -182,6 +204,7 @@ def reduce_events(messages: list[tuple[str, dict[str, Any], bool]]) -> Batch:
             else:
                 tx.connector_hint = _min(tx.connector_hint, event.connectorId)
                 tx.samples.extend(energy_samples(event, event_id))
+                tx.power.extend(power_readings(event, event_id))
     return batch
 
 

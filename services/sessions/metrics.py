@@ -1,7 +1,7 @@
 """Domain metrics of the sessions service. Redeliveries the inbox absorbed are counted by the
 shared consumer metrics (`cpms_consumer_messages_total{result="duplicate"}`), the outbox backlog
 by `cpms_outbox_backlog_messages{schema="sessions"}`."""
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS = Counter("cpms_sessions_events_total", "Charger events taken by the sessions service", ["type", "result"])
 DUPLICATES = Counter(
@@ -57,3 +57,10 @@ EVENT_LAG = Histogram(
 PROGRESS_ANNOUNCED = Counter(
     "cpms_sessions_progress_announced_total", "Progress of going sessions announced (session.progress): starts and meter progress",
 )
+
+# Site power limits (CONTRACT section 13)
+LOAD_PROFILES = Counter("cpms_load_profiles_total", "Charging profiles sent for site power limits, by outcome", ["outcome"])
+SITES_OVER_LIMIT = Gauge("cpms_load_sites_over_limit", "Sites whose Active sessions drew more than their limit at the last computation",
+                         multiprocess_mode="livemostrecent")
+CHARGERS_FLAGGED = Counter("cpms_load_chargers_flagged_total", "Chargers flagged on their site and counted at their maximum, by reason",
+                           ["reason"])

@@ -138,3 +138,67 @@ class IdTagInfo(ResponseModel):
 
 class Authorized(ResponseModel):
     idTagInfo: IdTagInfo
+
+
+# --- Site power limits (CONTRACT section 13) ---------------------------------------------------------
+
+class SessionShare(ResponseModel):
+    """An Active session of a limited site: the share it was given (a flagged charger's session is
+    counted at its cap), its connector's cap and its newest measured power."""
+
+    sessionId: UUID
+    chargePointId: str
+    connectorId: int | None
+    transactionId: int
+    capW: int | None
+    shareW: int | None
+    measuredW: int | None
+    measuredAt: datetime | None
+
+
+class ChargerLoad(ResponseModel):
+    """A charger of the site as load sharing sees it: the unit its profiles take, and whether it is
+    flagged (it refused a profile or drew over its share: counted at its maximum until it boots)."""
+
+    chargePointId: str
+    rateUnit: Literal["W", "A"] | None
+    flagged: bool
+    flagReason: str | None
+    flaggedAt: datetime | None
+
+
+class ProfileSent(ResponseModel):
+    """A charging profile sent for the site's limit: the share in W, what was sent in the charger's
+    unit, and its outcome (Pending until the charger answered)."""
+
+    profileId: UUID
+    chargePointId: str
+    connectorId: int
+    purpose: Literal["TxProfile", "TxDefaultProfile"]
+    transactionId: int | None
+    limitW: int
+    limit: DecimalString
+    rateUnit: str
+    status: Literal["Pending", "Accepted", "Rejected", "NotDelivered", "Unknown"]
+    error: str | None
+    sentAt: datetime
+    answeredAt: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
+        return super().from_row(row, limit=format(row["limit_value"], "f"))
+
+
+class SiteLoad(ResponseModel):
+    """`GET /v1/sites/{siteId}/load`: the limit, what the Active sessions draw, each one's share,
+    the chargers, and the newest profiles sent (at most 100) with their outcomes."""
+
+    siteId: UUID
+    maxPowerKw: DecimalString | None
+    measuredW: int
+    overLimit: bool
+    idleReserveW: int | None
+    computedAt: datetime | None
+    sessions: list[SessionShare]
+    chargers: list[ChargerLoad]
+    profiles: list[ProfileSent]
