@@ -118,7 +118,7 @@ async def register_partner(request: web.Request) -> web.Response:
 API = Fragment("ocpi partners", (
     Operation("POST", "/v1/ocpi/partners", create_partner, "Create an OCPI partner: its token A, shown once", "admin",
               {201: CreatedPartner}, body=NewPartner, errors=(409,), redact=("tokenA",)),
-    Operation("GET", "/v1/ocpi/partners", list_partners, "OCPI partners: roles, endpoints, status, push backlog", "admin",
+    Operation("GET", "/v1/ocpi/partners", list_partners, "OCPI partners: roles, endpoints, status, push backlog", "viewer",
               {200: page_of(Partner)}, query=PageQuery),
     Operation("POST", "/v1/ocpi/partners/{partnerId}/register", register_partner,
               "Register this platform at the partner (its versions URL and token A)", "admin", {200: Partner},

@@ -33,6 +33,8 @@ def needed(method: str, path: str) -> str:
         return "finance"
     if method == "GET" or path.endswith("/quote"):  # a quote only reads
         return "viewer"
+    if path.startswith("/v1/ocpi/"):  # roaming partners: created and registered by an admin (section 12)
+        return "admin"
     if re.match(r"^/v1/(sites|settlements)", path):
         return "finance"
     return "operator"
