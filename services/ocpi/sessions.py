@@ -142,12 +142,12 @@ async def apply_session_messages(conn: asyncpg.Connection, messages: list[Messag
         token = token.model_dump(mode="json")
         if isinstance(m, SessionProgress):
             applied = await store.sessions.apply_progress(
-                conn, m.sessionId, token, charge_point_id=m.chargePointId, connector_id=m.connectorId, started_at=m.startedAt,
-                energy_wh=m.energyWh, sequence=m.sequence, connector=m.connector)
+                conn, m.sessionId, token, charge_point_id=m.chargePointId, transaction_id=m.transactionId, connector_id=m.connectorId,
+                started_at=m.startedAt, energy_wh=m.energyWh, sequence=m.sequence, connector=m.connector)
         elif isinstance(m, SessionFinalized):
             applied = await store.sessions.apply_finalized(
-                conn, m.sessionId, token, charge_point_id=m.chargePointId, connector_id=m.connectorId, started_at=m.startedAt,
-                ended_at=m.endedAt, energy_wh=m.energyWh, revision=m.revision)
+                conn, m.sessionId, token, charge_point_id=m.chargePointId, transaction_id=m.transactionId, connector_id=m.connectorId,
+                started_at=m.startedAt, ended_at=m.endedAt, energy_wh=m.energyWh, revision=m.revision)
         elif isinstance(m, SessionCostSoFar):
             applied = await store.sessions.apply_cost_so_far(
                 conn, m.sessionId, token, sequence=m.sequence, currency=m.currency, tariff_id=m.tariffId, figures=m.figures,

@@ -8,6 +8,7 @@ import uuid
 from tests.ingest import gateway_events as ev
 from tests.ocpi.conftest import Cpo
 from tests.ocpi.emsp import Emsp
+from tests.ocpi.test_sessions_and_cdrs import Charging, session_id_of
 from tests.ocpi.test_tokens import a_uid, token
 from tests.sessions.flows import session_when
 from tests.support import FakeGateway, eventually, unique_id
@@ -141,3 +142,42 @@ async def test_bad_command_requests_are_2001_and_a_wrong_token_401(cpo: Cpo, ems
     status, answer, _ = await emsp.call("POST", commands_url(cpo, "STOP_SESSION"), json={"response_url": url, "session_id": "s"},
                                         token="wrong")
     assert status == 401 and answer["status_code"] == 2000
+
+
+async def test_stop_session_stops_the_partners_transaction_at_its_charger_and_no_other_partners(
+        cpo: Cpo, emsp: Emsp, fake_gateway: FakeGateway) -> None:
+    await cpo.registered_emsp(emsp)
+    charging = await Charging.ready(cpo, emsp)
+    await charging.started(tx=4711)
+    session_id = await session_id_of(emsp)
+
+    other = Emsp(name="Other eMSP")
+    await other.start()
+    try:
+        await cpo.registered_emsp(other)
+        status, answer, _ = await other.call("POST", commands_url(cpo, "STOP_SESSION"), json={
+            "response_url": f"{other.url}/ocpi/emsp/2.2.1/commands/STOP_SESSION/{uuid.uuid4().hex}", "session_id": session_id})
+        assert status == 200 and answer["data"]["result"] == "UNKNOWN_SESSION", answer
+    finally:
+        await other.close()
+    assert [c for c in fake_gateway.calls if c["chargePointId"] == charging.cp] == []
+
+    reference = uuid.uuid4().hex
+    status, answer, _ = await emsp.call("POST", commands_url(cpo, "STOP_SESSION"), json={
+        "response_url": f"{emsp.url}/ocpi/emsp/2.2.1/commands/STOP_SESSION/{reference}", "session_id": session_id})
+    assert status == 200 and answer["status_code"] == 1000 and answer["data"]["result"] == "ACCEPTED", answer
+
+    sent = await eventually(lambda: _gateway_call(fake_gateway, charging.cp))
+    assert sent["type"] == "RemoteStopTransaction" and sent["payload"] == {"transactionId": 4711}
+    assert await eventually(lambda: _results(emsp, reference)) == [{"result": "ACCEPTED"}]
+
+    # Once the session ended, there is nothing left to stop.
+    await charging.ended(4711, 60, meter_stop=2000)
+
+    async def completed() -> bool:
+        return any(p.body.get("status") == "COMPLETED" for p in emsp.pushes("sessions") if p.path.endswith(session_id))
+
+    await eventually(completed)
+    status, answer, _ = await emsp.call("POST", commands_url(cpo, "STOP_SESSION"), json={
+        "response_url": f"{emsp.url}/ocpi/emsp/2.2.1/commands/STOP_SESSION/{uuid.uuid4().hex}", "session_id": session_id})
+    assert answer["data"]["result"] == "UNKNOWN_SESSION", answer

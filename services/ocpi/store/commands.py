@@ -55,11 +55,8 @@ async def reservation(conn: asyncpg.Connection, partner_id: UUID, reservation_id
 async def going_session(conn: asyncpg.Connection, session_id: UUID, partner_id: UUID) -> asyncpg.Record | None:
     """A going session of the partner's tokens (the Sessions module's copy), with its charger and
     OCPP transaction id; None when there is no such session or it ended."""
-    try:
-        return await conn.fetchrow(
-            "SELECT charge_point_id, transaction_id FROM ocpi.roaming_sessions "
-            "WHERE session_id = $1 AND partner_id = $2 AND revision = 0 AND transaction_id IS NOT NULL",
-            session_id, partner_id,
-        )
-    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
-        return None  # no copy of the partners' sessions in this schema yet: no session is known
+    return await conn.fetchrow(
+        "SELECT charge_point_id, transaction_id FROM ocpi.roaming_sessions "
+        "WHERE session_id = $1 AND partner_id = $2 AND revision = 0 AND transaction_id IS NOT NULL",
+        session_id, partner_id,
+    )
