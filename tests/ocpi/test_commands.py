@@ -4,7 +4,9 @@ partner's response_url once the charger answered, also when the partner was down
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
+from services.ocpi.transport import timestamp
 from tests.ingest import gateway_events as ev
 from tests.ocpi.conftest import Cpo
 from tests.ocpi.emsp import Emsp
@@ -181,3 +183,69 @@ async def test_stop_session_stops_the_partners_transaction_at_its_charger_and_no
     status, answer, _ = await emsp.call("POST", commands_url(cpo, "STOP_SESSION"), json={
         "response_url": f"{emsp.url}/ocpi/emsp/2.2.1/commands/STOP_SESSION/{uuid.uuid4().hex}", "session_id": session_id})
     assert answer["data"]["result"] == "UNKNOWN_SESSION", answer
+
+
+async def _sent(fake_gateway: FakeGateway, cp: str, ocpp_type: str, count: int) -> list[dict] | None:
+    found = [c for c in fake_gateway.calls if c["chargePointId"] == cp and c["type"] == ocpp_type]
+    return found if len(found) >= count else None
+
+
+async def _reserve(cpo: Cpo, emsp: Emsp, site_id: str, cp: str, uid: str, reservation_id: str, expiry: str) -> str:
+    """RESERVE_NOW of the charger's EVSE, answered ACCEPTED at once; the reference of its response_url."""
+    reference = uuid.uuid4().hex
+    status, answer, _ = await emsp.call("POST", commands_url(cpo, "RESERVE_NOW"), json={
+        "response_url": f"{emsp.url}/ocpi/emsp/2.2.1/commands/RESERVE_NOW/{reference}", "token": token(uid),
+        "expiry_date": expiry, "reservation_id": reservation_id, "location_id": site_id, "evse_uid": f"{cp}*1"})
+    assert status == 200 and answer["status_code"] == 1000 and answer["data"]["result"] == "ACCEPTED", answer
+    return reference
+
+
+async def test_reserve_now_reaches_the_charger_and_its_answer_is_the_result(
+        cpo: Cpo, emsp: Emsp, fake_gateway: FakeGateway) -> None:
+    await cpo.registered_emsp(emsp)
+    site_id, cp = await published_charger(cpo, emsp)
+    uid, reservation_id = a_uid(), f"R-{uuid.uuid4().hex[:8]}"
+    expiry = timestamp(datetime.now(UTC) + timedelta(minutes=30))
+
+    reference = await _reserve(cpo, emsp, site_id, cp, uid, reservation_id, expiry)
+    [sent] = await eventually(lambda: _sent(fake_gateway, cp, "ReserveNow", 1))
+    payload = sent["payload"]
+    assert isinstance(payload["reservationId"], int) and not isinstance(payload["reservationId"], bool)
+    assert payload == {"connectorId": 1, "expiryDate": expiry, "idTag": uid, "reservationId": payload["reservationId"]}
+    assert await eventually(lambda: _results(emsp, reference)) == [{"result": "ACCEPTED"}]
+
+    # The same reservation again (OCPI: it replaces the one held) is the same OCPP reservation; an
+    # occupied charger's answer is EVSE_OCCUPIED.
+    fake_gateway.answer(200, {"commandId": "r-occupied", "response": {"status": "Occupied"}})
+    later = timestamp(datetime.now(UTC) + timedelta(hours=1))
+    reference = await _reserve(cpo, emsp, site_id, cp, uid, reservation_id, later)
+    again = (await eventually(lambda: _sent(fake_gateway, cp, "ReserveNow", 2)))[1]["payload"]
+    assert again["reservationId"] == payload["reservationId"] and again["expiryDate"] == later
+    assert await eventually(lambda: _results(emsp, reference)) == [{"result": "EVSE_OCCUPIED"}]
+
+
+async def test_cancel_reservation_cancels_the_ocpp_reservation_and_its_answer_is_the_result(
+        cpo: Cpo, emsp: Emsp, fake_gateway: FakeGateway) -> None:
+    await cpo.registered_emsp(emsp)
+    site_id, cp = await published_charger(cpo, emsp)
+    reservation_id = f"R-{uuid.uuid4().hex[:8]}"
+    await _reserve(cpo, emsp, site_id, cp, a_uid(), reservation_id, timestamp(datetime.now(UTC) + timedelta(minutes=30)))
+    [reserved] = await eventually(lambda: _sent(fake_gateway, cp, "ReserveNow", 1))
+
+    async def cancel() -> str:
+        reference = uuid.uuid4().hex
+        status, answer, _ = await emsp.call("POST", commands_url(cpo, "CANCEL_RESERVATION"), json={
+            "response_url": f"{emsp.url}/ocpi/emsp/2.2.1/commands/CANCEL_RESERVATION/{reference}",
+            "reservation_id": reservation_id})
+        assert status == 200 and answer["data"]["result"] == "ACCEPTED", answer
+        return reference
+
+    reference = await cancel()
+    [sent] = await eventually(lambda: _sent(fake_gateway, cp, "CancelReservation", 1))
+    assert sent["payload"] == {"reservationId": reserved["payload"]["reservationId"]}
+    assert await eventually(lambda: _results(emsp, reference)) == [{"result": "ACCEPTED"}]
+
+    # A charger that no longer holds it rejects the cancellation: UNKNOWN_RESERVATION.
+    fake_gateway.answer(200, {"commandId": "c-rejected", "response": {"status": "Rejected"}})
+    reference = await cancel()
+    assert await eventually(lambda: _results(emsp, reference)) == [{"result": "UNKNOWN_RESERVATION"}]
