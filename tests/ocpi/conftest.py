@@ -69,15 +69,26 @@ async def cpo(make_settings, run_id: str) -> AsyncIterator[Cpo]:
     )
     client = TestClient(TestServer(create_app(settings, list(SERVICES.values())), port=port))
     await client.start_server()
-    yield Cpo(Api(client, database_url=url), f"http://127.0.0.1:{port}", settings)
+    cpo = Cpo(Api(client, database_url=url), f"http://127.0.0.1:{port}", settings)
+    yield cpo
+    status, body = await cpo.api.admin("GET", "/v1/ocpi/partners?limit=500")
+    left = [p["name"] for p in body["items"] if p["status"] == "REGISTERED"] if status == 200 else body
     await client.close()
     await delete_broker_objects(settings.amqp_prefix)
     await db.drop_database(url)
+    assert left == [], f"partners left registered by their tests: {left}"
 
 
 @pytest.fixture
-async def emsp() -> AsyncIterator[Emsp]:
+async def emsp(cpo: Cpo) -> AsyncIterator[Emsp]:
+    """An eMSP, unregistered from the CPMS at the end of its test when it registered, so the
+    session's CPMS does not gather partners (each asked of an unknown idTag, each pushed to)."""
     partner = Emsp()
     await partner.start()
-    yield partner
-    await partner.close()
+    try:
+        yield partner
+    finally:
+        try:
+            await partner.unregister()
+        finally:
+            await partner.close()

@@ -3,7 +3,7 @@ endpoint (so the CPMS can register with it) and RECEIVER endpoints for every mod
 pushes to, which record what they are sent. It registers with the CPMS the way an eMSP does
 (`register_with`) and calls the CPMS's endpoints with its token C (`get`, `call`).
 
-    emsp = Emsp(); await emsp.start(); ...; await emsp.close()   (or the `emsp` fixture)
+    emsp = Emsp(); await emsp.start(); ...; await emsp.unregister(); await emsp.close()   (or the `emsp` fixture)
     await emsp.register_with(created["versionsUrl"], created["tokenA"])
     status, body, headers = await emsp.get("/ocpi/2.2.1/locations", base=cpo_url)
     emsp.pushes("locations")  -> [Push(method, path, body, headers), ...] in the order received
@@ -201,6 +201,17 @@ class Emsp:
         if status == 200 and answer.get("status_code") == 1000:
             self.cpo_token = answer["data"]["token"]
         return status, answer
+
+    async def unregister(self) -> None:
+        """DELETE our credentials at the CPMS when we hold a token of it (either handshake), so a
+        partner of a finished test is not left registered there. Already gone (our token refused,
+        401) or never registered (405) is fine."""
+        url = self.cpo_endpoints.get(("credentials", "SENDER")) or self.cpo_endpoints.get(("credentials", "RECEIVER"))
+        if self.cpo_token is None or url is None:
+            return
+        status, answer, _ = await self.call("DELETE", url)
+        assert status in (401, 405) or (status == 200 and answer["status_code"] == 1000), (status, answer)
+        self.cpo_token = None
 
     async def call(self, method: str, url: str, *, token: str | None = None, json: Any = None,
                    headers: dict[str, str] | None = None) -> tuple[int, Any, dict[str, str]]:

@@ -161,6 +161,7 @@ async def test_stop_session_stops_the_partners_transaction_at_its_charger_and_no
             "response_url": f"{other.url}/ocpi/emsp/2.2.1/commands/STOP_SESSION/{uuid.uuid4().hex}", "session_id": session_id})
         assert status == 200 and answer["data"]["result"] == "UNKNOWN_SESSION", answer
     finally:
+        await other.unregister()
         await other.close()
     assert [c for c in fake_gateway.calls if c["chargePointId"] == charging.cp] == []
 

@@ -251,6 +251,7 @@ async def test_the_sender_interfaces_page_the_partners_sessions_and_cdrs(cpo: Cp
         status, body, headers = await other.call("GET", f"{cpo.url}/ocpi/2.2.1/sessions?date_from={since}")
         assert status == 200 and body["data"] == [] and headers["X-Total-Count"] == "0"
     finally:
+        await other.unregister()
         await other.close()
 
 
