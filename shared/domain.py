@@ -93,6 +93,9 @@ class SessionFinalized(DomainMessage):
     # The roaming partner's token the session was started with (OCPI 2.2.1 cdr_token), None for any
     # other idTag: whose session it is, for that partner's CDR.
     partnerToken: PartnerTokenRef | None = None
+    # Whether the partner judged the token in real time (asked at the session's start) rather than
+    # by its stored token: OCPI's auth_method AUTH_REQUEST, else WHITELIST. None: not a partner's.
+    realtimeAuthorized: bool | None = None
 
 
 class SessionPriced(DomainMessage):
@@ -134,6 +137,7 @@ class SessionProgress(DomainMessage):
     periods: list[dict]
     partnerToken: PartnerTokenRef | None = None  # as in `session.finalized`
     connector: dict | None = None  # what its connector is: standard, format, powerType (OCPI's), null when not said
+    realtimeAuthorized: bool | None = None  # as in `session.finalized`
 
 
 class SessionCostSoFar(DomainMessage):

@@ -101,7 +101,7 @@ def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> 
         "start_date_time": format_ts(row["started_at"]),
         "kwh": number(round(row["energy_wh"] / 1000, 6)),
         "cdr_token": cdr_token(row["token"]),
-        "auth_method": "WHITELIST",
+        "auth_method": row["auth_method"] or "WHITELIST",
         "location_id": location["location_id"], "evse_uid": location["evse_uid"], "connector_id": location["connector_id"],
         "currency": row["currency"],
         "status": "COMPLETED" if completed else "ACTIVE",
@@ -115,6 +115,14 @@ def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> 
         session["charging_periods"] = charging_periods(figures)
         session["total_cost"] = price(figures["total_cost"])
     return session
+
+
+def auth_method(message: SessionProgress | SessionFinalized) -> str | None:
+    """OCPI's AuthMethod of a session (mod_sessions.asciidoc, AuthMethod enum): AUTH_REQUEST when the
+    partner was asked in real time, WHITELIST when its stored token decided; None when not said."""
+    if message.realtimeAuthorized is None:
+        return None
+    return "AUTH_REQUEST" if message.realtimeAuthorized else "WHITELIST"
 
 
 def digest(figures: dict) -> str:
@@ -142,12 +150,12 @@ async def apply_session_messages(conn: asyncpg.Connection, messages: list[Messag
         token = token.model_dump(mode="json")
         if isinstance(m, SessionProgress):
             applied = await store.sessions.apply_progress(
-                conn, m.sessionId, token, charge_point_id=m.chargePointId, transaction_id=m.transactionId, connector_id=m.connectorId,
-                started_at=m.startedAt, energy_wh=m.energyWh, sequence=m.sequence, connector=m.connector)
+                conn, m.sessionId, token, charge_point_id=m.chargePointId, transaction_id=m.transactionId, auth_method=auth_method(m),
+                connector_id=m.connectorId, started_at=m.startedAt, energy_wh=m.energyWh, sequence=m.sequence, connector=m.connector)
         elif isinstance(m, SessionFinalized):
             applied = await store.sessions.apply_finalized(
-                conn, m.sessionId, token, charge_point_id=m.chargePointId, transaction_id=m.transactionId, connector_id=m.connectorId,
-                started_at=m.startedAt, ended_at=m.endedAt, energy_wh=m.energyWh, revision=m.revision)
+                conn, m.sessionId, token, charge_point_id=m.chargePointId, transaction_id=m.transactionId, auth_method=auth_method(m),
+                connector_id=m.connectorId, started_at=m.startedAt, ended_at=m.endedAt, energy_wh=m.energyWh, revision=m.revision)
         elif isinstance(m, SessionCostSoFar):
             applied = await store.sessions.apply_cost_so_far(
                 conn, m.sessionId, token, sequence=m.sequence, currency=m.currency, tariff_id=m.tariffId, figures=m.figures,

@@ -10,7 +10,7 @@ import asyncpg
 
 from services.sessions import metrics, store
 from services.sessions.periods import Period, periods_of
-from services.sessions.views import connector_of
+from services.sessions.views import connector_of, realtime_authorized
 from shared.domain import MONEY_HAS_MOVED, SessionFinalized
 from shared.errors import Conflict
 from shared.outbox import enqueue_domain_many
@@ -26,7 +26,7 @@ def finalized_message(row: asyncpg.Record, periods: list[Period] | None = None) 
         energySource=row["energy_source"], isEstimated=row["is_estimated"],
         finalizedAt=row["finalized_at"], revision=row["revision"],
         periods=[p.body() for p in periods] if periods is not None else None,
-        partnerToken=row["partner_token"],
+        partnerToken=row["partner_token"], realtimeAuthorized=realtime_authorized(row),
     )
 
 

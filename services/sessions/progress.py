@@ -11,7 +11,7 @@ import asyncpg
 
 from services.sessions import store
 from services.sessions.periods import periods_of
-from services.sessions.views import connector_of
+from services.sessions.views import connector_of, realtime_authorized
 from shared.domain import SessionProgress
 from shared.outbox import enqueue_domain_many
 
@@ -31,6 +31,7 @@ async def announce_progress(conn: asyncpg.Connection, session_ids: Sequence[UUID
             energyWh=row["energy_wh"], sequence=row["progress_sequence"],
             periods=[p.body() for p in found.get(row["session_id"], [])], partnerToken=row["partner_token"],
             connector={"standard": row["standard"], "format": row["format"], "powerType": row["power_type"]},
+            realtimeAuthorized=realtime_authorized(row),
         )
         for row in going
     ])

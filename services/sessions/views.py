@@ -13,6 +13,11 @@ def connector_of(row: Mapping[str, Any]) -> int | None:
     return row["connector_id"] if row["connector_id"] is not None else row["connector_hint"]
 
 
+def realtime_authorized(row: Mapping[str, Any]) -> bool | None:
+    """Of a partner's session: whether the partner was asked in real time to authorize its token."""
+    return row["realtime_asked_at"] is not None if row["partner_token"] is not None else None
+
+
 def energy_json(value: Decimal | None) -> int | float | None:
     """energyWh on the wire: an int when whole, else a float rounded to 3 decimals."""
     if value is None:

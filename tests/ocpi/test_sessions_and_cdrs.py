@@ -16,13 +16,14 @@ from tests.support import eventually, unique_id
 
 
 class Charging:
-    """A charger of a site with a tariff, and a token the eMSP pushed (Tokens module)."""
+    """A charger of a site with a tariff, and a token the eMSP pushed (Tokens module): on its
+    whitelist, or (`realtime`) whitelist NEVER, which the eMSP allows when asked in real time."""
 
     def __init__(self, cpo: Cpo, cp: str, site: dict, uid: str, start: datetime) -> None:
         self.cpo, self.cp, self.site, self.uid, self.start = cpo, cp, site, uid, start
 
     @classmethod
-    async def ready(cls, cpo: Cpo, emsp: Emsp, *, price: str = "0.30") -> Charging:
+    async def ready(cls, cpo: Cpo, emsp: Emsp, *, price: str = "0.30", realtime: bool = False) -> Charging:
         api = cpo.api
         status, site = await api.admin("POST", "/v1/sites", {
             "name": "Depot Roam", "address": "Keizersgracht 1", "city": "Amsterdam", "postalCode": "1015 CJ", "country": "NLD",
@@ -34,9 +35,12 @@ class Charging:
         assert (await api.admin("POST", "/v1/chargers", {"chargePointId": cp, "secret": "roaming-secret"}))[0] == 201
         assert (await api.admin("PUT", f"/v1/chargers/{cp}/site", {"siteId": site["siteId"]}))[0] == 200
         uid = f"RFID{uuid.uuid4().hex[:10].upper()}"
+        if realtime:
+            emsp.authorizations[uid] = "ALLOWED"
         status, answer, _ = await emsp.call("PUT", f"{cpo.url}/ocpi/2.2.1/tokens/{EMSP_COUNTRY}/{EMSP_PARTY}/{uid}", json={
             "country_code": EMSP_COUNTRY, "party_id": EMSP_PARTY, "uid": uid, "type": "RFID", "contract_id": f"DE-EMS-C{uid[-8:]}",
-            "issuer": "Test eMSP", "valid": True, "whitelist": "ALWAYS", "last_updated": format_ts(datetime.now(UTC))})
+            "issuer": "Test eMSP", "valid": True, "whitelist": "NEVER" if realtime else "ALWAYS",
+            "last_updated": format_ts(datetime.now(UTC))})
         assert status == 200 and answer["status_code"] == 1000, answer
 
         async def token_known() -> bool:
@@ -112,6 +116,7 @@ async def test_a_partners_session_is_put_patched_with_its_cost_so_far_and_ends_i
     assert session["cdr_token"] == {"country_code": "DE", "party_id": "EMS", "uid": charging.uid, "type": "RFID",
                                     "contract_id": f"DE-EMS-C{charging.uid[-8:]}"}
     assert session["kwh"] == 0 and session["start_date_time"] == charging.at(0)
+    assert session["auth_method"] == "WHITELIST"  # the token's stored whitelist decided; nobody was asked
     assert (session["location_id"], session["connector_id"]) == (charging.site["siteId"], "1")
     assert "end_date_time" not in session and session["last_updated"]
 
@@ -148,11 +153,29 @@ async def test_a_partners_session_is_put_patched_with_its_cost_so_far_and_ends_i
     assert status == 200 and cdr["tariffs"][0] in tariffs["data"] and cdr["tariffs"][0]["elements"][0]["price_components"][0]["price"] == 0.3
     assert session["evse_uid"] == f"{charging.cp}*1"
     assert (cdr["start_date_time"], cdr["end_date_time"], cdr["session_id"]) == (charging.at(0), charging.at(180), session_id)
-    assert cdr["cdr_token"] == session["cdr_token"] and "credit" not in cdr
+    assert cdr["cdr_token"] == session["cdr_token"] and "credit" not in cdr and cdr["auth_method"] == "WHITELIST"
     location = cdr["cdr_location"]
     assert (location["id"], location["address"], location["city"], location["country"], location["connector_id"]) == (
         charging.site["siteId"], "Keizersgracht 1", "Amsterdam", "NLD", "1")
     assert location["evse_uid"] == session["evse_uid"] and location["coordinates"] == {"latitude": "52.37000", "longitude": "4.89000"}
+
+
+async def test_a_session_the_partner_authorized_in_real_time_says_so_in_its_session_and_cdr(cpo: Cpo, emsp: Emsp):
+    await cpo.registered_emsp(emsp)
+    charging = await Charging.ready(cpo, emsp, realtime=True)
+    asked = len(emsp.authorize_calls())
+    await charging.started(tx=9)
+    session_id = await session_id_of(emsp)
+    assert session_pushes(emsp, session_id)[0].body["auth_method"] == "AUTH_REQUEST"
+    await eventually(lambda: _asked_again(emsp, charging.uid, asked))  # the start was asked of the eMSP in real time
+
+    await charging.ended(9, 120, meter_stop=3000)
+    [cdr] = await cdrs_of(emsp, session_id, 1)
+    assert cdr["auth_method"] == "AUTH_REQUEST" and cdr["cdr_token"]["uid"] == charging.uid
+
+
+async def _asked_again(emsp: Emsp, uid: str, before: int) -> bool:
+    return uid in emsp.authorize_calls()[before:]
 
 
 async def test_a_partner_down_gets_every_change_once_back_and_no_cdr_twice(cpo: Cpo, emsp: Emsp):

@@ -23,26 +23,27 @@ _PARTNER_OF_TOKEN = """coalesce(
 
 
 async def _ensure(conn: asyncpg.Connection, session_id: UUID, token: dict[str, Any], charge_point_id: str | None,
-                  transaction_id: int | None = None) -> None:
+                  transaction_id: int | None = None, auth_method: str | None = None) -> None:
     """The session's row, made the first time any message of it comes (locked by the caller's update);
-    its charger and OCPP transaction id as the first message naming them said."""
+    its charger, OCPP transaction id and AuthMethod as the first message naming them said."""
     await conn.execute(
         f"""
-        INSERT INTO ocpi.roaming_sessions (session_id, partner_id, token, charge_point_id, transaction_id, last_updated)
-        VALUES ($1, {_PARTNER_OF_TOKEN}, $2, $3, $4, now())
+        INSERT INTO ocpi.roaming_sessions (session_id, partner_id, token, charge_point_id, transaction_id, auth_method, last_updated)
+        VALUES ($1, {_PARTNER_OF_TOKEN}, $2, $3, $4, $5, now())
         ON CONFLICT (session_id) DO UPDATE SET charge_point_id = coalesce(roaming_sessions.charge_point_id, EXCLUDED.charge_point_id),
-            transaction_id = coalesce(roaming_sessions.transaction_id, EXCLUDED.transaction_id)
+            transaction_id = coalesce(roaming_sessions.transaction_id, EXCLUDED.transaction_id),
+            auth_method = coalesce(roaming_sessions.auth_method, EXCLUDED.auth_method)
         """,
-        session_id, token, charge_point_id, transaction_id,
+        session_id, token, charge_point_id, transaction_id, auth_method,
     )
 
 
 async def apply_progress(conn: asyncpg.Connection, session_id: UUID, token: dict[str, Any], *, charge_point_id: str,
-                         transaction_id: int, connector_id: int | None, started_at: datetime, energy_wh: Decimal, sequence: int,
+                         transaction_id: int, auth_method: str | None, connector_id: int | None, started_at: datetime, energy_wh: Decimal, sequence: int,
                          connector: dict | None) -> bool:
     """A going session's progress, unless a newer one or its finalization came first; the first
     word of what its connector is stays (a CDR states it as it was at the start)."""
-    await _ensure(conn, session_id, token, charge_point_id, transaction_id)
+    await _ensure(conn, session_id, token, charge_point_id, transaction_id, auth_method)
     result = await conn.execute(
         """
         UPDATE ocpi.roaming_sessions SET connector_id = $2, started_at = $3, energy_wh = $4, progress_sequence = $5,
@@ -55,9 +56,9 @@ async def apply_progress(conn: asyncpg.Connection, session_id: UUID, token: dict
 
 
 async def apply_finalized(conn: asyncpg.Connection, session_id: UUID, token: dict[str, Any], *, charge_point_id: str,
-                          transaction_id: int, connector_id: int | None, started_at: datetime | None, ended_at: datetime | None,
+                          transaction_id: int, auth_method: str | None, connector_id: int | None, started_at: datetime | None, ended_at: datetime | None,
                           energy_wh: Decimal | None, revision: int) -> bool:
-    await _ensure(conn, session_id, token, charge_point_id, transaction_id)
+    await _ensure(conn, session_id, token, charge_point_id, transaction_id, auth_method)
     result = await conn.execute(
         """
         UPDATE ocpi.roaming_sessions SET connector_id = coalesce($2, connector_id), started_at = coalesce($3, started_at),
