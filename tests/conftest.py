@@ -94,7 +94,7 @@ async def make_api(make_settings, run_id: str) -> AsyncIterator:
     started: list[tuple[TestClient, Settings]] = []
     databases: list[str] = []  # their URLs
 
-    async def make(services: list[str] | None = None, **overrides) -> Api:
+    async def make(services: list[str] | None = None, port: int | None = None, **overrides) -> Api:
         suffix = uuid.uuid4().hex[:6]
         overrides.setdefault("prefix_suffix", suffix + "-")
         if "database_url" not in overrides:
@@ -103,7 +103,7 @@ async def make_api(make_settings, run_id: str) -> AsyncIterator:
             await db.ensure_database(overrides["database_url"])
         settings = make_settings(**overrides)
         specs = [SERVICES[name] for name in services] if services else list(SERVICES.values())
-        client = TestClient(TestServer(create_app(settings, specs)))
+        client = TestClient(TestServer(create_app(settings, specs), port=port))
         await client.start_server()
         started.append((client, settings))
         return Api(client, database_url=settings.database_url)

@@ -3,6 +3,7 @@ and a fake of the reference gateway's command API."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -197,3 +198,10 @@ class TcpProxy:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a server whose address must be known before it starts)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

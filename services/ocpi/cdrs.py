@@ -22,7 +22,7 @@ import asyncpg
 from aiohttp import web
 
 from services.ocpi import store, tariffs
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.pagination import PageQuery, page_of, page_response
 from services.ocpi.push import wake_push
 from services.ocpi.sessions import cdr_token, charging_periods, number, price
@@ -131,6 +131,6 @@ async def get_cdrs(request: web.Request) -> web.Response:
 
 
 MODULE = OcpiModule(IDENTIFIER, ("SENDER",), (
-    Operation("GET", f"{BASE}/{IDENTIFIER}", get_cdrs, "OCPI: the CDRs sent to the caller (paginated)", "none", {200: ENVELOPE},
+    Operation("GET", f"{BASE}/{IDENTIFIER}", get_cdrs, "OCPI: the CDRs sent to the caller (paginated)", "ocpi", ANSWERS,
               query=PageQuery),
 ))

@@ -24,7 +24,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from services.ocpi import locations, store
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.push import wake_push
 from services.ocpi.tokens import DateTime, OcpiToken, ci_string, keep
 from services.ocpi.transport import BASE, PARTNER, invalid, ok, read_body, timestamp
@@ -192,14 +192,14 @@ async def _handed_over(conn: asyncpg.Connection, partner_id: UUID, token: OcpiTo
 
 MODULE = OcpiModule(MODULE_ID, ("RECEIVER",), (
     Operation("POST", f"{BASE}/{MODULE_ID}/{{command}}", post_command,
-              "OCPI Commands: START_SESSION, STOP_SESSION, UNLOCK_CONNECTOR, RESERVE_NOW, CANCEL_RESERVATION", "none",
-              {200: ENVELOPE}),
+              "OCPI Commands: START_SESSION, STOP_SESSION, UNLOCK_CONNECTOR, RESERVE_NOW, CANCEL_RESERVATION", "ocpi",
+              ANSWERS),
 ))
 
 # --- the charger's answer: the CommandResult ----------------------------------------------------------
 
 # The charger's OCPP 1.6 answer (`response.status`) per command type, as a CommandResultType.
-_ANSWERS = {
+_RESULTS = {
     "RemoteStartTransaction": {"Accepted": "ACCEPTED", "Rejected": "REJECTED"},
     "RemoteStopTransaction": {"Accepted": "ACCEPTED", "Rejected": "REJECTED"},
     "UnlockConnector": {"Unlocked": "ACCEPTED", "UnlockFailed": "FAILED", "NotSupported": "NOT_SUPPORTED"},
@@ -213,7 +213,7 @@ def command_result(finished: CommandFinished) -> str:
     """CommandResultType of an outcome: the charger's answer, or what kept it from answering."""
     if finished.status == "Acked":
         status = (finished.response or {}).get("status")
-        return _ANSWERS.get(finished.type, {}).get(status, "FAILED")
+        return _RESULTS.get(finished.type, {}).get(status, "FAILED")
     if finished.outcome == "call_error" and (finished.response or {}).get("errorCode") in ("NotImplemented", "NotSupported"):
         return "NOT_SUPPORTED"
     if finished.outcome in ("timeout", "expired", "unknown"):

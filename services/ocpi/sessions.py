@@ -27,7 +27,7 @@ from aiohttp import web
 
 from services.ocpi import store
 from services.ocpi.locations import evse_uid
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.pagination import PageQuery, page_of, page_response
 from services.ocpi.push import wake_push
 from services.ocpi.transport import BASE, PARTNER, invalid
@@ -261,6 +261,6 @@ async def get_sessions(request: web.Request) -> web.Response:
 
 
 MODULE = OcpiModule(IDENTIFIER, ("SENDER",), (
-    Operation("GET", f"{BASE}/{IDENTIFIER}", get_sessions, "OCPI: the caller's Sessions (paginated)", "none", {200: ENVELOPE},
+    Operation("GET", f"{BASE}/{IDENTIFIER}", get_sessions, "OCPI: the caller's Sessions (paginated)", "ocpi", ANSWERS,
               query=PageQuery),
 ))

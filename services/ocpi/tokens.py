@@ -22,10 +22,10 @@ from typing import Annotated, Any, Literal
 
 import asyncpg
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from services.ocpi import client, store
-from services.ocpi.modules import ENVELOPE, OcpiModule
+from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.transport import BASE, PARTNER, SENDER_PARTY, invalid, ok, read_body, unknown_token, validated
 from shared.app import BROKER, CONSUMERS, POOL, unit_of_work
 from shared.domain import Party, PartnerTokenChanged, PartnerTokenRef, RealtimeAuthorizers
@@ -190,12 +190,12 @@ async def keep(conn: asyncpg.Connection, partner_id, token: OcpiToken) -> None:
 
 _PATH = f"{BASE}/tokens/{{country_code}}/{{party_id}}/{{token_uid}}"
 MODULE = OcpiModule("tokens", ("RECEIVER",), (
-    Operation("GET", _PATH, get_token, "OCPI Tokens: a partner's token as stored (?type=, default RFID)", "none",
-              {200: ENVELOPE}),
-    Operation("PUT", _PATH, put_token, "OCPI Tokens: a partner pushes a new or updated token", "none",
-              {200: ENVELOPE}, body=OcpiToken),
+    Operation("GET", _PATH, get_token, "OCPI Tokens: a partner's token as stored (?type=, default RFID)", "ocpi",
+              ANSWERS),
+    Operation("PUT", _PATH, put_token, "OCPI Tokens: a partner pushes a new or updated token", "ocpi",
+              ANSWERS, body=OcpiToken),
     Operation("PATCH", _PATH, patch_token, "OCPI Tokens: a partner updates some fields of a token (last_updated required)",
-              "none", {200: ENVELOPE}, body=OcpiTokenPatch),
+              "ocpi", ANSWERS, body=OcpiTokenPatch),
 ))
 
 # --- real-time authorization ("Real-time authorization"; Sender interface "POST Method") --------------

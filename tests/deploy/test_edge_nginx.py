@@ -30,7 +30,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.deploy import deploy_files as files
-from tests.support import ADMIN_TOKEN, GATEWAY_KEY, eventually, unique_id
+from tests.support import ADMIN_TOKEN, GATEWAY_KEY, eventually, free_port, unique_id
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if os.path.exists(p)), None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed")
@@ -50,12 +50,6 @@ class Edge:
             upstream = response.headers.get("X-Upstream-Addr")
             served_by = self.ports[int(upstream.rsplit(":", 1)[1])] if upstream else "edge"
             return response.status, response.content_type, body, served_by
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 UPSTREAM_HEADER = "add_header X-Upstream-Addr $upstream_addr always;"  # names the upstream that answered

@@ -2,7 +2,6 @@
 it starts), and eMSPs played by tests/ocpi/emsp.py."""
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -16,15 +15,9 @@ from shared.app import create_app
 from shared.config import Settings
 from tests.conftest import PG_URL, delete_broker_objects
 from tests.ocpi.emsp import Emsp
-from tests.support import Api
+from tests.support import Api, free_port
 
 COUNTRY_CODE, PARTY_ID = "NL", "CPM"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

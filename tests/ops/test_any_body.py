@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import hypothesis
+import pytest
 from hypothesis import HealthCheck, Phase, given
 
 from shared.app import SETTINGS
@@ -23,7 +25,8 @@ from tests.ingest import gateway_events as ev
 from tests.ops.any_json import array, bodies, nested, object_, schema_words
 from tests.ops.apidoc import served_document
 from tests.ops.queues import drained, troubled
-from tests.support import ADMIN_TOKEN, GATEWAY_KEY, Api, eventually, unique_id
+from tests.ocpi.emsp import COUNTRY_CODE as EMSP_COUNTRY, PARTY_ID as EMSP_PARTY, Emsp
+from tests.support import ADMIN_TOKEN, GATEWAY_KEY, Api, eventually, free_port, unique_id
 
 MIB = 1024 * 1024
 EXAMPLES_WITH_BODY = 40  # per operation that reads a body
@@ -43,9 +46,24 @@ class Route:
         return f"{self.method} {self.template}"
 
 
-async def a_world(api: Api) -> dict[str, str]:
+@pytest.fixture
+async def emsp() -> AsyncIterator[Emsp]:
+    partner = Emsp()
+    await partner.start()
+    yield partner
+    await partner.close()
+
+
+async def world_api(make_api) -> Api:
+    """A CPMS whose OCPI base is its own address, so a partner can register with it."""
+    port = free_port()
+    return await make_api(port=port, ocpi_public_url=f"http://127.0.0.1:{port}")
+
+
+async def a_world(api: Api, emsp: Emsp) -> dict[str, str]:
     """One of every resource a path names (a charger with a priced, settled session, a command, a
-    token, an operator), so requests get past the 404 to the body."""
+    token, an operator, a registered roaming partner), so requests get past the 404 (and OCPI's
+    401) to the body."""
     cp = unique_id("ANY")
     status, site = await api.admin("POST", "/v1/sites", {"name": "Depot"})
     assert status == 201, site
@@ -71,10 +89,12 @@ async def a_world(api: Api) -> dict[str, str]:
     assert status == 201, operator
     status, partner = await api.admin("POST", "/v1/ocpi/partners", {"name": "any-body"})
     assert status == 201, partner
+    status, registered = await emsp.register_with(partner["versionsUrl"], partner["tokenA"])
+    assert status == 200 and registered["status_code"] == 1000, registered
     return {"chargePointId": cp, "siteId": site["siteId"], "tariffId": tariff["tariffId"], "sessionId": settlement["sessionId"],
             "settlementId": settlement["settlementId"], "commandId": command["commandId"], "idTag": "ANY-TAG-1", "name": "any-body",
-            "connectorId": "1", "partnerId": partner["partnerId"], "ocpiToken": partner["tokenA"], "location_id": site["siteId"], "evse_uid": f"{cp}*1",
-            "connector_id": "1"}
+            "connectorId": "1", "partnerId": partner["partnerId"], "ocpiToken": emsp.cpo_token, "location_id": site["siteId"], "evse_uid": f"{cp}*1",
+            "connector_id": "1", "country_code": EMSP_COUNTRY, "party_id": EMSP_PARTY, "token_uid": "ANY-UID-1", "command": "START_SESSION"}
 
 
 def routes_of(document: dict[str, Any], world: dict[str, str]) -> list[Route]:
@@ -161,10 +181,10 @@ DEPTHS_ON_EVERY_ROUTE = sorted({1, 2, MAX_NESTING - 1, MAX_NESTING, MAX_NESTING 
 DEEPEST_OBJECTS = (MIB - 16) // 6  # `{"a":` and `}` a level: as deep as fits in the body limit
 
 
-async def test_every_depth_and_every_size_up_to_the_limit_gets_a_2xx_or_a_4xx_problem(make_api):
-    api = await make_api()
+async def test_every_depth_and_every_size_up_to_the_limit_gets_a_2xx_or_a_4xx_problem(make_api, emsp):
+    api = await world_api(make_api)
     document = (await served_document(api)).document
-    world = await a_world(api)
+    world = await a_world(api, emsp)
     routes = [route for route in routes_of(document, world) if route.reads_body]
     assert {"/v1/gateway/events", "/v1/gateway/chargers/{chargePointId}/auth", "/v1/sites/{siteId}/tariffs", "/v1/commands"} \
         <= {route.template for route in routes}
@@ -230,10 +250,10 @@ def fuzz(loop: asyncio.AbstractEventLoop, api: Api, document: dict[str, Any], wo
     return failures
 
 
-async def test_random_json_of_any_shape_on_every_route_gets_no_5xx(make_api):
-    api = await make_api()
+async def test_random_json_of_any_shape_on_every_route_gets_no_5xx(make_api, emsp):
+    api = await world_api(make_api)
     document = (await served_document(api)).document
-    world = await a_world(api)
+    world = await a_world(api, emsp)
     answers: Counter = Counter()
     failures = await asyncio.to_thread(fuzz, asyncio.get_running_loop(), api, document, world, answers)
     assert failures == [], "\n".join(failures)
