@@ -1,5 +1,5 @@
 """SQL of what the sessions service lets go (services/sessions/retention.py decides when): the
-meter samples of sessions whose money is settled, and the start of the oldest session whose money
+meter samples (and power readings) of sessions whose money is settled, and the start of the oldest session whose money
 is not."""
 from __future__ import annotations
 
@@ -42,5 +42,6 @@ async def prune_samples(
     if not ids:
         return 0, 0
     deleted = await conn.execute("DELETE FROM sessions.meter_samples WHERE session_id = ANY($1::uuid[])", ids)
+    await conn.execute("DELETE FROM sessions.power_readings WHERE session_id = ANY($1::uuid[])", ids)  # site power limits'
     await conn.execute("UPDATE sessions.sessions SET samples_pruned_at = now() WHERE session_id = ANY($1::uuid[])", ids)
     return len(ids), rows_affected(deleted)
