@@ -1,11 +1,8 @@
 """Operators and their roles (CONTRACT section 10). Ingest decides who the operators are; every
 other service keeps a copy from `operator.changed` in its own schema's `operators` table, so each
-process checks a token without asking anyone. A token is 256 random bits shown once; only its
-SHA-256 is stored (a slow hash protects guessable secrets, and these are not guessable), and the
-lookup by hash leaks nothing about the token through its timing."""
+process checks a token without asking anyone. A token is stored as `shared.tokens` says."""
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import datetime
 
@@ -15,6 +12,7 @@ from shared.consumer import Message
 from shared.domain import CopyApplied, OperatorChanged
 from shared.openapi import ROLES
 from shared.outbox import enqueue_domain
+from shared.tokens import token_hash
 from shared.service import Consumes
 from shared.topology import Queue
 
@@ -24,10 +22,6 @@ BOOTSTRAP_ADMIN = "admin"  # the actor name of CPMS_ADMIN_TOKEN
 
 def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def allows(role: str, needed: str) -> bool:

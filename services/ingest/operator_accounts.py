@@ -14,6 +14,7 @@ from shared.app import POOL, copies_applied
 from shared.errors import Conflict
 from shared.http import found, json_response, parse_body
 from shared.outbox import enqueue_domain
+from shared.tokens import token_hash
 from shared.topology import OPERATOR_COPIES
 
 SCHEMA = store.SCHEMA
@@ -28,7 +29,7 @@ async def create(conn: asyncpg.Connection, name: str, role: str) -> tuple[asyncp
     announcement's id."""
     token = operators.new_token()
     async with conn.transaction():
-        row = await store.create_operator(conn, name, role, operators.token_hash(token))
+        row = await store.create_operator(conn, name, role, token_hash(token))
         if row is None:
             raise OperatorExists(f"an operator {name!r} exists; revoke it first to give the name a new token")
         announced = await enqueue_domain(conn, SCHEMA, operators.changed(row, revoked=False, at=row["changed_at"]))

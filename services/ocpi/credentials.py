@@ -30,6 +30,7 @@ from services.ocpi.transport import (
 )
 from shared.app import POOL, SETTINGS
 from shared.openapi import Operation
+from shared.tokens import token_hash
 
 Role = Literal["CPO", "EMSP", "HUB", "NAP", "NSP", "OTHER", "SCSP"]  # types.asciidoc, Role enum
 CiString = Annotated[str, Field(pattern=r"^[\x20-\x7e]*$")]
@@ -155,7 +156,7 @@ async def _register_partner(request: web.Request, partner_id: UUID, given: Crede
     with stops working in the same transaction."""
     details = await partner_endpoints(request.app, given.url, given.token)
     token_c = new_token()
-    called_with = store.partners.token_hash(request[PRESENTED_TOKEN])
+    called_with = token_hash(request[PRESENTED_TOKEN])
     async with request.app[POOL].acquire() as conn, conn.transaction():
         row = await store.partners.get(conn, partner_id, lock=True)
         if row is None or row["token_hash"] != called_with or row["token_kind"] != expected_kind:

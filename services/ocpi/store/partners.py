@@ -2,16 +2,13 @@
 endpoints for our calls to them, and where their registration stands."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+from shared.tokens import token_hash
 
 
 async def create(conn: asyncpg.Connection, partner_id: UUID, name: str, token_a: str) -> asyncpg.Record | None:
