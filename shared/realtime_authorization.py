@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
 
@@ -26,6 +25,7 @@ from pydantic import BaseModel, ConfigDict
 from shared.app import BROKER
 from shared.broker import Broker
 from shared.domain import PartnerTokenRef
+from shared.futures import AwaitedReplies
 from shared.topology import RPC
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class RealtimeAuthorizer:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._replies: AbstractQueue | None = None
-        self._waiting: dict[str, asyncio.Future] = {}
+        self._waiting = AwaitedReplies()
         self._lock = asyncio.Lock()
 
     async def _ready(self) -> tuple[AbstractExchange, AbstractQueue]:
@@ -88,10 +88,9 @@ class RealtimeAuthorizer:
     async def ask(self, uid: str, *, charge_point_id: str, connector_id: int | None,
                   known: PartnerTokenRef | None) -> AuthorizationAnswer | None:
         started = time.monotonic()
-        correlation_id = uuid.uuid4().hex
         asked = AuthorizationAsked(uid=uid, chargePointId=charge_point_id, connectorId=connector_id, known=known,
                                    deadline=time.time() + self.bound_seconds)
-        answer = self._waiting[correlation_id] = asyncio.get_running_loop().create_future()
+        correlation_id, answer = self._waiting.expect()
         try:
             async with asyncio.timeout(self.bound_seconds):
                 exchange, replies = await self._ready()
@@ -111,15 +110,13 @@ class RealtimeAuthorizer:
             log.warning("real-time authorization could not be asked", extra={"error": repr(exc)})
             return None
         finally:
-            self._waiting.pop(correlation_id, None)
+            self._waiting.forget(correlation_id)
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
-        waiting = self._waiting.get(message.correlation_id or "")
-        if waiting is not None and not waiting.done():
-            try:
-                waiting.set_result(orjson.loads(message.body))
-            except orjson.JSONDecodeError as exc:
-                waiting.set_exception(exc)
+        try:
+            self._waiting.answer(message.correlation_id, result=orjson.loads(message.body))
+        except orjson.JSONDecodeError as exc:
+            self._waiting.answer(message.correlation_id, exc)
 
     async def close(self) -> None:
         if self._channel is not None and not self._channel.is_closed:

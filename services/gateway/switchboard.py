@@ -25,6 +25,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from aio_pika.exceptions import DeliveryError
 
 from services.gateway.charge_point import ChargerConnection
+from shared.futures import AwaitedReplies
 from shared.topology import GATEWAY
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class Switchboard:
         self._exchange: AbstractExchange | None = None
         self._queue: AbstractQueue | None = None
         self._replying: AbstractChannel | None = None
-        self._replies: dict[str, asyncio.Future] = {}
+        self._replies = AwaitedReplies()
         self._deliver_here: Delivery | None = None
         self._tasks: set[asyncio.Task] = set()
 
@@ -116,8 +117,7 @@ class Switchboard:
         assert self._deliver_here is not None
         if cp in self.local or self._exchange is None:
             return await self._deliver_here(cp, command_type, payload)
-        correlation_id = uuid.uuid4().hex
-        reply = self._replies[correlation_id] = asyncio.get_running_loop().create_future()
+        correlation_id, reply = self._replies.expect()
         message = aio_pika.Message(
             orjson.dumps({"type": command_type, "payload": payload}), headers={_KIND: "command"},
             correlation_id=correlation_id, reply_to=self.queue_name, expiration=self.command_timeout,
@@ -136,15 +136,13 @@ class Switchboard:
             except TimeoutError:
                 return 502, {"title": "No answer", "detail": f"charger {cp} did not answer in time"}
         finally:
-            self._replies.pop(correlation_id, None)
+            self._replies.forget(correlation_id)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         kind = (message.headers or {}).get(_KIND)
         if kind == "reply":
-            future = self._replies.get(message.correlation_id or "")
-            if future is not None and not future.done():
-                answer = orjson.loads(message.body)
-                future.set_result((answer["status"], answer["body"]))
+            answer = orjson.loads(message.body)
+            self._replies.answer(message.correlation_id, result=(answer["status"], answer["body"]))
         elif kind == "takeover" and message.routing_key in self.local and (message.headers or {}).get(_FROM) != self.queue_name:
             self._spawn(self._close_taken_over(message.routing_key))
         elif kind == "command" and message.routing_key:
