@@ -1,6 +1,6 @@
 """The OCPP 1.6 payloads load sharing sends: a SetChargingProfile holding a share in the charger's
-charging-rate unit, rounded down to 0.1 (the schema's `multipleOf`), and the GetConfiguration
-that reads that unit once."""
+charging-rate unit, rounded down to 0.1 (the schema's `multipleOf`), the ClearChargingProfile that
+takes it back when the limit is gone, and the GetConfiguration that reads that unit once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -59,3 +59,9 @@ def set_charging_profile(*, purpose: str, connector_id: int, transaction_id: int
     if transaction_id is not None:
         profile["transactionId"] = transaction_id
     return {"connectorId": connector_id, "csChargingProfiles": profile}
+
+
+def clear_charging_profile(*, purpose: str, connector_id: int) -> dict[str, Any]:
+    """Clears exactly the profile `set_charging_profile` put there: its id, connector, purpose and stack level."""
+    return {"id": PROFILE_ID_BASE + connector_id, "connectorId": connector_id, "chargingProfilePurpose": purpose,
+            "stackLevel": STACK_LEVEL}

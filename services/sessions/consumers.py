@@ -151,6 +151,7 @@ async def apply_registry(conn: asyncpg.Connection, message: Message) -> None:
         assigned = ChargerSiteAssigned.model_validate(message.body)
         await store.chargers.record_registration(conn, assigned.chargePointId, at=assigned.at, site_id=assigned.siteId)
         await store.load.make_due(conn, site_ids=[assigned.siteId])
+        await store.load.release(conn, charge_point_ids=[assigned.chargePointId])  # it may have left a limited site
     elif key == SiteCreated.routing_key:
         site = SiteCreated.model_validate(message.body)
         await store.chargers.record_site(conn, site.siteId, name=site.name, created_at=site.at)

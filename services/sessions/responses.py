@@ -168,17 +168,19 @@ class ChargerLoad(ResponseModel):
 
 
 class ProfileSent(ResponseModel):
-    """A charging profile sent for the site's limit: the share in W, what was sent in the charger's
-    unit, and its outcome (Pending until the charger answered)."""
+    """A charging profile sent for the site's limit (`SetChargingProfile`: the share in W and what was
+    sent in the charger's unit) or cleared once the limit was gone (`ClearChargingProfile`: no
+    limit), and its outcome (Pending until the charger answered)."""
 
     profileId: UUID
+    action: Literal["SetChargingProfile", "ClearChargingProfile"]
     chargePointId: str
     connectorId: int
     purpose: Literal["TxProfile", "TxDefaultProfile"]
     transactionId: int | None
-    limitW: int
-    limit: DecimalString
-    rateUnit: str
+    limitW: int | None
+    limit: DecimalString | None
+    rateUnit: str | None
     status: Literal["Pending", "Accepted", "Rejected", "NotDelivered", "Unknown"]
     error: str | None
     sentAt: datetime
@@ -186,7 +188,7 @@ class ProfileSent(ResponseModel):
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], **given: Any) -> dict[str, Any]:
-        return super().from_row(row, limit=format(row["limit_value"], "f"))
+        return super().from_row(row, limit=format(row["limit_value"], "f") if row["limit_value"] is not None else None)
 
 
 class SiteLoad(ResponseModel):

@@ -5,7 +5,11 @@ orders them from the commands service through the outbox (`command.ordered`). Ea
 (`command.finished`) makes the site due again, which sends the raises that waited for it.
 
 A site is due when a session starts or ends there, a charger of it boots, its limit changes, an
-answer comes, and every `CPMS_LOAD_REBALANCE_SECONDS` while it has Active sessions."""
+answer comes, and every `CPMS_LOAD_REBALANCE_SECONDS` while it has Active sessions.
+
+A charger no longer under a limit (its site lost it, or it moved to a site without one) would
+stay throttled by what it holds: `clear_released` orders a ClearChargingProfile for each of those
+profiles, once."""
 from __future__ import annotations
 
 import logging
@@ -20,9 +24,10 @@ import asyncpg
 from aiohttp import web
 
 from services.sessions import metrics, store
-from services.sessions.charging_profiles import Wiring, get_rate_unit, limit_in, rate_unit_of, set_charging_profile
+from services.sessions.charging_profiles import (Wiring, clear_charging_profile, get_rate_unit, limit_in, rate_unit_of,
+                                                 set_charging_profile)
 from services.sessions.load_plan import Slot, sends_now
-from services.sessions.load_shares import UNKNOWN_CAP_W, Demand, allocate, wanted_power
+from services.sessions.load_shares import UNKNOWN_CAP_W, Allocation, Demand, allocate, wanted_power
 from shared.app import POOL, SETTINGS, outbox_relay
 from shared.consumer import Message
 from shared.domain import CommandFinished, CommandOrdered
@@ -31,7 +36,8 @@ from shared.periodic import every
 
 log = logging.getLogger(__name__)
 
-PROFILE_KEY, UNIT_KEY = "load:profile:", "load:unit:"  # idempotency keys of the commands ordered here
+# idempotency keys of the commands ordered here
+PROFILE_KEY, CLEAR_KEY, UNIT_KEY = "load:profile:", "load:clear:", "load:unit:"
 POLL_SECONDS = 0.5
 # Over its share: beyond what rounding and a meter's error explain.
 OVER_SHARE_FACTOR, OVER_SHARE_MARGIN_W = Decimal("1.05"), 200
@@ -89,16 +95,66 @@ def _measured(session: asyncpg.Record) -> int | None:
     return int(Decimal(str(session["readings"][0]["watts"]))) if session["readings"] else None
 
 
+@dataclass(frozen=True)
+class Site:
+    """What one computation reads of a limited site."""
+
+    site_id: UUID
+    limit_w: int
+    chargers: dict[str, asyncpg.Record]  # by charger id, with what load sharing knows of each
+    connectors: dict[str, dict[int, Connector]]  # every charger has at least one
+    sessions: list[asyncpg.Record]  # the Active ones, with their newest readings
+    slot_rows: dict[tuple, list[asyncpg.Record]]  # ("tx", session id) / ("default", charger id) -> its open profiles
+
+    def rows(self, slot: tuple) -> list[asyncpg.Record]:
+        return self.slot_rows.get(slot, [])
+
+    def connector_of(self, session: asyncpg.Record) -> Connector:
+        return self.connectors[session["charge_point_id"]][session["connector_id"]]
+
+    def unit_known(self, charge_point_id: str) -> bool:
+        return self.chargers[charge_point_id]["rate_unit"] is not None
+
+    def flagged(self) -> set[str]:
+        return {cp for cp, c in self.chargers.items() if c["flagged_at"] is not None}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The shares decided and the slots they go to, for the chargers that can be managed."""
+
+    managed: list[str]
+    sessions: dict[UUID, asyncpg.Record]  # the Active sessions of managed chargers
+    budget_w: int  # the limit less what flagged chargers may draw
+    allocation: Allocation
+    slots: dict[tuple, Slot]
+
+
 async def rebalance(conn: asyncpg.Connection, site_id: UUID, *, rebalance_seconds: float) -> None:
     """Decide the site's shares and order the profiles that may go out now (in the caller's transaction)."""
-    site = await store.load.lock_site(conn, site_id)
-    if site is None:  # another process is at it
+    limits = await store.load.lock_site(conn, site_id)
+    if limits is None:  # another process is at it
         return
-    limit_w = site["max_power_w"]
-    if limit_w is None:
-        await store.load.save_computation(conn, site_id, shares=[], idle_w=None, measured_w=0, over_limit=False,
-                                          next_in_seconds=None)
+    if limits["max_power_w"] is None:
+        await _lift(conn, site_id)
         return
+    site = await _read_site(conn, site_id, limits["max_power_w"])
+    drawing_over = _drawing_over(site)
+    await _flag_drawing_over(conn, drawing_over)
+    plan = _plan(site, flagged=site.flagged() | set(drawing_over))
+    await _order(conn, _profiles_now(site, plan), _units_to_ask(site, plan))
+    await _record(conn, site, plan.allocation, rebalance_seconds=rebalance_seconds)
+
+
+async def _lift(conn: asyncpg.Connection, site_id: UUID) -> None:
+    """No limit (any more): no shares, and the site's chargers are looked at for clearing (`clear_released`)."""
+    await store.load.save_computation(conn, site_id, shares=[], idle_w=None, measured_w=0, over_limit=False,
+                                      next_in_seconds=None)
+    await store.load.release(conn, site_id=site_id)
+
+
+async def _read_site(conn: asyncpg.Connection, site_id: UUID, limit_w: int) -> Site:
+    """The site's chargers, their connectors, the Active sessions and the profiles that may be in force."""
     chargers = {r["charge_point_id"]: r for r in await store.load.site_chargers(conn, site_id)}
     connectors = _connectors(await store.load.site_connectors(conn, list(chargers)))
     sessions = await store.load.active_sessions(conn, list(chargers))
@@ -107,94 +163,150 @@ async def rebalance(conn: asyncpg.Connection, site_id: UUID, *, rebalance_second
     for cp in chargers:
         if not connectors.get(cp):  # a charger that told nothing of its connectors counts as one
             connectors[cp] = {1: Connector()}
-    slots_rows: dict[tuple, list[asyncpg.Record]] = {}
+    slot_rows: dict[tuple, list[asyncpg.Record]] = {}
     for row in await store.load.open_profiles(conn, list(chargers), [s["session_id"] for s in sessions]):
-        key = ("tx", row["session_id"]) if row["purpose"] == "TxProfile" else ("default", row["charge_point_id"])
-        slots_rows.setdefault(key, []).append(row)
+        slot = ("tx", row["session_id"]) if row["purpose"] == "TxProfile" else ("default", row["charge_point_id"])
+        slot_rows.setdefault(slot, []).append(row)
+    return Site(site_id, limit_w, chargers, connectors, sessions, slot_rows)
 
-    # A charger that accepted its profile and keeps drawing over it is flagged, as one that rejected it was.
-    ignoring = {}
-    for s in sessions:
-        accepted = [r for r in slots_rows.get(("tx", s["session_id"]), []) if r["status"] == "Accepted"]
-        if chargers[s["charge_point_id"]]["flagged_at"] is None and _drew_over(s, accepted[-1] if accepted else None):
-            ignoring[s["charge_point_id"]] = "drew over its share for two readings"
-    if ignoring:
-        await store.load.flag_chargers(conn, ignoring)
-        metrics.CHARGERS_FLAGGED.labels("over_share").inc(len(ignoring))
-    flagged = {cp for cp, c in chargers.items() if c["flagged_at"] is not None} | set(ignoring)
-    managed = [cp for cp in chargers if cp not in flagged]
-    fixed_w = sum(c.cap_w for cp in flagged for c in connectors[cp].values())  # counted at their maximum
-    fail_safe_w = limit_w // sum(len(connectors[cp]) for cp in chargers) if chargers else limit_w
 
-    defaults = {cp: in_force(slots_rows.get(("default", cp), []), since=chargers[cp]["booted_at"],
-                             fallback_w=max(c.cap_w for c in connectors[cp].values())) for cp in managed}
-    busy = {(s["charge_point_id"], s["connector_id"]) for s in sessions}
-    idle = {cp: sum(1 for connector_id in connectors[cp] if (cp, connector_id) not in busy) for cp in managed}
-    mine = [s for s in sessions if s["charge_point_id"] not in flagged]
+def _drawing_over(site: Site) -> dict[str, str]:
+    """Chargers not flagged yet that accepted their profile and keep drawing over it, with the reason."""
+    found = {}
+    for s in site.sessions:
+        accepted = [r for r in site.rows(("tx", s["session_id"])) if r["status"] == "Accepted"]
+        if site.chargers[s["charge_point_id"]]["flagged_at"] is None and _drew_over(s, accepted[-1] if accepted else None):
+            found[s["charge_point_id"]] = "drew over its share for two readings"
+    return found
+
+
+async def _flag_drawing_over(conn: asyncpg.Connection, reasons: dict[str, str]) -> None:
+    """Flagged, as a charger that rejected its profile was."""
+    if reasons:
+        await store.load.flag_chargers(conn, reasons)
+        metrics.CHARGERS_FLAGGED.labels("over_share").inc(len(reasons))
+
+
+def _plan(site: Site, *, flagged: set[str]) -> Plan:
+    """Flagged chargers count at their maximum; the managed sessions share the rest by what they
+    want, the idle connectors keep what is left; then each slot's target beside what is in force."""
+    managed = [cp for cp in site.chargers if cp not in flagged]
+    fixed_w = sum(c.cap_w for cp in flagged for c in site.connectors[cp].values())
+    fail_safe_w = site.limit_w // sum(len(site.connectors[cp]) for cp in site.chargers) if site.chargers else site.limit_w
+    defaults = {cp: in_force(site.rows(("default", cp)), since=site.chargers[cp]["booted_at"],
+                             fallback_w=max(c.cap_w for c in site.connectors[cp].values())) for cp in managed}
+    busy = {(s["charge_point_id"], s["connector_id"]) for s in site.sessions}
+    idle = {cp: sum(1 for connector_id in site.connectors[cp] if (cp, connector_id) not in busy) for cp in managed}
+    sessions = {s["session_id"]: s for s in site.sessions if s["charge_point_id"] not in flagged}
+    forces, demands = _sessions_in_force(site, sessions.values(), defaults)
+    allocation = allocate(site.limit_w, demands, fixed_w=fixed_w, idle_connectors=sum(idle.values()), fail_safe_w=fail_safe_w)
+
+    slots: dict[tuple, Slot] = {}
+    for session_id, s in sessions.items():
+        force, cp = forces[session_id], s["charge_point_id"]
+        slots[("tx", session_id)] = Slot(1, force.watts, allocation.shares[session_id],
+                                         waiting=force.pending or not site.unit_known(cp),
+                                         must_send=("tx", session_id) not in site.slot_rows)
+    for cp in managed:
+        force = defaults[cp]
+        slots[("default", cp)] = Slot(idle[cp], force.watts, allocation.idle_w, waiting=force.pending or not site.unit_known(cp),
+                                      must_send=bool(site.chargers[cp]["default_due"]) or not force.accepted)
+    return Plan(managed, sessions, max(site.limit_w - fixed_w, 0), allocation, slots)
+
+
+def _sessions_in_force(site: Site, sessions: Iterable[asyncpg.Record],
+                       defaults: dict[str, InForce]) -> tuple[dict[UUID, InForce], dict[UUID, Demand]]:
+    """Each session's power in force (without a profile of its own: its charger's default) and what it wants."""
     forces, demands = {}, {}
-    for s in mine:
-        connector = connectors[s["charge_point_id"]][s["connector_id"]]
-        rows, fallback_w = slots_rows.get(("tx", s["session_id"]), []), min(defaults[s["charge_point_id"]].watts, connector.cap_w)
+    for s in sessions:
+        connector = site.connector_of(s)
+        rows = site.rows(("tx", s["session_id"]))
+        fallback_w = min(defaults[s["charge_point_id"]].watts, connector.cap_w)
         forces[s["session_id"]] = in_force(rows, fallback_w=fallback_w)
         measured = _measured(s)
         read_under = limit_when_read(rows, datetime.fromisoformat(s["readings"][0]["receivedAt"]), fallback_w=fallback_w) \
             if measured is not None else fallback_w
         demands[s["session_id"]] = Demand(connector.cap_w, wanted_power(connector.cap_w, read_under, measured))
-    allocation = allocate(limit_w, demands, fixed_w=fixed_w, idle_connectors=sum(idle.values()), fail_safe_w=fail_safe_w)
+    return forces, demands
 
-    unit_known = {cp: chargers[cp]["rate_unit"] is not None for cp in managed}
-    slots: dict[tuple, Slot] = {}
-    for s in mine:
-        force, cp = forces[s["session_id"]], s["charge_point_id"]
-        slots[("tx", s["session_id"])] = Slot(1, force.watts, allocation.shares[s["session_id"]],
-                                              waiting=force.pending or not unit_known[cp],
-                                              must_send=("tx", s["session_id"]) not in slots_rows)
-    for cp in managed:
-        force = defaults[cp]
-        slots[("default", cp)] = Slot(idle[cp], force.watts, allocation.idle_w, waiting=force.pending or not unit_known[cp],
-                                      must_send=bool(chargers[cp]["default_due"]) or not force.accepted)
 
-    by_id = {s["session_id"]: s for s in mine}
+def _profiles_now(site: Site, plan: Plan) -> list[dict]:
+    """The profiles that may go out now (`load_plan.sends_now`), each in its charger's unit."""
     profiles = []
-    for kind, key in sends_now(max(limit_w - fixed_w, 0), slots):
+    for kind, key in sends_now(plan.budget_w, plan.slots):
         if kind == "tx":
-            s = by_id[key]
+            s = plan.sessions[key]
             cp, connector_id, transaction_id = s["charge_point_id"], s["connector_id"], s["transaction_id"]
-            wiring = connectors[cp][connector_id].wiring
+            wiring = site.connector_of(s).wiring
         else:
             cp, connector_id, transaction_id = key, 0, None
-            wiring = max((c.wiring for c in connectors[cp].values()), key=lambda w: w.phases * w.volts)
-        unit, watts = chargers[cp]["rate_unit"], slots[(kind, key)].target_w
-        profiles.append({"profile_id": uuid.uuid4(), "site_id": site_id, "charge_point_id": cp, "connector_id": connector_id,
+            wiring = max((c.wiring for c in site.connectors[cp].values()), key=lambda w: w.phases * w.volts)
+        unit, watts = site.chargers[cp]["rate_unit"], plan.slots[(kind, key)].target_w
+        profiles.append({"profile_id": uuid.uuid4(), "site_id": site.site_id, "charge_point_id": cp, "connector_id": connector_id,
                          "purpose": "TxProfile" if kind == "tx" else "TxDefaultProfile", "session_id": key if kind == "tx" else None,
                          "transaction_id": transaction_id, "limit_w": watts, "rate_unit": unit,
                          "limit_value": limit_in(unit, watts, wiring), "wiring": wiring})
-    # Asked once the charger was heard of: a question to a charger never connected waits in backoff.
-    asking = [cp for cp in managed if not unit_known[cp] and chargers[cp]["unit_asked_at"] is None and chargers[cp]["heard"]]
-    await _order(conn, profiles, asking)
+    return profiles
 
-    measured_w = sum(_measured(s) or 0 for s in sessions)
-    shares = [(s["session_id"], connectors[s["charge_point_id"]][s["connector_id"]].cap_w,
-               allocation.shares.get(s["session_id"], connectors[s["charge_point_id"]][s["connector_id"]].cap_w)) for s in sessions]
-    await store.load.save_computation(conn, site_id, shares=shares, idle_w=allocation.idle_w, measured_w=measured_w,
-                                      over_limit=measured_w > limit_w, next_in_seconds=rebalance_seconds if sessions else None)
+
+def _units_to_ask(site: Site, plan: Plan) -> list[str]:
+    """Asked once the charger was heard of: a question to a charger never connected waits in backoff."""
+    return [cp for cp in plan.managed
+            if not site.unit_known(cp) and site.chargers[cp]["unit_asked_at"] is None and site.chargers[cp]["heard"]]
+
+
+async def _record(conn: asyncpg.Connection, site: Site, allocation: Allocation, *, rebalance_seconds: float) -> None:
+    """Each Active session's share (a flagged charger's: its cap), what they draw, and when the site is due again."""
+    measured_w = sum(_measured(s) or 0 for s in site.sessions)
+    shares = [(s["session_id"], site.connector_of(s).cap_w, allocation.shares.get(s["session_id"], site.connector_of(s).cap_w))
+              for s in site.sessions]
+    await store.load.save_computation(conn, site.site_id, shares=shares, idle_w=allocation.idle_w, measured_w=measured_w,
+                                      over_limit=measured_w > site.limit_w,
+                                      next_in_seconds=rebalance_seconds if site.sessions else None)
+
+
+async def clear_released(conn: asyncpg.Connection) -> bool:
+    """Chargers whose site lost its limit, that moved, or that booted: a ClearChargingProfile for
+    each profile of ours they may hold, unless their site has a limit (its shares replace them).
+    Looked at once: a refused clearing is not sent again; one that never reached the charger is,
+    at its next boot. True when anything was ordered."""
+    released = await store.load.released_chargers(conn, limit=100)
+    if not released:
+        return False
+    clearings = [{"profile_id": uuid.uuid4(), "site_id": r["site_id"], "charge_point_id": r["charge_point_id"],
+                  "connector_id": r["connector_id"], "purpose": r["purpose"], "session_id": r["session_id"],
+                  "transaction_id": r["transaction_id"], "action": "ClearChargingProfile"}
+                 for r in await store.load.held_profiles(conn, released)]
+    await store.load.releases_looked_at(conn, released)
+    await _order(conn, clearings, [])
+    # A limit set meanwhile: its computation waits for this transaction and then sees the clearings.
+    await store.load.make_due(conn, charge_point_ids=sorted({c["charge_point_id"] for c in clearings}))
+    return bool(clearings)
 
 
 async def _order(conn: asyncpg.Connection, profiles: list[dict], asking: list[str]) -> None:
-    """Store the profiles and order them, and the rate-unit questions, in the caller's transaction."""
+    """Store the profiles (set or cleared) and order them, and the rate-unit questions, in the caller's transaction."""
     now = datetime.now(UTC)
     await store.load.record_profiles(conn, profiles)
-    await store.load.defaults_sent(conn, [p["charge_point_id"] for p in profiles if p["purpose"] == "TxDefaultProfile"])
+    await store.load.defaults_sent(conn, [p["charge_point_id"] for p in profiles
+                                          if p["purpose"] == "TxDefaultProfile" and p.get("action") != "ClearChargingProfile"])
     await store.load.units_asked(conn, asking)
-    ordered = [CommandOrdered(idempotencyKey=f"{PROFILE_KEY}{p['profile_id']}", type="SetChargingProfile",
-                              chargePointId=p["charge_point_id"], at=now,
-                              payload=set_charging_profile(purpose=p["purpose"], connector_id=p["connector_id"],
-                                                           transaction_id=p["transaction_id"], unit=p["rate_unit"],
-                                                           limit=p["limit_value"], wiring=p["wiring"]))
-               for p in profiles]
+    ordered = [_command(p, now) for p in profiles]
     ordered += [CommandOrdered(idempotencyKey=f"{UNIT_KEY}{uuid.uuid4()}", type="GetConfiguration", chargePointId=cp,
                                payload=get_rate_unit(), at=now) for cp in asking]
     await enqueue_domain_many(conn, store.SCHEMA, ordered)
+
+
+def _command(profile: dict, at: datetime) -> CommandOrdered:
+    if profile.get("action") == "ClearChargingProfile":
+        return CommandOrdered(idempotencyKey=f"{CLEAR_KEY}{profile['profile_id']}", type="ClearChargingProfile",
+                              chargePointId=profile["charge_point_id"], at=at,
+                              payload=clear_charging_profile(purpose=profile["purpose"], connector_id=profile["connector_id"]))
+    return CommandOrdered(idempotencyKey=f"{PROFILE_KEY}{profile['profile_id']}", type="SetChargingProfile",
+                          chargePointId=profile["charge_point_id"], at=at,
+                          payload=set_charging_profile(purpose=profile["purpose"], connector_id=profile["connector_id"],
+                                                       transaction_id=profile["transaction_id"], unit=profile["rate_unit"],
+                                                       limit=profile["limit_value"], wiring=profile["wiring"]))
 
 
 def outcome_of(finished: CommandFinished) -> str:
@@ -217,9 +329,14 @@ def profile_status(finished: CommandFinished) -> str:
     return "Rejected" if outcome == "Refused" else outcome
 
 
+def clearing_status(finished: CommandFinished) -> str:
+    """A charger that answered cleared it, or held no such profile (`Unknown`): gone either way."""
+    return "Accepted" if outcome_of(finished) == "Answered" else profile_status(finished)
+
+
 async def apply_command_answers(conn: asyncpg.Connection, messages: list[Message]) -> None:
-    """The outcome of each profile and rate-unit question ordered here; a charger that refused a
-    profile is flagged; its site is due again (the raises waiting for a lower go out)."""
+    """The outcome of each profile, clearing and rate-unit question ordered here; a charger that
+    refused a profile is flagged; its site is due again (the raises waiting for a lower go out)."""
     due: set[str] = set()
     refused: dict[str, str] = {}
     for message in messages:
@@ -233,6 +350,10 @@ async def apply_command_answers(conn: asyncpg.Connection, messages: list[Message
             metrics.LOAD_PROFILES.labels(status).inc()
             if status == "Rejected":
                 refused[cp] = f"refused a charging profile: {detail}"
+        elif key.startswith(CLEAR_KEY):
+            status = clearing_status(answered)
+            detail = None if status == "Accepted" else answered.error or f"the charger answered {(answered.response or {}).get('status')}"
+            await store.load.record_answer(conn, UUID(key.removeprefix(CLEAR_KEY)), status, detail)
         elif key.startswith(UNIT_KEY):
             # Refused (a gateway without GetConfiguration): W, as CONTRACT 13 says; never delivered: ask again.
             outcome = outcome_of(answered)
@@ -249,13 +370,18 @@ async def apply_command_answers(conn: asyncpg.Connection, messages: list[Message
 
 
 async def rebalance_due_sites(app: web.Application) -> None:
-    """Every site whose shares are due, each in its own transaction; then the orders go out at once."""
+    """Every site whose shares are due, each in its own transaction, then the chargers released
+    from a limit; then the orders go out at once."""
     pool, seconds = app[POOL], app[SETTINGS].load_rebalance_seconds
     async with pool.acquire() as conn:
         due = await store.load.due_sites(conn, limit=100)
     for site_id in due:
         async with pool.acquire() as conn, conn.transaction():
             await rebalance(conn, site_id, rebalance_seconds=seconds)
+    async with pool.acquire() as conn, conn.transaction():
+        cleared = await clear_released(conn)
+    if cleared:
+        outbox_relay(app, store.SCHEMA).wake()
     if due:
         outbox_relay(app, store.SCHEMA).wake()
         async with pool.acquire() as conn:

@@ -45,7 +45,8 @@ async def make_due(conn: asyncpg.Connection, *, charge_point_ids: Sequence[str] 
 
 async def record_boots(conn: asyncpg.Connection, boots: dict[str, datetime]) -> None:
     """Chargers that booted (received at, by our clock): the profiles they accepted before may be
-    gone, their fail-safe goes out again, and a flag is lifted (they are tried again)."""
+    gone, their fail-safe goes out again, and a flag is lifted (they are tried again); a clearing
+    that never reached them is tried again."""
     if not boots:
         return
     await conn.execute(
@@ -53,7 +54,7 @@ async def record_boots(conn: asyncpg.Connection, boots: dict[str, datetime]) -> 
         INSERT INTO sessions.load_chargers AS l (charge_point_id, booted_at, default_due)
         SELECT cp, at, true FROM unnest($1::text[], $2::timestamptz[]) AS b (cp, at)
         ON CONFLICT (charge_point_id) DO UPDATE SET booted_at = EXCLUDED.booted_at, default_due = true,
-            flagged_at = NULL, flag_reason = NULL
+            flagged_at = NULL, flag_reason = NULL, clear_due = true
         WHERE l.booted_at IS NULL OR EXCLUDED.booted_at > l.booted_at
         """,
         list(boots), list(boots.values()),
@@ -72,6 +73,19 @@ async def record_power(conn: asyncpg.Connection, sessions: dict[SessionKey, Sess
             [r[0] for r in rows], [r[1].event_id for r in rows], [r[1].position for r in rows], [r[1].ts for r in rows],
             [r[1].received_at for r in rows], [r[1].watts for r in rows],
         )
+
+
+async def release(conn: asyncpg.Connection, *, charge_point_ids: Sequence[str] = (), site_id: UUID | None = None) -> None:
+    """These chargers (or the chargers of this site) may hold profiles of a limit they are no longer
+    under: look at them (`clear_due`)."""
+    await conn.execute(
+        """
+        INSERT INTO sessions.load_chargers AS l (charge_point_id, clear_due)
+        SELECT charge_point_id, true FROM sessions.chargers WHERE charge_point_id = ANY($1::text[]) OR site_id = $2
+        ON CONFLICT (charge_point_id) DO UPDATE SET clear_due = true
+        """,
+        list(charge_point_ids), site_id,
+    )
 
 
 # --- the owner's reads, for one site -------------------------------------------------------------
@@ -135,19 +149,55 @@ async def active_sessions(conn: asyncpg.Connection, charge_point_ids: Sequence[s
 async def open_profiles(conn: asyncpg.Connection, charge_point_ids: Sequence[str], session_ids: Sequence[UUID]) -> list[asyncpg.Record]:
     """The profiles that may be in force: of each slot (a charger's default, a session's profile),
     its last Accepted one and every one sent after it; and every profile a session accepted (what
-    limited it when a reading was taken). Oldest first."""
+    limited it when a reading was taken). None sent before the slot was last cleared. Oldest first."""
     return await conn.fetch(
         """
         SELECT * FROM (
-            SELECT p.*, max(sent_at) FILTER (WHERE status = 'Accepted')
-                        OVER (PARTITION BY charge_point_id, purpose, session_id) AS last_accepted
+            SELECT p.*, max(sent_at) FILTER (WHERE status = 'Accepted' AND action = 'SetChargingProfile') OVER slot AS last_accepted,
+                        max(sent_at) FILTER (WHERE action = 'ClearChargingProfile') OVER slot AS last_cleared
             FROM sessions.load_profiles p
             WHERE (purpose = 'TxDefaultProfile' AND charge_point_id = ANY($1::text[])) OR session_id = ANY($2::uuid[])
+            WINDOW slot AS (PARTITION BY charge_point_id, purpose, session_id)
         ) p
-        WHERE last_accepted IS NULL OR sent_at >= last_accepted OR (purpose = 'TxProfile' AND status = 'Accepted')
+        WHERE action = 'SetChargingProfile' AND (last_cleared IS NULL OR sent_at > last_cleared)
+          AND (last_accepted IS NULL OR sent_at >= last_accepted OR (purpose = 'TxProfile' AND status = 'Accepted'))
         ORDER BY sent_at
         """,
         list(charge_point_ids), list(session_ids),
+    )
+
+
+async def released_chargers(conn: asyncpg.Connection, *, limit: int) -> list[str]:
+    """Chargers to look at for clearing, locked for this look (others skipped)."""
+    return [r["charge_point_id"] for r in await conn.fetch(
+        "SELECT charge_point_id FROM sessions.load_chargers WHERE clear_due ORDER BY charge_point_id "
+        "LIMIT $1 FOR UPDATE SKIP LOCKED", limit)]
+
+
+async def held_profiles(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> list[asyncpg.Record]:
+    """Of these chargers, those whose site has no limit: each profile of ours they may still hold
+    (the newest of its connector and purpose, sent after that slot was last cleared, not refused,
+    a TxProfile only while its session is open), with the site it was sent for."""
+    return await conn.fetch(
+        """
+        WITH cleared AS (
+            SELECT charge_point_id, connector_id, purpose, max(sent_at) AS cleared_at FROM sessions.load_profiles
+            WHERE action = 'ClearChargingProfile' AND status <> 'NotDelivered' AND charge_point_id = ANY($1::text[])
+            GROUP BY 1, 2, 3)
+        SELECT DISTINCT ON (p.charge_point_id, p.connector_id, p.purpose)
+               p.site_id, p.charge_point_id, p.connector_id, p.purpose, p.session_id, p.transaction_id
+        FROM sessions.load_profiles p
+        JOIN sessions.chargers c USING (charge_point_id)
+        LEFT JOIN sessions.site_limits l ON l.site_id = c.site_id
+        LEFT JOIN cleared k ON k.charge_point_id = p.charge_point_id AND k.connector_id = p.connector_id AND k.purpose = p.purpose
+        LEFT JOIN sessions.sessions s ON s.session_id = p.session_id
+        WHERE p.charge_point_id = ANY($1::text[]) AND p.action = 'SetChargingProfile'
+          AND p.status IN ('Accepted', 'Pending', 'Unknown') AND (k.cleared_at IS NULL OR p.sent_at > k.cleared_at)
+          AND l.max_power_w IS NULL
+          AND (p.purpose = 'TxDefaultProfile' OR (s.ended_at IS NULL AND s.closed_at IS NULL))
+        ORDER BY p.charge_point_id, p.connector_id, p.purpose, p.sent_at DESC
+        """,
+        list(charge_point_ids),
     )
 
 
@@ -155,13 +205,19 @@ async def open_profiles(conn: asyncpg.Connection, charge_point_ids: Sequence[str
 
 
 async def record_profiles(conn: asyncpg.Connection, profiles: Sequence[dict]) -> None:
+    """Profiles set (with their limit) or cleared (`action`, no limit)."""
     if profiles:
         columns = ("profile_id", "site_id", "charge_point_id", "connector_id", "purpose", "session_id", "transaction_id",
-                   "limit_w", "rate_unit", "limit_value")
+                   "limit_w", "rate_unit", "limit_value", "action")
         await conn.executemany(
-            f"INSERT INTO sessions.load_profiles ({', '.join(columns)}) VALUES ({', '.join(f'${i}' for i in range(1, 11))})",
-            [tuple(p[c] for c in columns) for p in profiles],
+            f"INSERT INTO sessions.load_profiles ({', '.join(columns)}) VALUES ({', '.join(f'${i}' for i in range(1, 12))})",
+            [tuple(p.get(c) for c in columns[:-1]) + (p.get("action", "SetChargingProfile"),) for p in profiles],
         )
+
+
+async def releases_looked_at(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> None:
+    await conn.execute("UPDATE sessions.load_chargers SET clear_due = false WHERE charge_point_id = ANY($1::text[])",
+                       list(charge_point_ids))
 
 
 async def defaults_sent(conn: asyncpg.Connection, charge_point_ids: Sequence[str]) -> None:
