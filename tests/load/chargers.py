@@ -1,7 +1,8 @@
 """Charge points for the site power limit tests: real OCPP 1.6J clients (the `ocpp` library) that
 keep the charging profiles they receive as a charger does (a TxProfile for its transaction over
-the TxDefaultProfile), draw what their car wants under them (or ignore them), report that power in
-their MeterValues, and let a watcher add up, at every change, the shares in force on the site."""
+the TxDefaultProfile, until cleared), draw what their car wants under them (or ignore them),
+report that power in their MeterValues, and let a watcher add up, at every change, the shares in
+force on the site."""
 from __future__ import annotations
 
 import asyncio
@@ -55,6 +56,7 @@ class LoadCharger(ChargePoint):
         self.watch, self.rate_unit, self.answer, self.ignores_profiles, self.car_w = watch, rate_unit, answer, ignores_profiles, car_w
         self.profiles: dict[tuple[int, str], dict] = {}  # (connector, purpose) -> the profile in force
         self.received: list[dict] = []  # every SetChargingProfile, as sent
+        self.clearings: list[dict] = []  # every ClearChargingProfile, as sent
         self.transactions: dict[int, int] = {}  # connector -> its transaction
         self.energy_wh = 0
         watch.chargers.append(self)
@@ -71,6 +73,22 @@ class LoadCharger(ChargePoint):
             self.profiles[(connector_id, cs_charging_profiles["charging_profile_purpose"])] = cs_charging_profiles
             self.watch.check()
         return call_result.SetChargingProfile(status=self.answer)
+
+    @on(Action.clear_charging_profile)
+    def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
+                                  charging_profile_purpose: str | None = None,
+                                  stack_level: int | None = None) -> call_result.ClearChargingProfile:
+        """Drops every profile that matches all the criteria given; Unknown when none did."""
+        self.clearings.append({"id": id, "connectorId": connector_id, "purpose": charging_profile_purpose, "stackLevel": stack_level})
+        matching = [key for key, profile in self.profiles.items()
+                    if (id is None or profile["charging_profile_id"] == id)
+                    and (connector_id is None or key[0] == connector_id)
+                    and (charging_profile_purpose is None or key[1] == charging_profile_purpose)
+                    and (stack_level is None or profile["stack_level"] == stack_level)]
+        for key in matching:
+            del self.profiles[key]
+        self.watch.check()
+        return call_result.ClearChargingProfile(status="Accepted" if matching else "Unknown")
 
     def limit_w(self, connector_id: int) -> float | None:
         """The limit on a connector: the TxProfile of its transaction, else the connector's or the
