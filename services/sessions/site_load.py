@@ -265,23 +265,21 @@ async def _record(conn: asyncpg.Connection, site: Site, allocation: Allocation, 
                                       next_in_seconds=rebalance_seconds if site.sessions else None)
 
 
-async def clear_released(conn: asyncpg.Connection) -> bool:
+async def clear_released(conn: asyncpg.Connection) -> list[str]:
     """Chargers whose site lost its limit, that moved, or that booted: a ClearChargingProfile for
     each profile of ours they may hold, unless their site has a limit (its shares replace them).
     Looked at once: a refused clearing is not sent again; one that never reached the charger is,
-    at its next boot. True when anything was ordered."""
+    at its next boot. The chargers something was ordered for."""
     released = await store.load.released_chargers(conn, limit=100)
     if not released:
-        return False
+        return []
     clearings = [{"profile_id": uuid.uuid4(), "site_id": r["site_id"], "charge_point_id": r["charge_point_id"],
                   "connector_id": r["connector_id"], "purpose": r["purpose"], "session_id": r["session_id"],
                   "transaction_id": r["transaction_id"], "action": "ClearChargingProfile"}
                  for r in await store.load.held_profiles(conn, released)]
     await store.load.releases_looked_at(conn, released)
     await _order(conn, clearings, [])
-    # A limit set meanwhile: its computation waits for this transaction and then sees the clearings.
-    await store.load.make_due(conn, charge_point_ids=sorted({c["charge_point_id"] for c in clearings}))
-    return bool(clearings)
+    return sorted({c["charge_point_id"] for c in clearings})
 
 
 async def _order(conn: asyncpg.Connection, profiles: list[dict], asking: list[str]) -> None:
@@ -378,10 +376,12 @@ async def rebalance_due_sites(app: web.Application) -> None:
     for site_id in due:
         async with pool.acquire() as conn, conn.transaction():
             await rebalance(conn, site_id, rebalance_seconds=seconds)
-    async with pool.acquire() as conn, conn.transaction():
-        cleared = await clear_released(conn)
-    if cleared:
-        outbox_relay(app, store.SCHEMA).wake()
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            cleared = await clear_released(conn)
+        if cleared:  # a limit set meanwhile: its next computation sees the clearings
+            await store.load.make_due(conn, charge_point_ids=cleared)
+            outbox_relay(app, store.SCHEMA).wake()
     if due:
         outbox_relay(app, store.SCHEMA).wake()
         async with pool.acquire() as conn:
