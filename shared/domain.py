@@ -405,8 +405,10 @@ class ConnectorSpecsChanged(DomainMessage):
 
 
 class ChargerConnectionChanged(DomainMessage):
-    """sessions: a charger connected to the CPMS's gateway or left it (ChargerConnected and
-    ChargerDisconnected, by our clock). The newest `at` wins."""
+    """sessions: a charger's `online` (the fleet view's rule, CONTRACT section 8) turned: it connected
+    to the CPMS's gateway or was heard again, it left the gateway (ChargerDisconnected), or it was
+    silent for CPMS_CHARGER_OFFLINE_AFTER_SECONDS (behind the reference gateway, the only sign).
+    Once per turn, by our clock; the newest `at` wins."""
     routing_key: ClassVar[str] = "charger.connection-changed"
     chargePointId: str
     online: bool

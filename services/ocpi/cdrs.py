@@ -25,7 +25,7 @@ from services.ocpi import store, tariffs
 from services.ocpi.modules import ANSWERS, OcpiModule
 from services.ocpi.pagination import PageQuery, page_of, page_response
 from services.ocpi.push import wake_push
-from services.ocpi.sessions import cdr_token, charging_periods, number, price
+from services.ocpi.sessions import cdr_token, charging_periods, number, price, stated_auth_method
 from services.ocpi.transport import BASE, PARTNER
 from shared.app import POOL, SETTINGS
 from shared.jsonutil import format_ts
@@ -50,7 +50,8 @@ def cdr_object(row: Any, tariff: dict | None, *, cdr_id: str, country_code: str,
         "start_date_time": f["start_date_time"], "end_date_time": f["end_date_time"],
         "session_id": str(row["session_id"]),
         "cdr_token": cdr_token(row["token"]),
-        "auth_method": row["session"]["auth_method"],
+        "auth_method": stated_auth_method(row),
+        **({"authorization_reference": row["authorization_reference"]} if row["authorization_reference"] is not None else {}),
         "cdr_location": row["location"]["cdr_location"],
         "currency": f["currency"],
         "tariffs": [tariff] if tariff is not None else [],

@@ -101,11 +101,13 @@ def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> 
         "start_date_time": format_ts(row["started_at"]),
         "kwh": number(round(row["energy_wh"] / 1000, 6)),
         "cdr_token": cdr_token(row["token"]),
-        "auth_method": row["auth_method"] or "WHITELIST",
+        "auth_method": stated_auth_method(row),
         "location_id": location["location_id"], "evse_uid": location["evse_uid"], "connector_id": location["connector_id"],
         "currency": row["currency"],
         "status": "COMPLETED" if completed else "ACTIVE",
     }
+    if row["authorization_reference"] is not None:
+        session["authorization_reference"] = row["authorization_reference"]
     figures = row["figures"]
     if completed:
         final = figures if row["priced_revision"] > 0 else None
@@ -118,11 +120,33 @@ def session_object(row: asyncpg.Record, *, country_code: str, party_id: str) -> 
 
 
 def auth_method(message: SessionProgress | SessionFinalized) -> str | None:
-    """OCPI's AuthMethod of a session (mod_sessions.asciidoc, AuthMethod enum): AUTH_REQUEST when the
-    partner was asked in real time, WHITELIST when its stored token decided; None when not said."""
+    """OCPI's AuthMethod of a session as the sessions service tells it (mod_sessions.asciidoc,
+    AuthMethod enum): AUTH_REQUEST when the partner was asked in real time, WHITELIST when its
+    stored token decided; None when not said. COMMAND is ours to tell: `claim_its_command`."""
     if message.realtimeAuthorized is None:
         return None
     return "AUTH_REQUEST" if message.realtimeAuthorized else "WHITELIST"
+
+
+def stated_auth_method(row: Any) -> str:
+    """The AuthMethod a partner's Session and its CDRs state: one column, so they never differ."""
+    return row["auth_method"] or "WHITELIST"
+
+
+async def claim_its_command(conn: asyncpg.Connection, session_id: UUID) -> bool:
+    """Whether the session is the one a partner's START_SESSION started ("COMMAND: the Token
+    provided in the Command was used as authorization"): decided once its charger is known and
+    before its Session first goes out; the command, once matched, is this session's alone."""
+    session = await store.sessions.awaiting_its_start(conn, session_id)
+    if session is None:
+        return False
+    command = await store.commands.claim_start(
+        conn, session_id, partner_id=session["partner_id"], token_uid=session["uid"], charge_point_id=session["charge_point_id"],
+        connector_id=session["connector_id"], started_at=session["started_at"], heard_at=session["heard_at"])
+    if command is None:
+        return False
+    await store.sessions.set_started_by_command(conn, session_id, command["authorization_reference"])
+    return True
 
 
 def digest(figures: dict) -> str:
@@ -166,6 +190,8 @@ async def apply_session_messages(conn: asyncpg.Connection, messages: list[Messag
             applied = await store.sessions.apply_priced(
                 conn, m.sessionId, token, revision=m.revision, currency=m.costCurrency, tariff_id=m.tariffId, figures=m.figures,
                 digest=digest(m.figures), site=m.location)
+        if isinstance(m, SessionProgress | SessionFinalized) and await claim_its_command(conn, m.sessionId):
+            applied = True
         if applied:
             changed.add(m.sessionId)
     return sorted(changed)

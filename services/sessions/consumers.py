@@ -11,7 +11,7 @@ from uuid import UUID
 import asyncpg
 import pydantic
 
-from services.sessions import metrics, site_load, store
+from services.sessions import connections, metrics, site_load, store
 from services.sessions.authorization import judge_sessions, policy_of
 from services.sessions.eras import attribute
 from services.sessions.facts import reduce_events
@@ -22,7 +22,6 @@ from shared.config import SessionsSettings
 from shared.consumer import Message, each
 from shared.domain import (
     ChargerActiveChanged,
-    ChargerConnectionChanged,
     ConnectorStatusReported,
     ChargerHandshake,
     ChargerRegistered,
@@ -57,7 +56,9 @@ async def apply_charger_events(conn: asyncpg.Connection, messages: list[Message]
     batch = reduce_events([(m.message_id, m.body, m.repeat) for m in messages])
     await store.chargers.record_chargers(conn, batch)
     changed = await store.chargers.record_connector_statuses(conn, batch)
-    await enqueue_domain_many(conn, store.SCHEMA, [*connector_statuses(changed), *connections(batch)])
+    await enqueue_domain_many(conn, store.SCHEMA, connector_statuses(changed))
+    if batch.chargers:  # heard, or gone from our gateway: their connection may have turned
+        await connections.announce(conn, settings.charger_offline_after_seconds, sorted(batch.chargers))
     await store.chargers.record_status_log(conn, batch)
     touched: set[UUID] = set()
     judged: set[UUID] = set()  # started or stopped: their idTag's sessions may be concurrent or not
@@ -111,18 +112,6 @@ def connector_statuses(rows: list) -> list[ConnectorStatusReported]:
     return [ConnectorStatusReported(chargePointId=r["charge_point_id"], connectorId=r["connector_id"], status=r["status"],
                                     errorCode=r["error_code"], at=r["status_at"], receiveOrder=r["receive_order"],
                                     eventId=r["event_id"]) for r in rows]
-
-
-def connections(batch) -> list[ChargerConnectionChanged]:
-    """Chargers that connected to the gateway or left it in this batch, with where they stand now."""
-    found = []
-    for cp, seen in sorted(batch.chargers.items()):
-        if seen.connected_at is None and seen.disconnected_at is None:
-            continue
-        online = seen.connected_at is not None and (seen.disconnected_at is None or seen.connected_at > seen.disconnected_at)
-        found.append(ChargerConnectionChanged(chargePointId=cp, online=online,
-                                              at=max(t for t in (seen.connected_at, seen.disconnected_at) if t is not None)))
-    return found
 
 
 def _observe_lag(messages: list[Message]) -> None:

@@ -1,17 +1,46 @@
 """SQL of the commands partners sent (Commands module, RECEIVER) and their reservations."""
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 import asyncpg
 
 
 async def create(conn: asyncpg.Connection, command_id: UUID, partner_id: UUID, command: str, response_url: str,
-                 charge_point_id: str, timeout_seconds: float) -> None:
+                 charge_point_id: str, timeout_seconds: float, *, token_uid: str | None = None, connector_id: int | None = None,
+                 authorization_reference: str | None = None) -> None:
+    """A command sent on; a START_SESSION keeps its token's uid, its connector and its authorization_reference."""
     await conn.execute(
-        "INSERT INTO ocpi.commands (command_id, partner_id, command, response_url, charge_point_id, timeout_at) "
-        "VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
-        command_id, partner_id, command, response_url, charge_point_id, timeout_seconds,
+        "INSERT INTO ocpi.commands (command_id, partner_id, command, response_url, charge_point_id, timeout_at, token_uid, "
+        "connector_id, authorization_reference) "
+        "VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6), lower($7), $8, $9)",
+        command_id, partner_id, command, response_url, charge_point_id, timeout_seconds, token_uid, connector_id,
+        authorization_reference,
+    )
+
+
+async def claim_start(conn: asyncpg.Connection, session_id: UUID, *, partner_id: UUID, token_uid: str, charge_point_id: str,
+                      connector_id: int | None, started_at: datetime | None, heard_at: datetime) -> asyncpg.Record | None:
+    """The START_SESSION that started this session, claimed by it (a command starts one session),
+    or None: the oldest unclaimed one of the same partner for the same token uid at the session's
+    charger (and connector, when the command named one) that the charger did not refuse, within
+    whose lifetime (its creation to its timeout) the session started by the charger's clock or
+    was first heard of by ours (chargers' clocks are routinely off). Both times are the session's
+    first, so a command made after it started never matches."""
+    return await conn.fetchrow(
+        """
+        UPDATE ocpi.commands SET session_id = $1
+        WHERE command_id = (
+            SELECT command_id FROM ocpi.commands
+            WHERE command = 'START_SESSION' AND session_id IS NULL AND partner_id = $2 AND token_uid = lower($3)
+              AND charge_point_id = $4 AND (connector_id IS NULL OR $5::integer IS NULL OR connector_id = $5)
+              AND (result IS NULL OR result = 'ACCEPTED')
+              AND ($6::timestamptz BETWEEN created_at AND timeout_at OR $7::timestamptz BETWEEN created_at AND timeout_at)
+            ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+        RETURNING command_id, authorization_reference
+        """,
+        session_id, partner_id, token_uid, charge_point_id, connector_id, started_at, heard_at,
     )
 
 

@@ -101,6 +101,25 @@ async def apply_priced(conn: asyncpg.Connection, session_id: UUID, token: dict[s
     return result != "UPDATE 0"
 
 
+async def awaiting_its_start(conn: asyncpg.Connection, session_id: UUID) -> asyncpg.Record | None:
+    """The session, while the partner's command that may have started it can still be found: a
+    partner's session at a known charger, never stated yet (how it was authorized is settled
+    before its Session first goes out)."""
+    return await conn.fetchrow(
+        "SELECT partner_id, token->>'uid' AS uid, charge_point_id, connector_id, started_at, heard_at FROM ocpi.roaming_sessions "
+        "WHERE session_id = $1 AND session IS NULL AND partner_id IS NOT NULL AND charge_point_id IS NOT NULL "
+        "AND auth_method IS DISTINCT FROM 'COMMAND'",
+        session_id,
+    )
+
+
+async def set_started_by_command(conn: asyncpg.Connection, session_id: UUID, authorization_reference: str | None) -> None:
+    await conn.execute(
+        "UPDATE ocpi.roaming_sessions SET auth_method = 'COMMAND', authorization_reference = $2 WHERE session_id = $1",
+        session_id, authorization_reference,
+    )
+
+
 async def lock(conn: asyncpg.Connection, session_ids: Sequence[UUID]) -> list[asyncpg.Record]:
     """The sessions of partners among these, locked, in id order."""
     return await conn.fetch(

@@ -221,6 +221,32 @@ async def chargers_page(
                             f"ORDER BY charge_point_id LIMIT {filters.arg(limit + 1)}", *filters.args)
 
 
+async def announce_connections(conn: asyncpg.Connection, *, online_since: datetime, offline_after_seconds: float,
+                               charge_point_ids: Sequence[str] | None, limit: int) -> list[asyncpg.Record]:
+    """Chargers whose `online` (the rule of the `online` filter) is not what was last announced of
+    them, marked announced: (charge_point_id, online, at). `at` is when it became so by our clock
+    (heard again; disconnected; or its last word plus the offline window), never before the last
+    announcement's. Among `charge_point_ids` (locked by the caller), else any not locked now."""
+    online = f"coalesce({_ONLINE.format('$1')}, false)"
+    became = (f"CASE WHEN {online} THEN {_HEARD_AT} "
+              f"WHEN disconnected_at IS NOT NULL AND ({_HEARD_AT} IS NULL OR disconnected_at >= {_HEARD_AT}) THEN disconnected_at "
+              f"ELSE {_HEARD_AT} + make_interval(secs => $2) END")
+    return await conn.fetch(
+        f"""
+        UPDATE sessions.chargers SET announced_online = {online},
+            announced_at = greatest({became}, announced_at + interval '1 millisecond')
+        WHERE charge_point_id IN (
+            SELECT charge_point_id FROM sessions.chargers
+            WHERE ($3::text[] IS NULL OR charge_point_id = ANY($3::text[])) AND ({_HEARD_AT} IS NOT NULL OR disconnected_at IS NOT NULL)
+              AND announced_online IS DISTINCT FROM {online}
+            ORDER BY charge_point_id LIMIT $4 FOR UPDATE SKIP LOCKED)
+          AND announced_online IS DISTINCT FROM {online}
+        RETURNING charge_point_id, announced_online AS online, announced_at AS at
+        """,
+        online_since, offline_after_seconds, list(charge_point_ids) if charge_point_ids is not None else None, limit,
+    )
+
+
 def is_online(row: asyncpg.Record, online_since: datetime) -> bool:
     """The charger row's `online`, by the same rule as the `online` filter of `chargers_page`."""
     heard = row["heard_at"]
