@@ -115,6 +115,11 @@ class Site:
     def unit_known(self, charge_point_id: str) -> bool:
         return self.chargers[charge_point_id]["rate_unit"] is not None
 
+    def must_wait(self, charge_point_id: str) -> bool:
+        """Its profiles wait while its unit is unknown, or while a clearing ordered for it is
+        unanswered: delivered after it, a new profile would be wiped by it."""
+        return not self.unit_known(charge_point_id) or self.chargers[charge_point_id]["clearing"]
+
     def flagged(self) -> set[str]:
         return {cp for cp, c in self.chargers.items() if c["flagged_at"] is not None}
 
@@ -205,11 +210,11 @@ def _plan(site: Site, *, flagged: set[str]) -> Plan:
     for session_id, s in sessions.items():
         force, cp = forces[session_id], s["charge_point_id"]
         slots[("tx", session_id)] = Slot(1, force.watts, allocation.shares[session_id],
-                                         waiting=force.pending or not site.unit_known(cp),
+                                         waiting=force.pending or site.must_wait(cp),
                                          must_send=("tx", session_id) not in site.slot_rows)
     for cp in managed:
         force = defaults[cp]
-        slots[("default", cp)] = Slot(idle[cp], force.watts, allocation.idle_w, waiting=force.pending or not site.unit_known(cp),
+        slots[("default", cp)] = Slot(idle[cp], force.watts, allocation.idle_w, waiting=force.pending or site.must_wait(cp),
                                       must_send=bool(site.chargers[cp]["default_due"]) or not force.accepted)
     return Plan(managed, sessions, max(site.limit_w - fixed_w, 0), allocation, slots)
 

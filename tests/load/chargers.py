@@ -57,6 +57,8 @@ class LoadCharger(ChargePoint):
         self.profiles: dict[tuple[int, str], dict] = {}  # (connector, purpose) -> the profile in force
         self.received: list[dict] = []  # every SetChargingProfile, as sent
         self.clearings: list[dict] = []  # every ClearChargingProfile, as sent
+        self.clearings_answered = asyncio.Event()  # clear it to hold the answers to clearings
+        self.clearings_answered.set()
         self.transactions: dict[int, int] = {}  # connector -> its transaction
         self.energy_wh = 0
         watch.chargers.append(self)
@@ -75,11 +77,12 @@ class LoadCharger(ChargePoint):
         return call_result.SetChargingProfile(status=self.answer)
 
     @on(Action.clear_charging_profile)
-    def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
-                                  charging_profile_purpose: str | None = None,
-                                  stack_level: int | None = None) -> call_result.ClearChargingProfile:
+    async def on_clear_charging_profile(self, id: int | None = None, connector_id: int | None = None,
+                                        charging_profile_purpose: str | None = None,
+                                        stack_level: int | None = None) -> call_result.ClearChargingProfile:
         """Drops every profile that matches all the criteria given; Unknown when none did."""
         self.clearings.append({"id": id, "connectorId": connector_id, "purpose": charging_profile_purpose, "stackLevel": stack_level})
+        await self.clearings_answered.wait()
         matching = [key for key, profile in self.profiles.items()
                     if (id is None or profile["charging_profile_id"] == id)
                     and (connector_id is None or key[0] == connector_id)

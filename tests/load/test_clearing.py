@@ -82,6 +82,53 @@ async def test_a_removed_limit_clears_what_the_chargers_hold_once_and_a_new_limi
     assert watch.over == []
 
 
+async def test_no_profile_goes_to_a_charger_while_a_clearing_of_it_is_unanswered(cpms_with_gateway):
+    """Commands to one charger may be delivered in any order: a profile sent while a clearing is on
+    its way could reach the charger first and be wiped by it, leaving the charger unlimited while
+    the CPMS counts it as limited."""
+    api, url = cpms_with_gateway
+    cp = unique_id("LOAD")
+    site_id = await limited_site(api, "22", [cp])
+    watch = SiteWatch(limit_w=22_000, cap_w=CAP_W)
+    async with plugged(url, cp, SECRET, watch) as charger:
+        await charger.start_session()
+        async def limited() -> bool:
+            return (1, "TxProfile") in charger.profiles and settled(await site_load(api, site_id))
+
+        await eventually(limited, timeout=30)
+        charger.clearings_answered.clear()
+        status, body = await api.admin("PUT", f"/v1/sites/{site_id}", {"name": NAME, "maxPowerKw": None})
+        assert status == 200, body
+        async def clearing_held() -> bool:
+            return bool(charger.clearings)
+
+        await eventually(clearing_held, timeout=30)  # the first arrived, its answer held (the next waits behind it)
+
+        # A limit again while the clearings are unanswered: the share is decided, and nothing goes out.
+        status, body = await api.admin("PUT", f"/v1/sites/{site_id}", {"name": NAME, "maxPowerKw": "7"})
+        assert status == 200, body
+
+        async def decided() -> dict | None:
+            load = await site_load(api, site_id)
+            return load if [s["shareW"] for s in load["sessions"]] == [7_000] else None
+
+        load = await eventually(decided, timeout=30)
+        cleared_at = max(p["sentAt"] for p in load["profiles"] if p["action"] == "ClearChargingProfile")
+        assert not [p for p in load["profiles"] if p["action"] == "SetChargingProfile" and p["sentAt"] > cleared_at]
+
+        charger.clearings_answered.set()
+
+        async def limited_again() -> dict | None:
+            load = await site_load(api, site_id)
+            return load if settled(load) and charger.share_w(1) == 7_000 else None
+
+        load = await eventually(limited_again, timeout=30)
+        answered_at = max(p["answeredAt"] for p in load["profiles"] if p["action"] == "ClearChargingProfile")
+        later = [p for p in load["profiles"] if p["action"] == "SetChargingProfile" and p["sentAt"] > cleared_at]
+        assert later and all(p["sentAt"] >= answered_at for p in later)
+        await charger.stop_session()
+
+
 async def test_a_charger_moved_to_a_site_without_a_limit_is_cleared_and_the_others_keep_theirs(cpms_with_gateway):
     api, url = cpms_with_gateway
     moving, staying = unique_id("LOAD"), unique_id("LOAD")

@@ -105,7 +105,9 @@ async def site_chargers(conn: asyncpg.Connection, site_id: UUID) -> list[asyncpg
     return await conn.fetch(
         """
         SELECT c.charge_point_id, c.last_received_at IS NOT NULL AS heard,
-               l.rate_unit, l.unit_asked_at, l.booted_at, l.default_due, l.flagged_at, l.flag_reason
+               l.rate_unit, l.unit_asked_at, l.booted_at, l.default_due, l.flagged_at, l.flag_reason,
+               EXISTS (SELECT 1 FROM sessions.load_profiles p WHERE p.charge_point_id = c.charge_point_id
+                       AND p.action = 'ClearChargingProfile' AND p.status = 'Pending') AS clearing
         FROM sessions.chargers c LEFT JOIN sessions.load_chargers l USING (charge_point_id)
         WHERE c.site_id = $1 ORDER BY c.charge_point_id
         """,
