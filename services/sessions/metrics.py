@@ -59,7 +59,8 @@ PROGRESS_ANNOUNCED = Counter(
 )
 
 # Site power limits (CONTRACT section 13)
-LOAD_PROFILES = Counter("cpms_load_profiles_total", "Charging profiles sent for site power limits, by outcome", ["outcome"])
+LOAD_PROFILES = Counter("cpms_load_profiles_total", "Charging profiles set or cleared for site power limits, by action and outcome",
+                        ["action", "outcome"])
 SITES_OVER_LIMIT = Gauge("cpms_load_sites_over_limit", "Sites whose Active sessions drew more than their limit at the last computation",
                          multiprocess_mode="livemostrecent")
 CHARGERS_FLAGGED = Counter("cpms_load_chargers_flagged_total", "Chargers flagged on their site and counted at their maximum, by reason",

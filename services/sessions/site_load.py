@@ -350,13 +350,15 @@ async def apply_command_answers(conn: asyncpg.Connection, messages: list[Message
             detail = None if status == "Accepted" else answered.error or f"the charger answered {(answered.response or {}).get('status')}"
             if await store.load.record_answer(conn, UUID(key.removeprefix(PROFILE_KEY)), status, detail) is None:
                 continue
-            metrics.LOAD_PROFILES.labels(status).inc()
+            metrics.LOAD_PROFILES.labels("SetChargingProfile", status).inc()
             if status == "Rejected":
                 refused[cp] = f"refused a charging profile: {detail}"
         elif key.startswith(CLEAR_KEY):
             status = clearing_status(answered)
             detail = None if status == "Accepted" else answered.error or f"the charger answered {(answered.response or {}).get('status')}"
-            await store.load.record_answer(conn, UUID(key.removeprefix(CLEAR_KEY)), status, detail)
+            if await store.load.record_answer(conn, UUID(key.removeprefix(CLEAR_KEY)), status, detail) is None:
+                continue
+            metrics.LOAD_PROFILES.labels("ClearChargingProfile", status).inc()
         elif key.startswith(UNIT_KEY):
             # Refused (a gateway without GetConfiguration): W, as CONTRACT 13 says; never delivered: ask again.
             outcome = outcome_of(answered)

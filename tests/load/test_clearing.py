@@ -183,6 +183,8 @@ async def test_a_gateway_that_refuses_the_clearing_is_not_asked_again(make_api):
         assert [c["payload"] for c in gateway.calls if c["type"] == "ClearChargingProfile"] == [
             {"id": 1_300_000, "connectorId": 0, "chargingProfilePurpose": "TxDefaultProfile", "stackLevel": 1}]
         assert not load["chargers"][0]["flagged"]  # a clearing refused says nothing of the shares
+        _, metrics = await api.anonymous("GET", "/metrics")
+        assert 'cpms_load_profiles_total{action="ClearChargingProfile",outcome="Rejected"} 1.0' in metrics
 
         # It boots again, and a limit comes back: its fail-safe goes out, the clearing is not repeated.
         await api.send_events(ev.booted(cp, ts="2026-11-25T11:00:00Z"))

@@ -43,7 +43,7 @@ async def test_a_charger_that_rejects_its_profile_is_flagged_and_counted_at_its_
     assert watch.over == []  # the rejecting charger kept no profile: the watch counts it at its 11 kW too
 
     status, metrics = await api.anonymous("GET", "/metrics")
-    assert status == 200 and 'cpms_load_profiles_total{outcome="Rejected"}' in metrics
+    assert status == 200 and 'cpms_load_profiles_total{action="SetChargingProfile",outcome="Rejected"}' in metrics
     assert 'cpms_load_chargers_flagged_total{reason="refused"}' in metrics
 
 
