@@ -10,9 +10,9 @@ stop a session, unlock a connector, reserve an EVSE or cancel a reservation.
   with no outcome by its timeout gets TIMEOUT, and a later outcome is not sent.
 - OCPP's idTag is a CiString(20): a START_SESSION or RESERVE_NOW whose token uid is longer is
   REJECTED (no charger could be given it). The token handed over is kept as the partner's
-  (services/ocpi/tokens.py), so the session it starts is the partner's; a START_SESSION keeps
-  its token uid and EVSE, so the session it started says auth_method COMMAND
-  (services/ocpi/sessions.py `claim_its_command`)."""
+  (services/ocpi/tokens.py), so the session it starts is the partner's; a START_SESSION or
+  RESERVE_NOW keeps its token uid and EVSE (a RESERVE_NOW its reservation and expiry_date too), so
+  the session it started says auth_method COMMAND (services/ocpi/sessions.py `claim_its_command`)."""
 from __future__ import annotations
 
 import logging
@@ -118,16 +118,29 @@ async def post_command(request: web.Request) -> web.Response:
     try:
         async with unit_of_work(request.app, SCHEMA) as conn:
             ocpp_type, charge_point_id, payload = await _ocpp_command(conn, name, body, partner_id)
-            starting = {"token_uid": body.token.uid, "connector_id": payload.get("connectorId"),
-                        "authorization_reference": body.authorization_reference} if name == "START_SESSION" else {}
             await store.commands.create(conn, command_id, partner_id, name, body.response_url, charge_point_id, TIMEOUT_SECONDS,
-                                        **starting)
+                                        **_kept(name, body, payload))
             await enqueue_domain(conn, SCHEMA, CommandOrdered(
                 type=ocpp_type, chargePointId=charge_point_id, idempotencyKey=f"ocpi:{command_id}", payload=payload,
                 ttlSeconds=TTL_SECONDS, at=datetime.now(UTC)))
     except _Rejected as rejected:
         return ok(command_response(rejected.result, rejected.message))
     return ok(command_response("ACCEPTED"))
+
+
+def _kept(name: str, body: Any, payload: dict[str, Any]) -> dict[str, Any]:
+    """What a command keeps beyond its charger: the token uid, connector and authorization_reference
+    of one that may start a session (services/ocpi/sessions.py `claim_its_command`); the
+    reservation_id of a RESERVE_NOW (with its expiry_date) or CANCEL_RESERVATION."""
+    kept: dict[str, Any] = {}
+    if name in ("START_SESSION", "RESERVE_NOW"):
+        kept = {"token_uid": body.token.uid, "connector_id": payload.get("connectorId") or None,
+                "authorization_reference": body.authorization_reference}
+    if name == "RESERVE_NOW":
+        kept["reserved_until"] = body.expiry_date
+    if name in ("RESERVE_NOW", "CANCEL_RESERVATION"):
+        kept["reservation_id"] = body.reservation_id
+    return kept
 
 
 async def _ocpp_command(conn: asyncpg.Connection, name: str, body: Any, partner_id: UUID) -> tuple[str, str, dict[str, Any]]:

@@ -134,9 +134,10 @@ def stated_auth_method(row: Any) -> str:
 
 
 async def claim_its_command(conn: asyncpg.Connection, session_id: UUID) -> bool:
-    """Whether the session is the one a partner's START_SESSION started ("COMMAND: the Token
-    provided in the Command was used as authorization"): decided once its charger is known and
-    before its Session first goes out; the command, once matched, is this session's alone."""
+    """Whether the session is the one a partner's START_SESSION or RESERVE_NOW started ("COMMAND:
+    Command like StartSession or ReserveNow used to start the Session, the Token provided in the
+    Command was used as authorization"): decided once its charger is known and before its Session
+    first goes out; the command, once matched, is this session's alone."""
     session = await store.sessions.awaiting_its_start(conn, session_id)
     if session is None:
         return False

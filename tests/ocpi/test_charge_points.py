@@ -2,7 +2,8 @@
 1.6J through the CPMS's own gateway, and the session it starts says auth_method COMMAND in its
 Session and CDR (a swipe of the same token says WHITELIST); an EVSE whose charger left the
 gateway, or fell silent behind the reference gateway (its events POSTed to ingest), is UNKNOWN
-to partners until the charger is heard again."""
+to partners until the charger is heard again. A session the charger starts under a partner's
+RESERVE_NOW says COMMAND too, once per reservation, and not once the reservation was cancelled."""
 from __future__ import annotations
 
 import asyncio
@@ -10,7 +11,7 @@ import base64
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
+from services.ocpi.transport import timestamp
 from tests.ocpi.conftest import Cpo, running_cpo
 from tests.ocpi.emsp import Emsp
 from tests.ocpi.test_commands import commands_url, published_charger, results
@@ -47,22 +49,38 @@ async def quiet_cpo(make_settings, run_id: str) -> AsyncIterator[Cpo]:
 
 
 class Charger(ChargePoint):
-    """A charge point that accepts every RemoteStartTransaction and remembers it."""
+    """A charge point that accepts every RemoteStartTransaction and ReserveNow and remembers them,
+    and cancels a reservation it holds."""
 
     def __init__(self, charge_point_id: str, connection: Any) -> None:
         super().__init__(charge_point_id, connection, response_timeout=20)
         self.remote_starts: list[dict] = []
+        self.reservations: dict[int, dict] = {}  # held, by reservationId
 
     @on(Action.remote_start_transaction)
     def on_remote_start_transaction(self, id_tag: str, connector_id: int | None = None, **_: Any) -> call_result.RemoteStartTransaction:
         self.remote_starts.append({"idTag": id_tag, "connectorId": connector_id})
         return call_result.RemoteStartTransaction(status="Accepted")
 
+    @on(Action.reserve_now)
+    def on_reserve_now(self, connector_id: int, expiry_date: str, id_tag: str, reservation_id: int,
+                       **_: Any) -> call_result.ReserveNow:
+        self.reservations[reservation_id] = {"connectorId": connector_id, "idTag": id_tag, "expiryDate": expiry_date}
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.cancel_reservation)
+    def on_cancel_reservation(self, reservation_id: int, **_: Any) -> call_result.CancelReservation:
+        return call_result.CancelReservation(status="Accepted" if self.reservations.pop(reservation_id, None) else "Rejected")
+
     async def status(self, status: str) -> None:
         await self.call(call.StatusNotification(connector_id=1, error_code="NoError", status=status, timestamp=_now()))
 
-    async def start_transaction(self, id_tag: str, meter_start: int) -> int:
-        answer = await self.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=meter_start, timestamp=_now()))
+    async def start_transaction(self, id_tag: str, meter_start: int, reservation_id: int | None = None) -> int:
+        """Start on connector 1; with a reservation it holds, that reservation is used up."""
+        if reservation_id is not None:
+            assert self.reservations.pop(reservation_id)["idTag"] == id_tag
+        answer = await self.call(call.StartTransaction(connector_id=1, id_tag=id_tag, meter_start=meter_start, timestamp=_now(),
+                                                       reservation_id=reservation_id))
         assert answer.id_tag_info["status"] == "Accepted", answer
         return answer.transaction_id
 
@@ -140,6 +158,79 @@ async def test_a_session_started_by_start_session_says_command_and_a_swipe_of_th
 
 async def _results(emsp: Emsp, reference: str) -> list[dict]:
     return results(emsp, reference)
+
+
+async def _command(cpo: Cpo, emsp: Emsp, name: str, body: dict) -> str:
+    """A partner's command, answered ACCEPTED at once and then ACCEPTED by the charger; the
+    reference of its response_url."""
+    reference = uuid.uuid4().hex
+    status, answer, _ = await emsp.call("POST", commands_url(cpo, name), json={
+        "response_url": f"{emsp.url}/ocpi/emsp/2.2.1/commands/{name}/{reference}", **body})
+    assert status == 200 and answer["data"]["result"] == "ACCEPTED", answer
+    assert await eventually(lambda: _results(emsp, reference)) == [{"result": "ACCEPTED"}]
+    return reference
+
+
+def _reservation(uid: str, reservation_id: str, site_id: str, cp: str, authorization_reference: str) -> dict:
+    """A RESERVE_NOW of the charger's connector 1 for half an hour."""
+    return {"token": token(uid), "expiry_date": timestamp(datetime.now(UTC) + timedelta(minutes=30)),
+            "reservation_id": reservation_id, "location_id": site_id, "evse_uid": f"{cp}*1",
+            "authorization_reference": authorization_reference}
+
+
+async def test_a_session_started_under_a_reserve_now_says_command_once_and_not_after_its_cancellation(
+        gateway_cpo: Cpo, emsp: Emsp) -> None:
+    cpo = gateway_cpo
+    await cpo.registered_emsp(emsp)
+    site_id, cp = await published_charger(cpo, emsp)
+    status, tariff = await cpo.api.admin("POST", f"/v1/sites/{site_id}/tariffs", {"pricePerKwh": "0.30", "currency": "EUR"})
+    assert status == 201, tariff
+    uid, reference = a_uid(), f"RES-{uuid.uuid4().hex[:8]}"
+    async with connected(cpo, cp) as charger:
+        await charger.status("Available")
+        await _command(cpo, emsp, "RESERVE_NOW", _reservation(uid, f"R-{uuid.uuid4().hex[:8]}", site_id, cp, reference))
+        [(reservation_id, held)] = charger.reservations.items()
+        assert held["idTag"] == uid and held["connectorId"] == 1
+        await charger.status("Reserved")
+
+        # The driver arrives: the charger starts a transaction with the reserved idTag, using the reservation.
+        await charger.status("Preparing")
+        reserved = await charger.start_transaction(uid, 1000, reservation_id=reservation_id)
+        await charger.status("Charging")
+        put = await eventually(lambda: _put_of(emsp, set()))
+        assert put["auth_method"] == "COMMAND" and put["authorization_reference"] == reference, put
+        assert put["cdr_token"]["uid"] == uid and put["evse_uid"] == f"{cp}*1"
+        await charger.stop_transaction(reserved, 3000)
+        await charger.status("Available")
+        [cdr] = await cdrs_of(emsp, put["id"], 1)
+        assert cdr["auth_method"] == "COMMAND" and cdr["authorization_reference"] == reference and cdr["total_energy"] == 2
+
+        # The same token again before the reservation's expiry: a reservation is used once.
+        again = await charger.start_transaction(uid, 3000)
+        second = await eventually(lambda: _put_of(emsp, {put["id"]}))
+        assert second["auth_method"] == "WHITELIST" and "authorization_reference" not in second, second
+        await charger.stop_transaction(again, 3500)
+    assert [p.body.get("auth_method") for p in session_pushes(emsp, put["id"]) if "auth_method" in p.body] == ["COMMAND"]
+
+
+async def test_a_session_after_its_reservation_was_cancelled_does_not_say_command(gateway_cpo: Cpo, emsp: Emsp) -> None:
+    cpo = gateway_cpo
+    await cpo.registered_emsp(emsp)
+    site_id, cp = await published_charger(cpo, emsp)
+    status, tariff = await cpo.api.admin("POST", f"/v1/sites/{site_id}/tariffs", {"pricePerKwh": "0.30", "currency": "EUR"})
+    assert status == 201, tariff
+    uid, reservation_id = a_uid(), f"R-{uuid.uuid4().hex[:8]}"
+    async with connected(cpo, cp) as charger:
+        await charger.status("Available")
+        await _command(cpo, emsp, "RESERVE_NOW", _reservation(uid, reservation_id, site_id, cp, f"RES-{uuid.uuid4().hex[:8]}"))
+        await _command(cpo, emsp, "CANCEL_RESERVATION", {"reservation_id": reservation_id})
+        assert charger.reservations == {}  # the charger let it go
+
+        # The token comes before the reservation would have expired: it is the stored token that lets it charge.
+        started = await charger.start_transaction(uid, 1000)
+        put = await eventually(lambda: _put_of(emsp, set()))
+        assert put["auth_method"] == "WHITELIST" and "authorization_reference" not in put, put
+        await charger.stop_transaction(started, 2000)
 
 
 def _evse_patches(emsp: Emsp, site_id: str, cp: str) -> list[str]:
