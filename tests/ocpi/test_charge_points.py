@@ -233,6 +233,36 @@ async def test_a_session_after_its_reservation_was_cancelled_does_not_say_comman
         await charger.stop_transaction(started, 2000)
 
 
+async def test_a_reservation_made_again_is_the_one_a_session_states(gateway_cpo: Cpo, emsp: Emsp) -> None:
+    """OCPI: a RESERVE_NOW of a reservation_id held replaces it (OCPP: the same reservationId)."""
+    cpo = gateway_cpo
+    await cpo.registered_emsp(emsp)
+    site_id, cp = await published_charger(cpo, emsp)
+    status, tariff = await cpo.api.admin("POST", f"/v1/sites/{site_id}/tariffs", {"pricePerKwh": "0.30", "currency": "EUR"})
+    assert status == 201, tariff
+    uid, reservation_id = a_uid(), f"R-{uuid.uuid4().hex[:8]}"
+    first, replacing = f"RES-{uuid.uuid4().hex[:8]}", f"RES-{uuid.uuid4().hex[:8]}"
+    async with connected(cpo, cp) as charger:
+        await charger.status("Available")
+        await _command(cpo, emsp, "RESERVE_NOW", _reservation(uid, reservation_id, site_id, cp, first))
+        await _command(cpo, emsp, "RESERVE_NOW", _reservation(uid, reservation_id, site_id, cp, replacing))
+        [ocpp_reservation_id] = charger.reservations
+
+        started = await charger.start_transaction(uid, 1000, reservation_id=ocpp_reservation_id)
+        put = await eventually(lambda: _put_of(emsp, set()))
+        assert put["auth_method"] == "COMMAND" and put["authorization_reference"] == replacing, put
+        await charger.stop_transaction(started, 2000)
+        await charger.status("Available")
+        [cdr] = await cdrs_of(emsp, put["id"], 1)
+        assert cdr["auth_method"] == "COMMAND" and cdr["authorization_reference"] == replacing
+
+        # The replaced one is no reservation any more: the token again is no COMMAND.
+        again = await charger.start_transaction(uid, 2000)
+        second = await eventually(lambda: _put_of(emsp, {put["id"]}))
+        assert second["auth_method"] == "WHITELIST" and "authorization_reference" not in second, second
+        await charger.stop_transaction(again, 2500)
+
+
 def _evse_patches(emsp: Emsp, site_id: str, cp: str) -> list[str]:
     return [p.body["status"] for p in emsp.pushes("locations") if p.method == "PATCH" and p.path == f"/NL/CPM/{site_id}/{cp}*1"]
 
