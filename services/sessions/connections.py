@@ -19,7 +19,7 @@ from shared.outbox import enqueue_domain_many
 from shared.periodic import every
 
 ROUND_SECONDS_MAX = 30.0
-ROUND_LIMIT = 1000  # chargers a round announces; the next round takes the rest
+BATCH = 1000  # chargers announced in one transaction
 
 
 async def announce(conn: asyncpg.Connection, offline_after_seconds: float, charge_point_ids: Sequence[str] | None = None) -> int:
@@ -27,15 +27,20 @@ async def announce(conn: asyncpg.Connection, offline_after_seconds: float, charg
     online_since = datetime.now(UTC) - timedelta(seconds=offline_after_seconds)
     turned = await store.chargers.announce_connections(conn, online_since=online_since, offline_after_seconds=offline_after_seconds,
                                                        charge_point_ids=charge_point_ids,
-                                                       limit=len(charge_point_ids) if charge_point_ids is not None else ROUND_LIMIT)
+                                                       limit=len(charge_point_ids) if charge_point_ids is not None else BATCH)
     await enqueue_domain_many(conn, store.SCHEMA, [
         ChargerConnectionChanged(chargePointId=r["charge_point_id"], online=r["online"], at=r["at"]) for r in turned])
     return len(turned)
 
 
 async def _announce_silences(app: web.Application) -> None:
-    async with unit_of_work(app, store.SCHEMA) as conn:
-        await announce(conn, app[SETTINGS].charger_offline_after_seconds)
+    """Every charger whose connection turned, a batch at a time (a whole region falling silent at
+    once is announced in one round, not a batch a round)."""
+    while True:
+        async with unit_of_work(app, store.SCHEMA) as conn:
+            announced = await announce(conn, app[SETTINGS].charger_offline_after_seconds)
+        if announced < BATCH:
+            return
 
 
 def _round_seconds(app: web.Application) -> float:
