@@ -89,13 +89,13 @@ async def run(chargers: int, calls: int) -> dict:
     run_id = uuid.uuid4().hex[:8]
     database_url, prefix = f"{PG}/cpms_bench_gw_{run_id}", f"bench-gw-{run_id}"
     await ensure_database(database_url)
-    api_port, gateway_port = free_port(), free_port()
-    api_url = f"http://127.0.0.1:{api_port}"
     system = System({**os.environ, "CPMS_DATABASE_URL": database_url, "CPMS_AMQP_URL": AMQP, "CPMS_AMQP_PREFIX": prefix,
-                     "CPMS_API_KEY": API_KEY, "CPMS_ADMIN_TOKEN": ADMIN, "CPMS_LOG_LEVEL": "WARNING", "CPMS_BASE_URL": api_url,
+                     "CPMS_API_KEY": API_KEY, "CPMS_ADMIN_TOKEN": ADMIN, "CPMS_LOG_LEVEL": "WARNING",
                      "CPMS_GATEWAY_LISTEN_ADDR": f"127.0.0.1:{free_port()}"})  # the one beside the API idles
-    system.start("all", api_port)
-    system.start("gateway", gateway_port)
+    system.start("all")
+    api_url = system.base_url("all")
+    system.start("gateway", env={"CPMS_BASE_URL": api_url})
+    gateway_port = system.process("gateway").port
     tasks: list[asyncio.Task] = []
     try:
         await system.wait_ready()

@@ -77,8 +77,11 @@ async def charger_socket(request: web.Request) -> web.StreamResponse:
         raise Problem(verdict.status, "Too many failed attempts" if verdict.status == 429 else "Unauthorized",
                       "the charger is not let in", headers=headers)
     settings = request.app[SETTINGS]
+    # permessage-deflate declined (RFC 7692 lets a server): OCPP frames are a few hundred bytes,
+    # which deflate barely shrinks, while each frame would cost a compression and each
+    # connection a compressor of its own
     ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,), heartbeat=settings.ping_seconds or None,
-                               max_msg_size=settings.max_body_bytes)
+                               max_msg_size=settings.max_body_bytes, compress=False)
     connection = ChargerConnection(
         cp, ws, cpms=request.app[CPMS], heartbeat_seconds=settings.heartbeat_seconds,
         call_deadline=settings.call_deadline_seconds, command_timeout=settings.command_timeout_seconds,

@@ -1,13 +1,16 @@
-"""One connected charger: the `ocpp` library's ChargePoint with one handler per OCPP 1.6 action a
-charger sends (the specification's table, in its order). Each handler asks the CPMS what it
-needs through the narrow client (services/gateway/cpms.py) and answers only once ingest has
-taken the call's events.
+"""One connected charger: one handler per OCPP 1.6 action a charger sends (the specification's
+table, in its order), dispatched with the `ocpp` library's messages and schemas. Each handler asks
+the CPMS what it needs through the narrow client (services/gateway/cpms.py) and answers only once
+ingest has taken the call's events.
 
 Strict where OCPP is: BootNotification, Heartbeat, DataTransfer and the firmware and diagnostics
 notifications are checked by the library's schemas. Lenient where CONTRACT section 1 says so: in
 StatusNotification, Authorize, StartTransaction, StopTransaction and MeterValues what a charger
 got wrong but can be attributed is taken (ingest flags it), since a CallError there makes the
-charger send the same message for ever; only a field that cannot be read is refused."""
+charger send the same message for ever; only a field that cannot be read is refused.
+
+A connection holds as little as it can while its charger is idle (a gateway holds thousands): no
+task, queue or per-connection route map; a task answers while calls are waiting."""
 from __future__ import annotations
 
 import asyncio
@@ -16,11 +19,12 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import (
     FormationViolationError,
     InternalError,
@@ -30,36 +34,58 @@ from ocpp.exceptions import (
     TypeConstraintViolationError,
 )
 import ocpp.messages
-from ocpp.messages import Call, CallError, MessageType, unpack
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call_result
+from ocpp.messages import Call, CallError, CallResult, MessageType, unpack, validate_payload
+from ocpp.routing import create_route_map, on
+from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
 from services.gateway import call_events, metrics
 from services.gateway.cpms import CpmsClient, EventsRefused, IngestUnavailable
 
 log = logging.getLogger(__name__)
-frames = logging.getLogger("cpms.gateway.frames")  # the library logs every frame at INFO here
+frames = logging.getLogger("cpms.gateway.frames")  # every frame sent, at INFO
 _UNIQUE_ID = re.compile(r'^\s*\[\s*2\s*,\s*"([^"\\]{1,64})"')  # a call's: only a call is answered
 # OCPP-J allows one call in flight per charger; a charger that floods waits its turn up to here,
 # beyond it hears InternalError (and sends again later) rather than holding the process's memory.
 MAX_QUEUED_CALLS = 100
+OCPP_VERSION = "1.6"
 # OCPP 2.0's names that the library uses for 1.6 too; OCPP-J 1.6 spells them so.
 _OCPP16_CODES = {"FormatViolation": "FormationViolation", "OccurrenceConstraintViolation": "OccurenceConstraintViolation"}
 _OCPP16_ACTIONS = frozenset(action.value for action in Action)
 
-
-class _ExpectedRefusals(logging.Filter):
-    """The library logs every CallError a handler raises with its stack; ours are answers, counted."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], OCPPError))
-
-
-frames.addFilter(_ExpectedRefusals())
 # The library validates in a thread of the default executor by default: for a schema check of a
 # few fields the hop costs more than the check (which holds the GIL anyway). Checked in the loop.
 ocpp.messages.ASYNC_VALIDATION = False
+
+Handler = Callable[["ChargerConnection"], Awaitable[Any]]
+
+
+def routes_of(cls: type) -> dict[str, tuple[Handler, bool]]:
+    """A class's `@on` handlers by action: (the handler, whether the library's schemas check the
+    call and its answer). Once per class: the library's ChargePoint builds this map of bound
+    methods for every connection."""
+    return {str(action): (route["_on_action"], not route["_skip_schema_validation"])
+            for action, route in create_route_map(cls).items() if "_on_action" in route}
+
+
+async def answer_call(message: Call, handler: Handler, connection: "ChargerConnection", checked: bool) -> CallResult | CallError:
+    """What the library's ChargePoint._handle_call answers a call with, without its per-call
+    camelCase-to-snake_case copy of the payload (our handlers read it as sent) and signature
+    inspection: the call checked against its schema (an OCPPError raised here is refused by the
+    caller), the handler's result as a camelCase CallResult, checked too; a handler's exception
+    as its CallError (InternalError for one that is no OCPPError)."""
+    if checked:
+        await validate_payload(message, OCPP_VERSION)
+    try:
+        result = await handler(connection)
+    except Exception as error:
+        if not isinstance(error, OCPPError):  # a refusal is an answer; anything else is a bug
+            frames.exception("Error while handling request '%s'", message)
+        return message.create_call_error(error)
+    answer = message.create_call_result(snake_to_camel_case(remove_nones(serialize_as_dict(result))))
+    if checked:
+        await validate_payload(answer, OCPP_VERSION)
+    return answer
 
 
 class CommandRefused(Exception):
@@ -70,40 +96,43 @@ class CommandRefused(Exception):
         self.error_code, self.description = error_code, description
 
 
-class _Socket:
-    """What the library's ChargePoint sends through: an aiohttp WebSocket."""
-
-    def __init__(self, ws: web.WebSocketResponse) -> None:
-        self.ws = ws
-
-    async def send(self, text: str) -> None:
-        await self.ws.send_str(text)
-
-
-class ChargerConnection(ChargePoint):
+class ChargerConnection:
     """Reads frames as they come: answers to our commands go straight to the waiting command,
     the charger's calls are answered one at a time in the order they came (their events reach
     ingest in the charger's order)."""
 
+    __slots__ = ("id", "ws", "cpms", "heartbeat_seconds", "call_deadline", "command_timeout", "accepted_vendors",
+                 "remote_addr", "current", "close_reason", "_deadline", "_received_at", "_answered", "_answering",
+                 "_waiting", "_commanding", "_awaited", "_ended")
+    routes: dict[str, tuple[Handler, bool]]  # set below the class: its handlers
+
     def __init__(self, charge_point_id: str, ws: web.WebSocketResponse, *, cpms: CpmsClient, heartbeat_seconds: int,
                  call_deadline: float, command_timeout: float, accepted_vendors: frozenset[str], remote_addr: str | None) -> None:
-        super().__init__(charge_point_id, _Socket(ws), response_timeout=command_timeout, logger=frames)
-        self.ws, self.cpms = ws, cpms
-        self.heartbeat_seconds, self.call_deadline = heartbeat_seconds, call_deadline
+        self.id, self.ws, self.cpms = charge_point_id, ws, cpms
+        self.heartbeat_seconds, self.call_deadline, self.command_timeout = heartbeat_seconds, call_deadline, command_timeout
         self.accepted_vendors, self.remote_addr = accepted_vendors, remote_addr
         self.current: Call | None = None  # the call being answered (its payload as the charger sent it)
+        self.close_reason: str | None = None  # set when we close it (replaced, shutting down)
         self._deadline = 0.0
         self._received_at = call_events.now_ms()
-        self._calls: asyncio.Queue[Call] = asyncio.Queue()
         self._answered: str | None = None
-        self.close_reason: str | None = None  # set when we close it (replaced, shutting down)
-        self.ended = asyncio.Event()
+        self._answering: asyncio.Task | None = None  # while calls are being answered
+        self._waiting: list[Call] | None = None  # calls received while another is answered, in order
+        self._commanding: asyncio.Lock | None = None  # one command in flight at a time, once there was one
+        self._awaited: tuple[str, asyncio.Future] | None = None  # (unique id, future) of the command in flight
+        self._ended: asyncio.Event | None = None
+
+    @property
+    def ended(self) -> asyncio.Event:
+        """Set once the connection is gone and its ChargerDisconnected delivered."""
+        if self._ended is None:
+            self._ended = asyncio.Event()
+        return self._ended
 
     # --- the socket ----------------------------------------------------------------------------
 
     async def serve(self) -> None:
         """Read frames until the socket closes."""
-        answering = asyncio.create_task(self._answer_calls(), name=f"ocpp:{self.id}")
         try:
             async for frame in self.ws:
                 if frame.type == WSMsgType.TEXT:
@@ -113,15 +142,15 @@ class ChargerConnection(ChargePoint):
                 elif frame.type == WSMsgType.ERROR:
                     break
         finally:
-            answering.cancel()
+            if self._answering is not None:
+                self._answering.cancel()
 
     async def finish_calls(self, timeout: float) -> None:
         """Wait until the calls received so far are answered (graceful shutdown)."""
-        try:
-            async with asyncio.timeout(timeout):
-                await self._calls.join()
-        except TimeoutError:
-            log.warning("calls still unanswered at shutdown", extra={"charge_point_id": self.id})
+        if self._answering is not None:
+            done, _ = await asyncio.wait({self._answering}, timeout=timeout)
+            if not done:
+                log.warning("calls still unanswered at shutdown", extra={"charge_point_id": self.id})
 
     async def close(self, code: int, reason: str) -> None:
         self.close_reason = reason
@@ -141,30 +170,41 @@ class ChargerConnection(ChargePoint):
                 await self._send(CallError(found.group(1), code, error.description or "unparseable frame", {}).to_json())
             return
         if message.message_type_id == MessageType.Call:
-            if self._calls.qsize() >= MAX_QUEUED_CALLS:
+            if self._answering is None:
+                self._answering = asyncio.create_task(self._answer_calls(message), name=f"ocpp:{self.id}")
+            elif self._waiting is None:
+                self._waiting = [message]
+            elif len(self._waiting) >= MAX_QUEUED_CALLS:
                 metrics.CALLS.labels(_action_label(message.action), "unavailable").inc()
                 await self._send(CallError(message.unique_id, "InternalError", "too many calls at once: send one at a time", {}).to_json())
-                return
-            self._calls.put_nowait(message)
+            else:
+                self._waiting.append(message)
+        elif self._awaited is not None and self._awaited[0] == message.unique_id and not self._awaited[1].done():
+            self._awaited[1].set_result(message)
         else:
-            self._response_queue.put_nowait(message)
+            frames.error("Ignoring response with unknown unique id: %s", message)
 
-    async def _answer_calls(self) -> None:
-        while True:
-            message = await self._calls.get()
-            try:
-                await self._answer(message)
-            except (ConnectionError, RuntimeError) as exc:  # the socket closed while answering
-                log.info("answer not sent: socket closed", extra={"charge_point_id": self.id, "error": repr(exc)})
-            finally:
-                self._calls.task_done()
+    async def _answer_calls(self, message: Call) -> None:
+        """Answer `message`, then each call that came meanwhile; ends when none waits."""
+        try:
+            while True:
+                try:
+                    await self._answer(message)
+                except (ConnectionError, RuntimeError) as exc:  # the socket closed while answering
+                    log.info("answer not sent: socket closed", extra={"charge_point_id": self.id, "error": repr(exc)})
+                if not self._waiting:
+                    break
+                message = self._waiting.pop(0)
+        finally:
+            self._answering = self._waiting = None
 
     async def _answer(self, message: Call) -> None:
         action = message.action
         self._answered = None
         self._deadline = time.monotonic() + self.call_deadline
         self._received_at = call_events.now_ms()
-        if action not in self.route_map:
+        route = self.routes.get(action)
+        if route is None:
             # OCPP-J 1.6: NotImplemented for an action the receiver does not know, NotSupported for
             # one it knows (a central system's own action, sent by a charger) and does not support.
             error = NotSupportedError() if action in _OCPP16_ACTIONS else OcppNotImplemented()
@@ -172,10 +212,12 @@ class ChargerConnection(ChargePoint):
             metrics.CALLS.labels(_action_label(action), _outcome(error.code)).inc()
             return
         self.current = message
+        handler, checked = route
         try:
-            await self._handle_call(message)
-        except OCPPError as error:  # the schema said no before any handler ran
-            await self._send(CallError(message.unique_id, _code(error), error.description, _cause(error)).to_json())
+            answer = await answer_call(message, handler, self, checked)
+        except OCPPError as error:  # the schema said no, to the call or to our answer
+            answer = CallError(message.unique_id, _code(error), error.description, _cause(error))
+        await self._send(answer.to_json())
         metrics.CALLS.labels(action, self._answered or "refused").inc()
 
     async def _send(self, message: str) -> None:
@@ -188,7 +230,8 @@ class ChargerConnection(ChargePoint):
                 parsed = json.loads(message)
                 parsed[2] = _OCPP16_CODES[code]
                 message = json.dumps(parsed, separators=(",", ":"))
-        await super()._send(message)
+        frames.info("%s: send %s", self.id, message)
+        await self.ws.send_str(message)
 
     # --- what the handlers share ---------------------------------------------------------------
 
@@ -295,12 +338,22 @@ class ChargerConnection(ChargePoint):
         """Send one central system call and wait for the charger's answer: (unique id, its
         CallResult payload). Raises CommandRefused for a CallError, TimeoutError without answer."""
         call = Call(unique_id=str(uuid.uuid4()), action=action, payload=payload)
-        async with self._call_lock:
-            await super()._send(call.to_json())
-            response = await self._get_specific_response(call.unique_id, self._response_timeout)
+        if self._commanding is None:
+            self._commanding = asyncio.Lock()
+        async with self._commanding:
+            self._awaited = (call.unique_id, asyncio.get_running_loop().create_future())
+            try:
+                await self._send(call.to_json())
+                async with asyncio.timeout(self.command_timeout):
+                    response = await self._awaited[1]
+            finally:
+                self._awaited = None
         if response.message_type_id == MessageType.CallError:
             raise CommandRefused(str(response.error_code), str(response.error_description))
         return call.unique_id, response.payload
+
+
+ChargerConnection.routes = routes_of(ChargerConnection)
 
 
 def _code(error: OCPPError) -> str:

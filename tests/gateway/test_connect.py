@@ -24,6 +24,8 @@ async def test_a_charger_connects_boots_and_reports_on_both_paths(api, gateway, 
         cp, secret = await registered()
         async with connected(gateway, cp, secret, path=path) as charger:
             assert charger._connection.subprotocol == "ocpp1.6"
+            # it offered permessage-deflate (the websockets library does): declined, frames go as they are
+            assert "Sec-WebSocket-Extensions" not in charger._connection.response.headers
             boot = await charger.boot()
             assert (boot.status, boot.interval) == ("Accepted", 300)
             assert boot.current_time.endswith("Z") and "." in boot.current_time  # the gateway's clock, milliseconds
