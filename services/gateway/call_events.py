@@ -202,9 +202,3 @@ def _link_event(cp: str, event_type: str, field: str, value: str | None) -> dict
     if value:
         event[field] = value
     return identified(call_key(cp, event_type, {}, at), [event])[0]
-
-
-def command_acked(cp: str, command_type: str, unique_id: str) -> dict[str, Any]:
-    event = {"type": "CommandAck", "chargePointId": cp, "commandType": command_type, "uniqueId": unique_id,
-             "ts": stamp(now_ms())}
-    return identified(call_key(cp, "CommandAck", {"uniqueId": unique_id, "commandType": command_type}), [event])[0]
