@@ -345,20 +345,16 @@ async def apply_command_answers(conn: asyncpg.Connection, messages: list[Message
     for message in messages:
         answered = CommandFinished.model_validate(message.body)
         key, cp = answered.idempotencyKey, answered.chargePointId
-        if key.startswith(PROFILE_KEY):
-            status = profile_status(answered)
+        if key.startswith((PROFILE_KEY, CLEAR_KEY)):
+            clearing = key.startswith(CLEAR_KEY)
+            status = clearing_status(answered) if clearing else profile_status(answered)
             detail = None if status == "Accepted" else answered.error or f"the charger answered {(answered.response or {}).get('status')}"
-            if await store.load.record_answer(conn, UUID(key.removeprefix(PROFILE_KEY)), status, detail) is None:
+            profile_id = UUID(key.removeprefix(CLEAR_KEY if clearing else PROFILE_KEY))
+            if await store.load.record_answer(conn, profile_id, status, detail) is None:
                 continue
-            metrics.LOAD_PROFILES.labels("SetChargingProfile", status).inc()
-            if status == "Rejected":
+            metrics.LOAD_PROFILES.labels("ClearChargingProfile" if clearing else "SetChargingProfile", status).inc()
+            if status == "Rejected" and not clearing:  # a refused clearing says nothing of the shares
                 refused[cp] = f"refused a charging profile: {detail}"
-        elif key.startswith(CLEAR_KEY):
-            status = clearing_status(answered)
-            detail = None if status == "Accepted" else answered.error or f"the charger answered {(answered.response or {}).get('status')}"
-            if await store.load.record_answer(conn, UUID(key.removeprefix(CLEAR_KEY)), status, detail) is None:
-                continue
-            metrics.LOAD_PROFILES.labels("ClearChargingProfile", status).inc()
         elif key.startswith(UNIT_KEY):
             # Refused (a gateway without GetConfiguration): W, as CONTRACT 13 says; never delivered: ask again.
             outcome = outcome_of(answered)

@@ -18,7 +18,7 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from services.gateway.app import create_gateway_app
-from tests.support import Api, unique_id
+from tests.support import Api, TcpProxy, unique_id
 
 
 @dataclass
@@ -60,6 +60,15 @@ async def make_gateway(make_settings, api: Api) -> AsyncIterator:
 @pytest.fixture
 async def gateway(make_gateway) -> Gateway:
     return await make_gateway()
+
+
+@pytest.fixture
+async def ingest_proxy(api: Api) -> AsyncIterator[TcpProxy]:
+    """A way to the test CPMS that a test can freeze (ingest is slow) and thaw."""
+    proxy = TcpProxy("127.0.0.1", api.client.server.port)
+    await proxy.start()
+    yield proxy
+    await proxy.close()
 
 
 class Charger(ChargePoint):

@@ -12,7 +12,7 @@ from ocpp.v16 import call
 from services.gateway.charge_point import MAX_QUEUED_CALLS
 from tests.chargers.test_reference_gateway import priced_site, settlement_of
 from tests.gateway.conftest import connected
-from tests.support import TcpProxy, eventually, unique_id
+from tests.support import eventually, unique_id
 
 
 def charger_time(seconds_from_now: float = 0, *, fraction: bool = False) -> str:
@@ -150,25 +150,20 @@ async def test_what_a_charger_got_wrong_but_can_be_attributed_is_taken_and_flagg
 
 
 async def test_calls_sent_without_waiting_are_answered_in_order_and_a_flood_beyond_the_queue_hears_internal_error(
-        api, make_gateway, registered):
+        make_gateway, registered, ingest_proxy):
     cp, secret = await registered()
-    proxy = TcpProxy("127.0.0.1", api.client.server.port)
-    await proxy.start()
-    gateway = await make_gateway(base_url=f"http://127.0.0.1:{proxy.port}")
-    try:
-        async with connected(gateway, cp, secret) as charger:
-            await charger.boot()
-            proxy.freeze()  # ingest is slow: the first call stays in flight, the others wait their turn
-            ids = [unique_id(f"status-{n}") for n in range(MAX_QUEUED_CALLS + 3)]
-            for n, id_ in enumerate(ids):
-                payload = {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": charger_time(n)}
-                await charger._connection.send(json.dumps([2, id_, "StatusNotification", payload]))
-            for id_ in ids[-2:]:  # one in flight and MAX_QUEUED_CALLS waiting: these two are turned away
-                refused = await _answer(charger, id_)
-                assert refused[0] == 4 and refused[2] == "InternalError"
-            proxy.thaw()
-            for id_ in ids[:-2]:
-                assert await _answer(charger, id_) == [3, id_, {}]
-            assert (await charger.call(call.Heartbeat())).current_time  # and the connection goes on
-    finally:
-        await proxy.close()
+    gateway = await make_gateway(base_url=f"http://127.0.0.1:{ingest_proxy.port}")
+    async with connected(gateway, cp, secret) as charger:
+        await charger.boot()
+        ingest_proxy.freeze()  # ingest is slow: the first call stays in flight, the others wait their turn
+        ids = [unique_id(f"status-{n}") for n in range(MAX_QUEUED_CALLS + 3)]
+        for n, id_ in enumerate(ids):
+            payload = {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": charger_time(n)}
+            await charger._connection.send(json.dumps([2, id_, "StatusNotification", payload]))
+        for id_ in ids[-2:]:  # one in flight and MAX_QUEUED_CALLS waiting: these two are turned away
+            refused = await _answer(charger, id_)
+            assert refused[0] == 4 and refused[2] == "InternalError"
+        ingest_proxy.thaw()
+        for id_ in ids[:-2]:
+            assert await _answer(charger, id_) == [3, id_, {}]
+        assert (await charger.call(call.Heartbeat())).current_time  # and the connection goes on

@@ -8,31 +8,26 @@ import asyncio
 from ocpp.v16 import call
 from tests.gateway.conftest import connected
 from tests.gateway.test_calls import charger_time
-from tests.support import TcpProxy, eventually
+from tests.support import eventually
 
 
-async def test_shutdown_answers_the_call_in_flight_then_closes_with_1001(api, make_gateway, registered, pg):
+async def test_shutdown_answers_the_call_in_flight_then_closes_with_1001(make_gateway, registered, ingest_proxy, pg):
     cp, secret = await registered()
-    proxy = TcpProxy("127.0.0.1", api.client.server.port)
-    await proxy.start()
-    gateway = await make_gateway(base_url=f"http://127.0.0.1:{proxy.port}")
-    try:
-        async with connected(gateway, cp, secret) as charger:
-            await charger.boot()
-            proxy.freeze()  # ingest is slow: the next call is in flight when the shutdown begins
-            in_flight = asyncio.create_task(charger.call(call.StatusNotification(
-                connector_id=1, error_code="NoError", status="Available", timestamp=charger_time()), suppress=False))
-            await asyncio.sleep(0.3)
-            stopping = asyncio.create_task(gateway.server.close())
-            await asyncio.sleep(0.3)
-            assert not in_flight.done()
-            proxy.thaw()
-            await in_flight  # answered (a CallResult), not cut off
-            await charger._connection.wait_closed()
-            assert charger._connection.close_code == 1001
-            await stopping
-    finally:
-        await proxy.close()
+    gateway = await make_gateway(base_url=f"http://127.0.0.1:{ingest_proxy.port}")
+    async with connected(gateway, cp, secret) as charger:
+        await charger.boot()
+        ingest_proxy.freeze()  # ingest is slow: the next call is in flight when the shutdown begins
+        in_flight = asyncio.create_task(charger.call(call.StatusNotification(
+            connector_id=1, error_code="NoError", status="Available", timestamp=charger_time()), suppress=False))
+        await asyncio.sleep(0.3)
+        stopping = asyncio.create_task(gateway.server.close())
+        await asyncio.sleep(0.3)
+        assert not in_flight.done()
+        ingest_proxy.thaw()
+        await in_flight  # answered (a CallResult), not cut off
+        await charger._connection.wait_closed()
+        assert charger._connection.close_code == 1001
+        await stopping
 
     async def disconnected():
         rows = await pg.fetch("SELECT body->>'reason' AS reason FROM ingest.events "

@@ -114,13 +114,18 @@ async def _put_of(emsp: Emsp, known: set[str]) -> dict | None:
     return next((p.body for p in emsp.pushes("sessions") if p.method == "PUT" and p.body["id"] not in known), None)
 
 
-async def test_a_session_started_by_start_session_says_command_and_a_swipe_of_the_same_token_does_not(
-        gateway_cpo: Cpo, emsp: Emsp) -> None:
-    cpo = gateway_cpo
+async def priced_charger(cpo: Cpo, emsp: Emsp) -> tuple[str, str]:
+    """The partner registered, and (siteId, chargePointId) of a charger it can read, at a site with a tariff."""
     await cpo.registered_emsp(emsp)
     site_id, cp = await published_charger(cpo, emsp)
     status, tariff = await cpo.api.admin("POST", f"/v1/sites/{site_id}/tariffs", {"pricePerKwh": "0.30", "currency": "EUR"})
     assert status == 201, tariff
+    return site_id, cp
+
+async def test_a_session_started_by_start_session_says_command_and_a_swipe_of_the_same_token_does_not(
+        gateway_cpo: Cpo, emsp: Emsp) -> None:
+    cpo = gateway_cpo
+    site_id, cp = await priced_charger(cpo, emsp)
     uid, reference = a_uid(), uuid.uuid4().hex
     async with connected(cpo, cp) as charger:
         await charger.status("Available")
@@ -181,10 +186,7 @@ def _reservation(uid: str, reservation_id: str, site_id: str, cp: str, authoriza
 async def test_a_session_started_under_a_reserve_now_says_command_once_and_not_after_its_cancellation(
         gateway_cpo: Cpo, emsp: Emsp) -> None:
     cpo = gateway_cpo
-    await cpo.registered_emsp(emsp)
-    site_id, cp = await published_charger(cpo, emsp)
-    status, tariff = await cpo.api.admin("POST", f"/v1/sites/{site_id}/tariffs", {"pricePerKwh": "0.30", "currency": "EUR"})
-    assert status == 201, tariff
+    site_id, cp = await priced_charger(cpo, emsp)
     uid, reference = a_uid(), f"RES-{uuid.uuid4().hex[:8]}"
     async with connected(cpo, cp) as charger:
         await charger.status("Available")
@@ -215,10 +217,7 @@ async def test_a_session_started_under_a_reserve_now_says_command_once_and_not_a
 
 async def test_a_session_after_its_reservation_was_cancelled_does_not_say_command(gateway_cpo: Cpo, emsp: Emsp) -> None:
     cpo = gateway_cpo
-    await cpo.registered_emsp(emsp)
-    site_id, cp = await published_charger(cpo, emsp)
-    status, tariff = await cpo.api.admin("POST", f"/v1/sites/{site_id}/tariffs", {"pricePerKwh": "0.30", "currency": "EUR"})
-    assert status == 201, tariff
+    site_id, cp = await priced_charger(cpo, emsp)
     uid, reservation_id = a_uid(), f"R-{uuid.uuid4().hex[:8]}"
     async with connected(cpo, cp) as charger:
         await charger.status("Available")
@@ -236,10 +235,7 @@ async def test_a_session_after_its_reservation_was_cancelled_does_not_say_comman
 async def test_a_reservation_made_again_is_the_one_a_session_states(gateway_cpo: Cpo, emsp: Emsp) -> None:
     """OCPI: a RESERVE_NOW of a reservation_id held replaces it (OCPP: the same reservationId)."""
     cpo = gateway_cpo
-    await cpo.registered_emsp(emsp)
-    site_id, cp = await published_charger(cpo, emsp)
-    status, tariff = await cpo.api.admin("POST", f"/v1/sites/{site_id}/tariffs", {"pricePerKwh": "0.30", "currency": "EUR"})
-    assert status == 201, tariff
+    site_id, cp = await priced_charger(cpo, emsp)
     uid, reservation_id = a_uid(), f"R-{uuid.uuid4().hex[:8]}"
     first, replacing = f"RES-{uuid.uuid4().hex[:8]}", f"RES-{uuid.uuid4().hex[:8]}"
     async with connected(cpo, cp) as charger:
