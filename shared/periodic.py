@@ -42,6 +42,12 @@ def every(name: str, seconds: Callable[[web.Application], float | None],
     return task_ctx
 
 
+def quarter_of(window_seconds: float, *, at_most: float) -> float:
+    """How often a periodic round looks for what a window of `window_seconds` makes due: four
+    times a window, never more often than every 0.2 s, at least every `at_most` seconds."""
+    return min(max(window_seconds / 4, 0.2), at_most)
+
+
 async def delete_in_batches(pool: asyncpg.Pool, delete_batch: Callable[[asyncpg.Connection], Awaitable[int]], *,
                             batch_size: int, pause_seconds: float) -> int:
     """Run `delete_batch(conn)` (which deletes at most `batch_size` rows and says how many), one

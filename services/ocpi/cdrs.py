@@ -30,6 +30,7 @@ from services.ocpi.transport import BASE, PARTNER
 from shared.app import POOL, SETTINGS
 from shared.jsonutil import format_ts
 from shared.openapi import Operation
+from shared.periodic import quarter_of
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ async def issue_due(pool: asyncpg.Pool, settings: Any, *, batch: int = 100) -> i
 
 
 def issue_seconds(app: web.Application) -> float:
-    return min(max(app[SETTINGS].ocpi_cdr_delay_seconds / 4, 0.2), 10.0)
+    return quarter_of(app[SETTINGS].ocpi_cdr_delay_seconds, at_most=10.0)
 
 
 async def issue_cdrs(app: web.Application) -> None:

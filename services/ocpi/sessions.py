@@ -35,6 +35,7 @@ from shared.app import POOL, SETTINGS
 from shared.consumer import Message
 from shared.jsonutil import format_ts
 from shared.openapi import Operation
+from shared.periodic import quarter_of
 from shared.domain import SessionCostSoFar, SessionFinalized, SessionPriced, SessionProgress
 
 log = logging.getLogger(__name__)
@@ -265,7 +266,7 @@ async def apply_and_push(conn: asyncpg.Connection, messages: list[Message], sett
 
 
 def patch_sweep_seconds(app: web.Application) -> float:
-    return min(max(app[SETTINGS].ocpi_session_patch_seconds / 4, 0.2), 5.0)
+    return quarter_of(app[SETTINGS].ocpi_session_patch_seconds, at_most=5.0)
 
 
 async def sweep_patches(app: web.Application) -> None:

@@ -16,7 +16,7 @@ from services.sessions import store
 from shared.app import SETTINGS, unit_of_work
 from shared.domain import ChargerConnectionChanged
 from shared.outbox import enqueue_domain_many
-from shared.periodic import every
+from shared.periodic import every, quarter_of
 
 ROUND_SECONDS_MAX = 30.0
 BATCH = 1000  # chargers announced in one transaction
@@ -44,7 +44,7 @@ async def _announce_silences(app: web.Application) -> None:
 
 
 def _round_seconds(app: web.Application) -> float:
-    return min(max(app[SETTINGS].charger_offline_after_seconds / 4, 0.2), ROUND_SECONDS_MAX)
+    return quarter_of(app[SETTINGS].charger_offline_after_seconds, at_most=ROUND_SECONDS_MAX)
 
 
 silence_watch = every("sessions:charger-silences", _round_seconds, _announce_silences)
