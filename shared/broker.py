@@ -18,6 +18,18 @@ from shared.topology import DEAD_LETTER, EXCHANGES, QUEUES, Queue, declare_topol
 log = logging.getLogger(__name__)
 
 
+async def close_quietly(closable: AbstractChannel | AbstractRobustConnection | None, what: str) -> None:
+    """Close a broker channel or connection within 5 s; one already gone (the broker away) is
+    only logged, as `what` close failed."""
+    if closable is None or closable.is_closed:
+        return
+    try:
+        async with asyncio.timeout(5):
+            await closable.close()
+    except Exception:
+        log.debug(f"{what} close failed", exc_info=True)
+
+
 # A dead letter keeps the routing key it was published with here (the DLQ's own routing key is
 # its queue's name), so a replay hands the consumer the message as it first came.
 ORIGINAL_ROUTING_KEY = "x-cpms-routing-key"
@@ -151,9 +163,4 @@ class Broker:
         return depths
 
     async def close(self) -> None:
-        if self.connection is not None:
-            try:
-                async with asyncio.timeout(5):
-                    await self.connection.close()
-            except Exception:  # closing a connection that is already gone
-                log.debug("broker close failed", exc_info=True)
+        await close_quietly(self.connection, "broker")

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from shared.broker import Broker
+from shared.broker import Broker, close_quietly
 from shared.consumer import PermanentError, decode
 from shared.domain import CopyApplied
 from shared.topology import DOMAIN, Queue
@@ -47,12 +47,7 @@ class AppliedNotices:
     async def stop(self) -> None:
         for future in self._waiting.values():
             future.cancel()
-        if self._channel is not None and not self._channel.is_closed:
-            try:
-                async with asyncio.timeout(5):
-                    await self._channel.close()
-            except Exception:  # the connection is gone already
-                log.debug("notice channel close failed", exc_info=True)
+        await close_quietly(self._channel, "notice channel")
 
     async def _on_notice(self, raw: AbstractIncomingMessage) -> None:
         try:

@@ -23,7 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
 from shared.app import BROKER
-from shared.broker import Broker
+from shared.broker import Broker, close_quietly
 from shared.domain import PartnerTokenRef
 from shared.futures import AwaitedReplies
 from shared.topology import RPC
@@ -119,12 +119,7 @@ class RealtimeAuthorizer:
             self._waiting.answer(message.correlation_id, exc)
 
     async def close(self) -> None:
-        if self._channel is not None and not self._channel.is_closed:
-            try:
-                async with asyncio.timeout(5):
-                    await self._channel.close()
-            except Exception:
-                log.debug("real-time authorization channel close failed", exc_info=True)
+        await close_quietly(self._channel, "real-time authorization channel")
 
 
 Answerer = Callable[[AuthorizationAsked], Awaitable[AuthorizationAnswer | None]]
@@ -184,12 +179,7 @@ class AuthorizationDesk:
     async def stop(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self._channel is not None and not self._channel.is_closed:
-            try:
-                async with asyncio.timeout(5):
-                    await self._channel.close()
-            except Exception:
-                log.debug("authorization desk close failed", exc_info=True)
+        await close_quietly(self._channel, "authorization desk")
 
 
 REALTIME_AUTHORIZER = web.AppKey("realtime_authorizer", RealtimeAuthorizer)

@@ -25,6 +25,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMess
 from aio_pika.exceptions import DeliveryError
 
 from services.gateway.charge_point import ChargerConnection
+from shared.broker import close_quietly
 from shared.futures import AwaitedReplies
 from shared.topology import GATEWAY
 
@@ -72,12 +73,7 @@ class Switchboard:
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()
-        if self.connection is not None:
-            try:
-                async with asyncio.timeout(5):
-                    await self.connection.close()
-            except Exception:
-                log.debug("gateway broker close failed", exc_info=True)
+        await close_quietly(self.connection, "gateway broker")
 
     # --- connections -------------------------------------------------------------------------
 
