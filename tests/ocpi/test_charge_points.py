@@ -92,6 +92,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _whole_second() -> str:
+    """The time as the reference gateway stamps it."""
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 @contextlib.asynccontextmanager
 async def connected(cpo: Cpo, charge_point_id: str) -> AsyncIterator[Charger]:
     """A charger connected to the CPMS's gateway (Basic auth, ocpp1.6), booted and serving its socket."""
@@ -297,10 +302,10 @@ async def test_an_evse_whose_charger_falls_silent_behind_the_reference_gateway_i
     await cpo.registered_emsp(emsp)
     site_id = await make_site(cpo)
     cp = await make_charger(cpo, site_id)
-    # What the reference gateway POSTs to ingest; it never says a charger left.
-    await cpo.api.send_events({"type": "ChargerBooted", "chargePointId": cp, "ts": _now(), "vendor": "Alfen", "model": "Eve Single",
-                               "ocppVersion": "1.6"},
-                              {"type": "ConnectorStatusChanged", "chargePointId": cp, "ts": _now(), "connectorId": 1,
+    # What the reference gateway POSTs to ingest, in whole seconds; it never says a charger left.
+    await cpo.api.send_events({"type": "ChargerBooted", "chargePointId": cp, "ts": _whole_second(), "vendor": "Alfen",
+                               "model": "Eve Single", "ocppVersion": "1.6"},
+                              {"type": "ConnectorStatusChanged", "chargePointId": cp, "ts": _whole_second(), "connectorId": 1,
                                "status": "Available", "errorCode": "NoError"})
 
     async def patched(count: int) -> list[str] | None:
@@ -316,7 +321,7 @@ async def test_an_evse_whose_charger_falls_silent_behind_the_reference_gateway_i
         await asyncio.sleep(SILENCE_SECONDS)  # several more rounds of the watch: the silence is announced once
         assert await db.fetchval("SELECT connection_at FROM ocpi.chargers WHERE charge_point_id = $1", cp) == announced
 
-    await cpo.api.send_events({"type": "ChargerHeartbeat", "chargePointId": cp, "ts": _now()})
+    await cpo.api.send_events({"type": "ChargerHeartbeat", "chargePointId": cp, "ts": _whole_second()})
     assert await eventually(lambda: patched(3)) == ["AVAILABLE", "UNKNOWN", "AVAILABLE"]
 
 
